@@ -1,0 +1,56 @@
+"""Runtime settings read from the environment (no torch, no dash here).
+
+| variable | default | meaning |
+|---|---|---|
+| TWINSCOPE_CACHE_DIR | <repo>/cache | content-addressed artefacts (responses, analyses, jobs) |
+| TWINSCOPE_DATA_DIR | <cache>/data | downloaded data: ``bio/`` (retina, V1), ``fnn/`` (official weights) |
+| TWINSCOPE_DEVICE | auto | ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda`` |
+| TWINSCOPE_SECRET_KEY | random per process | Flask secret key; set it for several gunicorn workers |
+| TWINSCOPE_BIO_TRACES | unset | folder holding the authors' full trace tensors, when a user has them |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where twinscope keeps its files and which device it computes on."""
+
+    cache_dir: Path
+    data_dir: Path
+    device: str = "auto"
+    secret_key: str = ""
+    bio_traces_dir: Path | None = None
+
+    @property
+    def bio_dir(self) -> Path:
+        return self.data_dir / "bio"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.data_dir / "fnn"
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        cache_dir = Path(env.get("TWINSCOPE_CACHE_DIR") or REPO_ROOT / "cache").expanduser()
+        data_dir = Path(env.get("TWINSCOPE_DATA_DIR") or cache_dir / "data").expanduser()
+        device = env.get("TWINSCOPE_DEVICE", "auto").strip().lower() or "auto"
+        if device not in DEVICES:
+            raise ValueError(f"TWINSCOPE_DEVICE must be one of {DEVICES}; got {device!r}")
+        traces = env.get("TWINSCOPE_BIO_TRACES")
+        return cls(
+            cache_dir=cache_dir,
+            data_dir=data_dir,
+            device=device,
+            secret_key=env.get("TWINSCOPE_SECRET_KEY") or secrets.token_hex(32),
+            bio_traces_dir=Path(traces).expanduser() if traces else None,
+        )

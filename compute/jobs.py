@@ -1,0 +1,70 @@
+"""Progress reporting and cooperative cancellation shared by every long computation.
+
+A long function takes ``control: JobControl | None = None`` and calls ``control.report(fraction, text)``
+between steps and ``control.check()`` where stopping is safe. The UI passes a control whose callbacks
+talk to a Dash background job; the CLI passes one that draws a progress bar.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+class Cancelled(Exception):
+    """Raised by ``JobControl.check`` when the user cancelled the job."""
+
+
+def _no_progress(fraction: float, text: str) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class JobControl:
+    """Progress sink and cancel flag for one job.
+
+    progress : callable(fraction in [0, 1], stage text)
+    cancelled : callable() -> bool, polled by ``check``
+    """
+
+    progress: Callable[[float, str], None] = _no_progress
+    cancelled: Callable[[], bool] = _never
+    start: float = 0.0
+    span: float = 1.0
+    _last: float = field(default=-1.0, repr=False)
+
+    def report(self, fraction: float, text: str = "") -> None:
+        fraction = self.start + self.span * min(max(float(fraction), 0.0), 1.0)
+        self._last = fraction
+        self.progress(fraction, text)
+
+    def check(self) -> None:
+        if self.cancelled():
+            raise Cancelled("job cancelled")
+
+    def sub(self, start: float, stop: float) -> "JobControl":
+        """A control for a sub-step that maps its [0, 1] onto [start, stop] of this one."""
+        return JobControl(self.progress, self.cancelled, self.start + self.span * start,
+                          self.span * (stop - start))
+
+
+def console_control(stream=sys.stderr, width: int = 30) -> JobControl:
+    """A JobControl that draws a one-line progress bar on a terminal."""
+
+    def progress(fraction: float, text: str) -> None:
+        filled = int(round(width * fraction))
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * fraction:5.1f}% {text[:60]:<60}")
+        if fraction >= 1.0:
+            stream.write("\n")
+        stream.flush()
+
+    return JobControl(progress=progress)
+
+
+def ensure_control(control: JobControl | None) -> JobControl:
+    return control if control is not None else JobControl()
