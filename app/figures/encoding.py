@@ -1,0 +1,97 @@
+"""Encoding-manifold figure: one point per unit, coloured by a metadata column."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+
+from app.figures.style import (CLASS_COLORS, CONTINUOUS_SCALE, category_color, empty_figure, figure,
+                               provenance_note, scene)
+
+MAX_CATEGORIES = 24
+
+
+def is_categorical(values: np.ndarray) -> bool:
+    """Strings and booleans are categories; integers with at most ``MAX_CATEGORIES`` levels too (clusters,
+    streams, layers); anything else is continuous."""
+    values = np.asarray(values)
+    if values.dtype.kind in "USbO":
+        return True
+    return values.dtype.kind in "iu" and np.unique(values).size <= MAX_CATEGORIES
+
+
+def _category_label(value) -> str:
+    return "none" if value == "" else str(value)
+
+
+def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, color_name: str = "",
+                    categorical: bool | None = None, unit_index: np.ndarray | None = None,
+                    hover: Mapping[str, np.ndarray] | None = None, title: str | None = None,
+                    untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+    """The encoding manifold: units as points in the first 3 diffusion coordinates.
+
+    Parameters
+    ----------
+    coords : ndarray of shape (n_units, 3)
+        NaN rows (units set aside as disconnected) are not drawn.
+    color : ndarray of shape (n_units,), optional
+        Values to colour by (feature map, stream, cell type, layer, cluster, OSI, DSI, flag ...).
+    color_name : str
+        Its name, for the legend or colour-bar title.
+    categorical : bool, optional
+        Force categorical (one legend entry per value) or continuous (colour bar); default
+        ``is_categorical(color)``.
+    unit_index : ndarray of shape (n_units,), int, optional
+        Index of each unit in its response set; default arange(n_units).
+    hover : mapping name -> ndarray of shape (n_units,), optional
+        Extra hover lines.
+
+    Returns
+    -------
+    go.Figure
+        Scatter3d trace(s) with ``customdata`` = [unit index] per point (``clickData`` ->
+        ``points[0].customdata[0]``).
+    """
+    coords = np.asarray(coords, dtype=float)
+    if coords.ndim != 2 or coords.shape[0] == 0:
+        return empty_figure("no units to show", title=title)
+    if coords.shape[1] != 3:
+        raise ValueError(f"coords must have shape (n_units, 3); got {coords.shape}")
+    n = coords.shape[0]
+    unit_index = np.arange(n) if unit_index is None else np.asarray(unit_index, dtype=int)
+    columns = {"color": color, "unit_index": unit_index, **(hover or {})}
+    for name, values in columns.items():
+        if values is not None and np.shape(values) != (n,):
+            raise ValueError(f"{name} must have shape ({n},); got {np.shape(values)}")
+    keep = np.flatnonzero(np.isfinite(coords).all(axis=1))
+    if keep.size == 0:
+        return empty_figure("every unit was set aside (disconnected); nothing to show", title=title)
+    text = [f"unit {unit_index[i]}" + "".join(f"<br>{k}: {np.asarray(v)[i]}" for k, v in (hover or {}).items())
+            for i in range(n)]
+    data = []
+    layout: dict = {"scene": scene(("DC1", "DC2", "DC3"))}
+
+    def add(rows: np.ndarray, name: str, marker: dict, showlegend: bool) -> None:
+        data.append(dict(type="scatter3d", x=coords[rows, 0], y=coords[rows, 1], z=coords[rows, 2],
+                         mode="markers", name=name, marker={"size": 3, **marker}, showlegend=showlegend,
+                         customdata=unit_index[rows, None], text=[text[i] for i in rows],
+                         hovertemplate="%{text}<extra>" + name + "</extra>", meta={"kind": "units", "category": name}))
+
+    if color is None:
+        add(keep, "units", {"color": "#4d4d4d"}, False)
+    else:
+        color = np.asarray(color)
+        if categorical if categorical is not None else is_categorical(color):
+            levels = sorted(np.unique(color[keep]).tolist(), key=lambda v: (str(type(v)), v))
+            for i, level in enumerate(levels):
+                label = _category_label(level)
+                add(keep[color[keep] == level], label, {"color": CLASS_COLORS.get(label, category_color(i))}, True)
+            layout["legend"] = {"title": {"text": color_name}}
+        else:
+            add(keep, color_name or "value", {"color": np.asarray(color[keep], dtype=float),
+                                              "colorscale": CONTINUOUS_SCALE, "showscale": True,
+                                              "colorbar": {"title": {"text": color_name}}}, False)
+    fig = figure(data, layout, title=title)
+    return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)

@@ -1,0 +1,146 @@
+"""The shared look of every figure: stimulus colours, direction shades and symbols, fonts, 3-D scenes,
+provenance annotations and the empty-input figure. Change the look here, nowhere else."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any, Mapping, Sequence
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from compute.stimuli import CLASS_NAMES, DIRECTIONS
+
+FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 12, "color": "#222"}
+TEMPLATE = "plotly_white"
+# Families: gratings blue, dark-dot flows warm (red/orange), bright-dot flows green/purple; '1dot' darker
+# than '3dot', D1 and D2 different hues, so neighbours in the legend stay distinguishable.
+_PALETTE = ("#08306b", "#6baed6", "#2171b5",
+            "#a50f15", "#fb6a4a", "#d94801", "#fdae6b",
+            "#006d2c", "#74c476", "#54278f", "#9e9ac8")
+CLASS_COLORS: dict[str, str] = dict(zip(CLASS_NAMES, _PALETTE))
+# plotly's eight 3-D marker symbols, one per direction (0, 45, ..., 315 degrees).
+DIRECTION_SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "cross",
+                                      "circle-open", "square-open", "diamond-open", "x")
+CATEGORY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                   "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39")
+BIO_COLORS = {"retina": "#7b3294", "V1": "#008837"}
+MODEL_COLOR = "#525252"
+CONTINUOUS_SCALE = "Viridis"
+UNTRAINED_TEXT = "untrained (random weights)"
+RECONSTRUCTED_TEXT = "reconstructed from published factors"
+GRAPH_CONFIG = {"displaylogo": False,
+                "toImageButtonOptions": {"format": "svg", "filename": "twinscope", "scale": 2}}
+"""``dcc.Graph(config=...)`` for every graph: PNG/SVG export from the modebar."""
+
+
+def stimulus_color(name: str) -> str:
+    """Colour of a stimulus class (same in every view); grey for a name outside the canonical eleven."""
+    return CLASS_COLORS.get(name, "#999999")
+
+
+def direction_shade(color: str, direction_index: int, n_directions: int = len(DIRECTIONS)) -> str:
+    """``color`` mixed with white by up to 55 % as the direction index grows (0 = the pure colour)."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    mix = 0.55 * direction_index / max(n_directions - 1, 1)
+    r, g, b = (round(c + (255 - c) * mix) for c in (r, g, b))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def category_color(index: int) -> str:
+    return CATEGORY_COLORS[index % len(CATEGORY_COLORS)]
+
+
+def source_color(name: str) -> str:
+    """Bars and lines of a biological dataset in its own colour, model modules in grey."""
+    return BIO_COLORS.get(name, MODEL_COLOR)
+
+
+def scene(axis_titles: Sequence[str] = ("PC1", "PC2", "PC3")) -> dict[str, Any]:
+    """3-D scene defaults: cube aspect, titled axes, light grid."""
+    axis = {"showbackground": False, "gridcolor": "#ddd", "zerolinecolor": "#bbb", "showspikes": False}
+    return {"aspectmode": "cube",
+            **{f"{a}axis": {**axis, "title": {"text": t}} for a, t in zip("xyz", axis_titles)}}
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> dict[str, Any]:
+    return pio.templates[TEMPLATE].to_plotly_json()
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def figure(data: Sequence[Mapping[str, Any]] = (), layout: Mapping[str, Any] | None = None, *,
+           title: str | None = None, height: int | None = None) -> go.Figure:
+    """Assemble a figure from trace dicts and a layout dict on top of the shared look (template, fonts,
+    margins, ``uirevision`` so camera and zoom survive data updates).
+
+    Built without plotly's per-property validation, which costs about 5 ms per trace (0.5 s for 88
+    trajectories); tests/app/test_figures.py checks every builder's output against the validating
+    constructor instead.
+    """
+    base = {"template": _template(), "font": FONT, "uirevision": "keep", "legend": {"itemsizing": "constant"},
+            "margin": {"l": 40, "r": 20, "t": 50 if title else 20, "b": 40}}
+    if title:
+        base["title"] = {"text": title}
+    if height:
+        base["height"] = height
+    return go.Figure(data=[dict(t) for t in data], layout=_merge(base, layout or {}), _validate=False)
+
+
+@functools.lru_cache(maxsize=32)
+def _subplot_layout(rows: int, cols: int, options: str) -> dict[str, Any]:
+    import json
+
+    return make_subplots(rows=rows, cols=cols, **json.loads(options)).layout.to_plotly_json()
+
+
+def subplot_layout(rows: int, cols: int, **options: Any) -> dict[str, Any]:
+    """The layout (axis domains, subplot titles) of ``make_subplots(rows, cols, **options)``, cached.
+    Subplot (r, c) uses axes ``axis_ref(r, c, cols)``."""
+    import json
+
+    return copy.deepcopy(_subplot_layout(rows, cols, json.dumps(options, sort_keys=True)))
+
+
+def axis_ref(row: int, col: int, cols: int) -> tuple[str, str]:
+    """("x2", "y2")-style references of subplot (row, col), 1-based, in a grid with ``cols`` columns."""
+    k = (row - 1) * cols + col
+    suffix = "" if k == 1 else str(k)
+    return f"x{suffix}", f"y{suffix}"
+
+
+def provenance_note(fig: go.Figure, *, untrained: bool = False, reconstructed: bool = False,
+                    extra: str | None = None) -> go.Figure:
+    """Add the badge line ("untrained (random weights)", "reconstructed from published factors", extra)
+    under the plot when any applies; returns ``fig``."""
+    parts = [t for flag, t in ((untrained, UNTRAINED_TEXT), (reconstructed, RECONSTRUCTED_TEXT)) if flag]
+    if extra:
+        parts.append(extra)
+    if parts:
+        fig.add_annotation(text=" · ".join(parts), xref="paper", yref="paper", x=0.0, y=-0.02,
+                           xanchor="left", yanchor="top", showarrow=False,
+                           font={"size": 11, "color": "#b35806"}, name="provenance")
+    return fig
+
+
+def empty_figure(message: str, *, title: str | None = None) -> go.Figure:
+    """A figure that says why nothing is drawn (no data, nothing selected, not computed yet)."""
+    note = dict(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                font={"size": 14, "color": "#666"}, name="empty")
+    return figure(layout={"annotations": [note], "xaxis": {"visible": False}, "yaxis": {"visible": False}},
+                  title=title)
+
+
+def significance_stars(p: float | None) -> str:
+    """'***' (p < 0.001), '**' (< 0.01), '*' (< 0.05), 'n.s.' otherwise; '' when p is None or NaN."""
+    if p is None or p != p:
+        return ""
+    return "***" if p < 1e-3 else "**" if p < 1e-2 else "*" if p < 0.05 else "n.s."

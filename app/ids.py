@@ -1,0 +1,140 @@
+"""Component ids, declared once: layouts and callbacks import the same names (kebab-case, page-prefixed).
+
+Ids shared by every page that runs a job are pattern-matching dicts keyed by the page name, so that one
+background callback serves all pages (only the current page's components exist at a time).
+"""
+
+from __future__ import annotations
+
+
+def graph_id(name: str) -> dict:
+    """Every graph has a pattern-matching id so one callback can set the export format of all of them."""
+    return {"type": "graph", "name": name}
+
+
+class ShellIds:
+    URL = "shell-url"
+    IMAGE_FORMAT = "shell-image-format"
+    NAV = "shell-nav"
+    BADGE = "shell-badge"
+    RUNNING = "shell-job-running"
+    PROGRESS = "shell-job-progress"
+    STAGE = "shell-job-stage"
+    CANCEL = "shell-job-cancel"
+    ERROR = "shell-job-error"
+    URL_SINK = "shell-url-sink"
+
+
+class JobIds:
+    """Pattern-matching ids of the per-page job components."""
+
+    RUN = "job-run"
+    REQUEST = "job-request"
+    RESULT = "job-result"
+    QUERY = "job-query"
+    EXPORT = "job-export"
+    EXPORT_FORMAT = "job-export-format"
+    DOWNLOAD = "job-download"
+
+    @staticmethod
+    def run(page: str) -> dict:
+        return {"type": JobIds.RUN, "page": page}
+
+    @staticmethod
+    def request(page: str) -> dict:
+        return {"type": JobIds.REQUEST, "page": page}
+
+    @staticmethod
+    def result(page: str) -> dict:
+        return {"type": JobIds.RESULT, "page": page}
+
+    @staticmethod
+    def export(page: str) -> dict:
+        return {"type": JobIds.EXPORT, "page": page}
+
+    @staticmethod
+    def export_format(page: str) -> dict:
+        return {"type": JobIds.EXPORT_FORMAT, "page": page}
+
+    @staticmethod
+    def download(page: str) -> dict:
+        return {"type": JobIds.DOWNLOAD, "page": page}
+
+    @staticmethod
+    def query(page: str) -> dict:
+        """Store holding the page's state as a URL query string (written into the address bar)."""
+        return {"type": JobIds.QUERY, "page": page}
+
+
+class StimuliIds:
+    CLASS = "stimuli-class"
+    DIRECTION = "stimuli-direction"
+    PREVIEW = graph_id("stimuli-preview")
+    THUMBNAILS = graph_id("stimuli-thumbnails")
+    CAPTION = "stimuli-caption"
+
+
+class ExploreIds:
+    SOURCE = "explore-source"
+    MODULES = "explore-modules"
+    PRESET = "explore-preset"
+    STIMULI = "explore-stimuli"
+    SHOW = "explore-show"
+    DECODING = graph_id("explore-decoding")
+    TRAJECTORIES = graph_id("explore-trajectories")
+    TRAJ_BASE = "explore-trajectories-base"
+    DECODING_BASE = "explore-decoding-base"
+    TIME = "explore-time"
+    CROSSINGS = "explore-crossings"
+    EPSILON = "explore-epsilon"
+    DELTA = "explore-delta"
+    CROSS_COUNT = "explore-cross-count"
+    ENCODING = graph_id("explore-encoding")
+    COLOR_BY = "explore-color-by"
+    HIGHLIGHT = "explore-highlight"
+    PSTH = graph_id("explore-psth")
+    UNIT = "explore-unit"
+    SUMMARY = "explore-summary"
+    NOTICE = "explore-notice"
+
+
+class CompareIds:
+    SOURCES = "compare-sources"
+    VIEW = "compare-view"
+    LINK = "compare-link"
+    PANELS = "compare-panels"
+    NOTICE = "compare-notice"
+
+    @staticmethod
+    def graph(index: int) -> dict:
+        return graph_id(f"compare-{index}")
+
+    @staticmethod
+    def panel(index: int) -> str:
+        return f"compare-panel-{index}"
+
+
+class TubularityIds:
+    SOURCES = "tubularity-sources"
+    BARS = graph_id("tubularity-bars")
+    SENSITIVITY = graph_id("tubularity-sensitivity")
+    TUBE_SOURCE = "tubularity-tube-source"
+    TUBE = graph_id("tubularity-tube")
+    NOTICE = "tubularity-notice"
+
+
+class AlignmentIds:
+    SOURCES = "alignment-sources"
+    DATASETS = "alignment-datasets"
+    SCORES = graph_id("alignment-scores")
+    TABLE = "alignment-table"
+    NOTICE = "alignment-notice"
+
+
+class AccuracyIds:
+    SOURCES = "accuracy-sources"
+    CURVES = graph_id("accuracy-curves")
+    WINDOW_SOURCE = "accuracy-window-source"
+    WINDOWS = graph_id("accuracy-windows")
+    TABLE = "accuracy-table"
+    NOTICE = "accuracy-notice"

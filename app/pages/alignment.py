@@ -1,0 +1,42 @@
+"""Alignment: RSA, CCA, linear predictivity and DSA of model modules with retina and V1."""
+
+from __future__ import annotations
+
+from dash import dash_table, dcc, html
+
+from app.components import field, graph, job_controls, notice
+from app.ids import AlignmentIds
+from app.state import Reader, encode_query
+
+PAGE = {"path": "/alignment", "name": "Alignment", "title": "twinscope - alignment"}
+
+
+def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
+    """State from the URL: ``sources`` (model-module tokens), ``datasets`` (retina, V1)."""
+    reader = Reader(query)
+    state = {"sources": reader.choices("sources", catalog.model_tokens(), catalog.default_model_tokens()),
+             "datasets": reader.choices("datasets", catalog.datasets, list(catalog.datasets))}
+    return state, reader.notices
+
+
+def build_request(tokens: list[str], datasets: list[str]) -> dict:
+    return {"page": "alignment",
+            "views": [{"view": "alignment", "source": token, "options": {"dataset": dataset}}
+                      for dataset in datasets for token in tokens]}
+
+
+def layout(catalog, **query) -> html.Div:
+    state, notices = read_state(query, catalog)
+    return html.Div([
+        notice(notices, AlignmentIds.NOTICE),
+        html.Div([
+            field("Model modules", dcc.Dropdown(id=AlignmentIds.SOURCES, value=state["sources"], multi=True,
+                                                options=catalog.token_options(catalog.model_tokens()))),
+            field("Biological datasets", dcc.Checklist(id=AlignmentIds.DATASETS, value=state["datasets"],
+                                                       options=list(catalog.datasets), inline=True)),
+            *job_controls("alignment", build_request(state["sources"], state["datasets"]), encode_query(state)),
+        ], className="controls"),
+        html.Div([html.H3("Alignment with biology (95 % bootstrap intervals)"),
+                  graph(AlignmentIds.SCORES, height=520)], className="panel wide"),
+        html.Div([html.H3("Mean alignment"), dash_table.DataTable(id=AlignmentIds.TABLE)], className="panel wide"),
+    ])

@@ -1,0 +1,49 @@
+"""Run profiles: which model the app starts with and how much stimulus work a job does.
+
+TWINSCOPE_PROFILE selects one:
+
+| profile | default model | run settings |
+|---|---|---|
+| default | fnn-random | the study's: 3 instances x 37 frames, 2000 units (40 maps x 50 positions) |
+| quick | fnn-random | one instance per condition ("quick look", about 3x faster extraction) |
+| test | conv3d-random | one instance, 12 frames, 200 units: browser tests finish a job in seconds |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"model": "fnn-random", "run": {}},
+    "quick": {"model": "fnn-random", "run": {"instances": 1}},
+    "test": {"model": "conv3d-random",
+             "run": {"instances": 1, "n_frames": 12, "n_maps": 10, "n_positions": 20, "n_output": 200}},
+}
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """name : key of PROFILES; model : default model registry name; run_options : RunSettings keywords
+    as sorted (name, value) pairs (hashable, so a profile can key a memo)."""
+
+    name: str
+    model: str
+    run_options: tuple = ()
+
+    @property
+    def run(self):
+        """The ``compute.workflows.RunSettings`` of this profile."""
+        from compute.workflows import RunSettings
+
+        return RunSettings(**dict(self.run_options))
+
+
+def run_profile(environ: dict | None = None) -> RunProfile:
+    """The profile named by TWINSCOPE_PROFILE (default "default"); ValueError for an unknown name."""
+    env = os.environ if environ is None else environ
+    name = (env.get("TWINSCOPE_PROFILE") or "default").strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"TWINSCOPE_PROFILE must be one of {sorted(PROFILES)}; got {name!r}")
+    return RunProfile(name=name, model=PROFILES[name]["model"], run_options=tuple(sorted(PROFILES[name]["run"].items())))

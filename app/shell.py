@@ -1,0 +1,35 @@
+"""The app shell: navigation, model badge, the global job bar and the page container."""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+
+from app.ids import ShellIds
+
+
+def layout() -> html.Div:
+    """Shell around every page; a function so each visit gets fresh component state."""
+    links = [dcc.Link(page["name"], href=page["relative_path"], className="nav-link",
+                      id=f"nav-{page['module'].rsplit('.', 1)[-1]}")
+             for page in sorted(dash.page_registry.values(), key=lambda p: p["order"])]
+    return html.Div([
+        dcc.Location(id=ShellIds.URL, refresh=False),
+        dcc.Store(id=ShellIds.RUNNING, data=False),
+        dcc.Store(id=ShellIds.URL_SINK),
+        html.Header([
+            html.Span("twinscope", className="brand"),
+            html.Nav(links, id=ShellIds.NAV, className="nav"),
+            html.Span(id=ShellIds.BADGE, className="badge"),
+            dcc.RadioItems(id=ShellIds.IMAGE_FORMAT, value="png", inline=True, className="image-format",
+                           options=[{"label": "PNG", "value": "png"}, {"label": "SVG", "value": "svg"}],
+                           persistence=True, persistence_type="local"),
+        ], className="header"),
+        html.Div([
+            html.Progress(id=ShellIds.PROGRESS, max="1", value="0", className="job-progress"),
+            html.Span("idle", id=ShellIds.STAGE, className="job-stage"),
+            html.Button("Cancel", id=ShellIds.CANCEL, disabled=True, className="job-cancel"),
+            html.Div(id=ShellIds.ERROR, className="job-error", role="alert"),
+        ], className="job-bar"),
+        html.Main(dash.page_container, className="page"),
+    ], className="shell")

@@ -1,0 +1,87 @@
+"""Wall time and peak RSS of a full extraction (all modules of a model) and of the quick look.
+
+    python benchmarks/bench_extraction.py [--quick] [--model fnn-random] [--threads 2] [--batch-size 24]
+
+Each configuration runs in a fresh subprocess with an empty cache (so nothing is reused and the peak RSS is
+that run's own). "full" = 3 instances per condition (the study), "quick look" = 1 instance. With --quick only
+the first stimulus class is extracted (1/11 of the sequences) and the time of the two passes is
+extrapolated to all 11 classes; setup (model build, stimulus rendering, shape probe) is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+N_CLASSES = 11
+
+
+def _child(args: argparse.Namespace) -> None:
+    import torch
+
+    from compute.cache import ArtifactCache
+    from compute.config import Settings
+    from compute.extraction import extract
+    from compute.jobs import JobControl
+    from compute.stimuli import SuiteSpec
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    marks: dict[str, float] = {}
+
+    def progress(fraction: float, text: str) -> None:
+        if text.startswith("pass") and "passes" not in marks:
+            marks["passes"] = time.perf_counter()
+
+    classes = (0,) if args.quick else tuple(range(N_CLASSES))
+    suite = SuiteSpec(n_instances=args.instances, classes=classes)
+    settings = Settings.from_env()
+    start = time.perf_counter()
+    keys = extract(args.model, None, suite=suite, cache=ArtifactCache(settings.cache_dir / "artifacts"),
+                   settings=settings, control=JobControl(progress=progress), batch_size=args.batch_size)
+    end = time.perf_counter()
+    setup = marks.get("passes", end) - start
+    print(json.dumps({"modules": len(keys), "classes": len(classes), "wall_s": end - start, "setup_s": setup,
+                      "passes_s": end - start - setup, "threads": torch.get_num_threads(),
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one class only, extrapolated to 11")
+    parser.add_argument("--model", default="fnn-random")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--instances", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.instances is not None:
+        _child(args)
+        return
+    print(f"bench_extraction: model {args.model}, {'--quick (1 of 11 classes, extrapolated)' if args.quick else 'full suite'}"
+          f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    for label, instances in (("full (3 instances)", 3), ("quick look (1 instance)", 1)):
+        with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
+            command = [sys.executable, __file__, "--instances", str(instances), "--model", args.model]
+            command += ["--quick"] if args.quick else []
+            command += ["--threads", str(args.threads)] if args.threads else []
+            command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+            env = {**os.environ, "TWINSCOPE_CACHE_DIR": tmp, "PYTHONPATH": str(REPO)}
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        scale = N_CLASSES / result["classes"]
+        estimate = result["setup_s"] + result["passes_s"] * scale
+        print(f"{label:<24} modules {result['modules']:>2}  threads {result['threads']}  "
+              f"wall {result['wall_s']:8.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "
+              f"whole suite ~{estimate / 60:6.1f} min  peak RSS {result['peak_rss_mib']:7.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

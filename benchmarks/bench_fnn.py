@@ -1,0 +1,83 @@
+"""Throughput of the FNN (U = 9941 by default): frame-samples per second and peak RSS.
+
+    python benchmarks/bench_fnn.py [--units 9941] [--batches 1 8 24 48] [--threads 1 2] [--frames 6]
+                                   [--device cpu]
+
+Each configuration runs a fresh sequence (reset, 2 warm-up frames that also build the cached weights,
+then ``--frames`` timed frames) under ``torch.inference_mode``. Frame-samples per second = batch * frames
+/ seconds; the extraction of METHODS 2.3 needs 9,768 of them per model. Peak RSS is the process maximum
+so far (ru_maxrss), so read it per row as "at most". On a shared machine the wall-clock numbers swing
+with the load of other processes (the 1-minute load average is printed with every row); the CPU time
+this process used per frame-sample (all threads summed) is the steadier figure, and with 1 thread it
+is close to the wall time the same work takes on an idle core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from compute.models.fnn import build_fnn  # noqa: E402
+
+SUITE_FRAMES = 11 * 8 * 3 * 37
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(units: int, batch: int, threads: int, frames: int, device: str) -> dict:
+    torch.set_num_threads(threads)
+    model = build_fnn(n_units=units, seed=0).to(device)
+    stimulus = torch.rand(frames + 2, batch, 1, 144, 256, generator=torch.Generator().manual_seed(0)).to(device)
+    model.reset()
+    with torch.inference_mode():
+        for frame in stimulus[:2]:
+            model(frame)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for frame in stimulus[2:]:
+            model(frame)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    rate = batch * frames / seconds
+    return {"batch": batch, "threads": threads, "ms_per_frame_sample": 1e3 / rate, "frame_samples_per_s": rate,
+            "cpu_ms_per_frame_sample": 1e3 * cpu_seconds / (batch * frames),
+            "suite_minutes": SUITE_FRAMES / rate / 60, "peak_rss_mib": _peak_rss_mib(),
+            "load": os.getloadavg()[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=9941)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 24, 48])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args(argv)
+    print(f"torch {torch.__version__}, device {args.device}, units {args.units}, cores {os.cpu_count()}, "
+          f"after import RSS {_peak_rss_mib():.0f} MiB")
+    print(f"{'batch':>5} {'threads':>7} {'ms/frame-sample':>15} {'frame-samples/s':>15} {'CPU ms/f-s':>10} "
+          f"{'suite (min)':>11} {'peak RSS MiB':>12} {'load':>5}")
+    for threads in args.threads:
+        for batch in args.batches:
+            row = run(args.units, batch, threads, args.frames, args.device)
+            print(f"{row['batch']:>5} {row['threads']:>7} {row['ms_per_frame_sample']:>15.1f} "
+                  f"{row['frame_samples_per_s']:>15.2f} {row['cpu_ms_per_frame_sample']:>10.1f} "
+                  f"{row['suite_minutes']:>11.1f} {row['peak_rss_mib']:>12.0f} "
+                  f"{row['load']:>5.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,13 @@
+"""Dash callbacks, one module per page plus the shell and the shared job; registered by the factory."""
+
+from __future__ import annotations
+
+from callbacks import accuracy, alignment, compare, explore, jobs, shell, stimuli, tubularity
+from callbacks.context import AppContext
+
+MODULES = (shell, jobs, stimuli, explore, compare, tubularity, alignment, accuracy)
+
+
+def register_callbacks(app, ctx: AppContext) -> None:
+    for module in MODULES:
+        module.register(app, ctx)

@@ -1,0 +1,69 @@
+"""Decoding-accuracy page callbacks: whole-trial accuracy per source and per time window."""
+
+from __future__ import annotations
+
+from dash import Input, Output
+
+from app.ids import AccuracyIds, JobIds
+from app.pages import accuracy as page
+from app.state import encode_query
+from callbacks.common import find_view, message_figure, short_names
+from callbacks.context import AppContext
+
+
+def accuracy_state(sources) -> tuple[str, dict]:
+    sources = list(sources or [])
+    return encode_query({"sources": sources}), page.build_request(sources)
+
+
+def accuracy_views(result, *, ctx: AppContext):
+    """(figure of accuracy per source, with the time-window curves of each source below; table props)."""
+    from app.figures import accuracy_figure
+    from compute.workflows import accuracy_series
+
+    entries = [v for v in (result or {}).get("views", []) if v.get("view") == "accuracy"]
+    if not entries:
+        return message_figure("Press Run to compute decoding accuracy."), [], []
+    names = short_names([v["source"] for v in entries], ctx=ctx)
+    try:
+        series = accuracy_series(dict(zip(names, (v["key"] for v in entries))), cache=ctx.cache)
+    except ValueError as error:
+        return message_figure(str(error)), [], []
+    fig = accuracy_figure(**series)
+    rows = [{"source": name, **{k: round(float(v[i]), 3) for k, v in series["series"].items()}}
+            for i, name in enumerate(series["x"])]
+    columns = [{"name": c, "id": c} for c in rows[0]]
+    return fig, columns, rows
+
+
+def window_view(result, token, *, ctx: AppContext):
+    """Accuracy of growing [0..t] and shrinking [t..end] time windows of one source."""
+    from app.figures import accuracy_figure
+    from compute.workflows import accuracy_windows
+
+    entry = find_view(result, "accuracy", token)
+    if entry is None:
+        return message_figure("Press Run, then pick a source to see its time windows.")
+    return accuracy_figure(**accuracy_windows(entry["key"], cache=ctx.cache))
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(Output(JobIds.query("accuracy"), "data"), Output(JobIds.request("accuracy"), "data"),
+                  Output(AccuracyIds.WINDOW_SOURCE, "options"), Output(AccuracyIds.WINDOW_SOURCE, "value"),
+                  Input(AccuracyIds.SOURCES, "value"), Input(AccuracyIds.WINDOW_SOURCE, "value"),
+                  prevent_initial_call=True)
+    def on_state(sources, window_source):
+        query, request = accuracy_state(sources)
+        sources = list(sources or [])
+        return (query, request, ctx.catalog.token_options(sources),
+                window_source if window_source in sources else (sources[0] if sources else None))
+
+    @app.callback(Output(AccuracyIds.WINDOWS, "figure"), Input(JobIds.result("accuracy"), "data"),
+                  Input(AccuracyIds.WINDOW_SOURCE, "value"))
+    def on_window(result, token):
+        return window_view(result, token, ctx=ctx)
+
+    @app.callback(Output(AccuracyIds.CURVES, "figure"), Output(AccuracyIds.TABLE, "columns"),
+                  Output(AccuracyIds.TABLE, "data"), Input(JobIds.result("accuracy"), "data"))
+    def on_result(result):
+        return accuracy_views(result, ctx=ctx)

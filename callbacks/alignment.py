@@ -1,0 +1,45 @@
+"""Alignment page callbacks: RSA / CCA / LP / DSA per module for each dataset, and the mean table."""
+
+from __future__ import annotations
+
+from dash import Input, Output
+
+from app.ids import AlignmentIds, JobIds
+from app.pages import alignment as page
+from app.state import encode_query
+from callbacks.common import message_figure, short_names
+from callbacks.context import AppContext
+
+
+def alignment_state(sources, datasets) -> tuple[str, dict]:
+    sources, datasets = list(sources or []), list(datasets or [])
+    return encode_query({"sources": sources, "datasets": datasets}), page.build_request(sources, datasets)
+
+
+def alignment_views(result, *, ctx: AppContext):
+    """(score figure, table columns, table rows)."""
+    from app.figures import alignment_figure, alignment_table
+    from compute.workflows import alignment_series
+
+    entries = [v for v in (result or {}).get("views", []) if v.get("view") == "alignment"]
+    if not entries:
+        return message_figure("Press Run to compute alignment with biology."), [], []
+    keys: dict[str, dict[str, str]] = {}
+    for entry, name in zip(entries, short_names([v["source"] for v in entries], ctx=ctx)):
+        keys.setdefault(entry["options"]["dataset"], {})[name] = entry["key"]
+    series = alignment_series(keys, cache=ctx.cache)
+    table = alignment_table(series["modules"], series["means"])
+    return alignment_figure(**series["figure"]), table["columns"], table["data"]
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(Output(JobIds.query("alignment"), "data"), Output(JobIds.request("alignment"), "data"),
+                  Input(AlignmentIds.SOURCES, "value"), Input(AlignmentIds.DATASETS, "value"),
+                  prevent_initial_call=True)
+    def on_state(sources, datasets):
+        return alignment_state(sources, datasets)
+
+    @app.callback(Output(AlignmentIds.SCORES, "figure"), Output(AlignmentIds.TABLE, "columns"),
+                  Output(AlignmentIds.TABLE, "data"), Input(JobIds.result("alignment"), "data"))
+    def on_result(result):
+        return alignment_views(result, ctx=ctx)

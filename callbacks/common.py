@@ -1,0 +1,54 @@
+"""Helpers shared by the page callbacks: find a view in a job result, plain-JSON figures, error figures."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import plotly.graph_objects as go
+
+
+def find_view(result: dict | None, view: str, token: str | None) -> dict | None:
+    """The summary of ``view`` of source ``token`` in a job result (``callbacks.jobs.run_views``), or None."""
+    for entry in (result or {}).get("views", []):
+        if entry.get("view") == view and (token is None or entry.get("source") == token):
+            return entry
+    return None
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        if "bdata" in obj and "dtype" in obj:
+            array = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"]))
+            if "shape" in obj:
+                array = array.reshape([int(n) for n in str(obj["shape"]).split(",")])
+            return array.tolist()
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def plain_figure(fig: go.Figure) -> dict:
+    """The figure as JSON with plain lists instead of plotly's base64 typed arrays, so that clientside
+    callbacks can slice traces (``assets/twinscope.js``)."""
+    return _plain(fig.to_plotly_json())
+
+
+def message_figure(text: str) -> go.Figure:
+    """A figure that says why nothing is drawn (compute's error text or "run the job first")."""
+    from app.figures import empty_figure
+
+    return empty_figure(text)
+
+
+def short_names(tokens: list[str], *, ctx) -> list[str]:
+    """Axis names of sources: the module for the profile's model, "model/module" for others, the dataset
+    name for biology."""
+    from app.catalog import split_token
+
+    names = []
+    for token in tokens:
+        kind, name, module = split_token(token)
+        names.append(name if kind == "bio" else module if name == ctx.catalog.profile.model else f"{name}/{module}")
+    return names

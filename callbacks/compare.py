@@ -1,0 +1,83 @@
+"""Compare page callbacks: the same view of up to four sources side by side, optional camera linking."""
+
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State
+
+from app.ids import CompareIds, JobIds
+from app.pages import compare as page
+from app.state import encode_query
+from callbacks.common import find_view, message_figure
+from callbacks.context import AppContext
+
+
+def compare_state(sources, view, link) -> tuple[str, dict, str]:
+    """(URL query, job request, notice): more than four sources are cut to four with a notice."""
+    sources = list(sources or [])
+    notice = (f"At most {page.MAX_PANELS} panels; showing the first {page.MAX_PANELS}."
+              if len(sources) > page.MAX_PANELS else "")
+    sources = sources[:page.MAX_PANELS]
+    state = {"sources": sources, "view": view, "link": bool(link)}
+    return encode_query(state), page.build_request(sources, view), notice
+
+
+def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
+    """One panel: the decoding manifold, trajectories or encoding manifold of ``token``."""
+    from app.figures import decoding_manifold_figure, encoding_figure, trajectories_figure
+    from compute.workflows import load_view
+
+    if token is None:
+        return message_figure("Add a source (up to four).")
+    artefact = "encoding" if view == "encoding" else "decoding"
+    entry = find_view(result, artefact, token)
+    if entry is None:
+        return message_figure("Press Run to compute this view.")
+    arrays, meta = load_view(entry["key"], cache=ctx.cache)
+    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False),
+             "title": meta["label"]}
+    if view == "encoding":
+        fig = encoding_figure(arrays["coords"], color=arrays.get("color__cluster"), color_name="cluster",
+                              unit_index=arrays["unit_index"], **flags)
+    elif view == "trajectories":
+        fig = trajectories_figure(arrays["curves"], arrays["labels"], meta["stimuli"],
+                                  directions=arrays["directions"], time=arrays["time"], time_unit=meta["time_unit"],
+                                  explained_variance=arrays["trajectory_evr"], **flags)
+    else:
+        fig = decoding_manifold_figure(arrays["coords"], arrays["labels"], meta["stimuli"],
+                                       directions=arrays["directions"], explained_variance=arrays["manifold_evr"],
+                                       **flags)
+    fig.update_layout(uirevision=f"{entry['key']}-{view}", showlegend=False)
+    return fig
+
+
+def panels(result, sources, view, *, ctx: AppContext) -> tuple[list, list[dict]]:
+    """(figures, panel styles) of the four panel slots; unused slots are hidden."""
+    sources = list(sources or [])[:page.MAX_PANELS]
+    figures = [panel_figure(result, sources[i] if i < len(sources) else None, view, ctx=ctx)
+               for i in range(page.MAX_PANELS)]
+    styles = [{} if i < max(len(sources), 1) else {"display": "none"} for i in range(page.MAX_PANELS)]
+    return figures, styles
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(Output(JobIds.query("compare"), "data"), Output(JobIds.request("compare"), "data"),
+                  Output(CompareIds.NOTICE, "children"), Output(CompareIds.NOTICE, "className"),
+                  Input(CompareIds.SOURCES, "value"), Input(CompareIds.VIEW, "value"), Input(CompareIds.LINK, "value"),
+                  prevent_initial_call=True)
+    def on_state(sources, view, link):
+        query, request, notice = compare_state(sources, view, link)
+        return query, request, notice, "notice" if notice else "notice empty"
+
+    @app.callback(*[Output(CompareIds.graph(i), "figure") for i in range(page.MAX_PANELS)],
+                  *[Output(CompareIds.panel(i), "style") for i in range(page.MAX_PANELS)],
+                  Input(JobIds.result("compare"), "data"), Input(CompareIds.VIEW, "value"),
+                  State(CompareIds.SOURCES, "value"))
+    def on_result(result, view, sources):
+        figures, styles = panels(result, sources, view, ctx=ctx)
+        return (*figures, *styles)
+
+    app.clientside_callback(
+        "function(relayouts, link) { return window.dash_clientside.twinscope.linkCameras(relayouts, link); }",
+        Output(CompareIds.PANELS, "title"),
+        Input({"type": "graph", "name": ALL}, "relayoutData"), State(CompareIds.LINK, "value"),
+        prevent_initial_call=True)

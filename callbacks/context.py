@@ -1,0 +1,23 @@
+"""What every callback needs, passed in by the factory (callbacks never import the app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.catalog import Catalog
+from compute.cache import ArtifactCache
+from compute.config import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """settings : folders and device; cache : the artefact cache views are read from; catalog : choices."""
+
+    settings: Settings
+    cache: ArtifactCache
+    catalog: Catalog
+
+    @property
+    def run(self):
+        """RunSettings of the active profile (how much stimulus work a model job does)."""
+        return self.catalog.profile.run

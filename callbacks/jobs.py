@@ -1,0 +1,167 @@
+"""The one background job every page runs, and the data export of what a page shows.
+
+A page puts a request into its ``JobIds.request(page)`` store: ``{"page": str, "views": [{"view": str,
+"source": token, "options": dict}, ...]}``. The job computes each view once (``compute_view``; cached
+views cost nothing), reporting progress into the shell's job bar, and returns only keys and small
+summaries into ``JobIds.result(page)``. Cancel kills the job process; cache writes are atomic.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+from dash import Input, Output, State, dcc, no_update
+from dash.exceptions import PreventUpdate
+
+from app.ids import JobIds, ShellIds
+from callbacks.context import AppContext
+
+log = logging.getLogger(__name__)
+MAX_VIEWS = 40
+PROGRESS_INTERVAL_S = 0.25
+
+
+def parse_request(request) -> list[tuple[str, object, dict]]:
+    """(view, Source, options) per requested view; ValueError / TypeError on a malformed request."""
+    from compute.workflows import VIEWS, Source
+
+    if not isinstance(request, dict) or not isinstance(request.get("views"), list):
+        raise TypeError(f"a job request must be a dict with a 'views' list; got {type(request).__name__}")
+    views = request["views"]
+    if not views:
+        raise ValueError("nothing to compute: select at least one module or dataset (and stimuli)")
+    if len(views) > MAX_VIEWS:
+        raise ValueError(f"at most {MAX_VIEWS} views per job; got {len(views)}. Select fewer sources.")
+    parsed = []
+    for item in views:
+        if not isinstance(item, dict) or item.get("view") not in VIEWS:
+            raise ValueError(f"each requested view needs 'view' in {list(VIEWS)}; got {item!r}")
+        options = {} if item.get("options") is None else item["options"]
+        if not isinstance(options, dict):
+            raise TypeError(f"view options must be a dict; got {type(options).__name__}")
+        parsed.append((item["view"], Source.parse(item.get("source")), options))
+    return parsed
+
+
+def _throttled(set_progress: Callable, start: float, span: float, prefix: str) -> Callable[[float, str], None]:
+    last = [0.0]
+
+    def progress(fraction: float, text: str) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - last[0] < PROGRESS_INTERVAL_S:
+            return
+        last[0] = now
+        set_progress((f"{start + span * fraction:.4f}", f"{prefix}: {text}"))
+
+    return progress
+
+
+def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict | None, str]:
+    """Compute every view of ``request``; returns (result for the page's store, error text or "").
+
+    The result is ``{"page": str, "views": [view_summary(key) + {"options": dict}, ...]}`` (a few kB) with
+    the views that succeeded. A malformed request gives no result; a view that fails does not stop the
+    others: compute's ValueError / TypeError / KeyError texts are shown as written, anything else is
+    logged with its traceback and named in the error text.
+    """
+    from compute.jobs import JobControl
+    from compute.workflows import compute_view, view_summary
+
+    try:
+        items = parse_request(request)
+    except (ValueError, TypeError) as error:
+        set_progress(("0", "failed"))
+        return None, f"Job not started: {error}"
+    results, errors = [], []
+    for i, (view, source, options) in enumerate(items):
+        prefix = f"{i + 1}/{len(items)} {view} of {source.to_token()}"
+        control = JobControl(progress=_throttled(set_progress, i / len(items), 1 / len(items), prefix))
+        try:
+            key = compute_view(view, source, run=ctx.run, cache=ctx.cache, settings=ctx.settings,
+                               control=control, **options)
+        except (ValueError, TypeError, KeyError) as error:
+            errors.append(f"{prefix}: {str(error).strip(chr(39))}")
+            continue
+        except Exception as error:  # noqa: BLE001 - logged in full, named to the user, other views go on
+            log.exception("view job failed: %s", prefix)
+            errors.append(f"{prefix}: internal error {type(error).__name__}: {error} (see the server log)")
+            continue
+        results.append({**view_summary(key, cache=ctx.cache), "options": options})
+    set_progress(("1", f"done: {len(results)} of {len(items)} view(s)"))
+    return {"page": request.get("page"), "views": results}, " | ".join(errors)
+
+
+def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
+    """The arrays of the views a page shows, as a ``dcc.Download`` payload (NPZ, or CSV in long format:
+    one row per array element with its view, source, array name, flat index and value)."""
+    from compute.workflows import load_view
+
+    if not result or not result.get("views"):
+        raise ValueError("nothing to export yet: run the page's job first")
+    if fmt not in ("npz", "csv"):
+        raise ValueError(f"export format must be 'npz' or 'csv'; got {fmt!r}")
+    arrays: dict[str, np.ndarray] = {}
+    for entry in result["views"]:
+        data, _ = load_view(entry["key"], cache=ctx.cache)
+        for name, array in data.items():
+            if array.dtype.kind in "biufU" and array.size:
+                arrays[f"{entry['view']}|{entry['source']}|{name}"] = array
+    page = result.get("page") or "views"
+    if fmt == "npz":
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return dcc.send_bytes(buf.getvalue(), f"twinscope-{page}.npz")
+    lines = ["view,source,array,index,value"]
+    for name, array in arrays.items():
+        view, source, field = name.split("|")
+        lines += [f"{view},{source},{field},{i},{v}" for i, v in enumerate(array.ravel().tolist())]
+    return dcc.send_string("\n".join(lines) + "\n", f"twinscope-{page}.csv")
+
+
+JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")
+
+
+def register_page_job(app, page: str, ctx: AppContext) -> None:
+    """The background job and the export of one page (the same engine for every page)."""
+
+    @app.callback(
+        Output(JobIds.result(page), "data"),
+        Output(ShellIds.ERROR, "children", allow_duplicate=True),
+        Input(JobIds.run(page), "n_clicks"),
+        State(JobIds.request(page), "data"),
+        background=True,
+        running=[(Output(ShellIds.RUNNING, "data"), True, False)],
+        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children")],
+        cancel=[Input(ShellIds.CANCEL, "n_clicks")],
+        prevent_initial_call=True,
+    )
+    def run_job(set_progress, clicks, request):
+        if not clicks:
+            raise PreventUpdate
+        result, error = run_views(set_progress, request, ctx=ctx)
+        return (no_update if result is None else result), error
+
+    @app.callback(
+        Output(JobIds.download(page), "data"),
+        Output(ShellIds.ERROR, "children", allow_duplicate=True),
+        Input(JobIds.export(page), "n_clicks"),
+        State(JobIds.result(page), "data"),
+        State(JobIds.export_format(page), "value"),
+        prevent_initial_call=True,
+    )
+    def export(clicks, result, fmt):
+        if not clicks:
+            raise PreventUpdate
+        try:
+            return export_views(result, fmt, ctx=ctx), ""
+        except ValueError as error:
+            return no_update, str(error)
+
+
+def register(app, ctx: AppContext) -> None:
+    for page in JOB_PAGES:
+        register_page_job(app, page, ctx)

@@ -1,0 +1,78 @@
+"""Shell callbacks: job-bar state, model badge, URL sync and image-export format of every graph."""
+
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State
+
+from app.components import graph_config
+from app.ids import JobIds, ShellIds
+from callbacks.context import AppContext
+
+UNTRAINED = "untrained (random weights)"
+RECONSTRUCTED = "biology reconstructed from published factors"
+
+
+def job_bar_state(running: bool, n_run_buttons: int) -> tuple[bool, list[bool]]:
+    """(cancel disabled, run buttons disabled): only one job at a time, and only a running job can be cancelled."""
+    running = bool(running)
+    return not running, [running] * n_run_buttons
+
+
+def badges(requests: list, *, ctx: AppContext) -> str:
+    """Badge of what the current page computes on: untrained models and reconstructed biology are named."""
+    from app.catalog import split_token
+
+    models, bio = set(), False
+    for request in requests or []:
+        for item in (request or {}).get("views", []):
+            try:
+                kind, name, _ = split_token(item.get("source"))
+            except (ValueError, TypeError):
+                continue
+            models.update([name] if kind == "model" else [])
+            bio = bio or kind == "bio"
+    if not requests:
+        models.add(ctx.catalog.profile.model)
+    known = [ctx.catalog.models[m] for m in sorted(models) if m in ctx.catalog.models]
+    parts = ([UNTRAINED] if any(info.untrained for info in known) else []) + [info.label for info in known]
+    if bio and ctx.settings.bio_traces_dir is None:
+        parts.append(RECONSTRUCTED)
+    return " | ".join(parts)
+
+
+def graph_configs(image_format: str, graph_ids: list[dict]) -> list[dict]:
+    fmt = image_format if image_format in ("png", "svg") else "png"
+    return [graph_config(gid["name"], fmt) for gid in graph_ids]
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(Output(ShellIds.CANCEL, "disabled"), Output({"type": JobIds.RUN, "page": ALL}, "disabled"),
+                  Input(ShellIds.RUNNING, "data"), State({"type": JobIds.RUN, "page": ALL}, "id"))
+    def show_running(running, run_ids):
+        return job_bar_state(running, len(run_ids))
+
+    @app.callback(Output(ShellIds.STAGE, "children", allow_duplicate=True),
+                  Output(ShellIds.PROGRESS, "value", allow_duplicate=True),
+                  Input(ShellIds.CANCEL, "n_clicks"), prevent_initial_call=True)
+    def show_cancelled(_):
+        return "cancelled", "0"
+
+    @app.callback(Output(ShellIds.BADGE, "children"), Input({"type": JobIds.REQUEST, "page": ALL}, "data"))
+    def show_badge(requests):
+        return badges(requests, ctx=ctx)
+
+    @app.callback(Output({"type": "graph", "name": ALL}, "config"), Input(ShellIds.IMAGE_FORMAT, "value"),
+                  State({"type": "graph", "name": ALL}, "id"))
+    def set_image_format(image_format, graph_ids):
+        return graph_configs(image_format, graph_ids)
+
+    app.clientside_callback(
+        """function(queries) {
+            if (queries && queries.length && typeof queries[0] === 'string') {
+                window.history.replaceState(null, '', window.location.pathname + queries[0]);
+            }
+            return window.dash_clientside.no_update;
+        }""",
+        Output(ShellIds.URL_SINK, "data"),
+        Input({"type": JobIds.QUERY, "page": ALL}, "data"),
+    )

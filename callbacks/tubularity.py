@@ -1,0 +1,69 @@
+"""Tubularity page callbacks: S_tight / S_cross bars across sources, sensitivity grid and tube plot."""
+
+from __future__ import annotations
+
+from dash import Input, Output
+
+from app.ids import JobIds, TubularityIds
+from app.pages import tubularity as page
+from app.state import encode_query
+from callbacks.common import find_view, message_figure, short_names
+from callbacks.context import AppContext
+
+NOT_RUN = "Press Run to compute tubularity."
+
+
+def tubularity_state(sources, tube) -> tuple[str, dict, list[dict], str | None]:
+    """(URL query, job request, tube-source options, tube source)."""
+    sources = list(sources or [])
+    tube = tube if tube in sources else (sources[0] if sources else None)
+    return (encode_query({"sources": sources, "tube": tube}), page.build_request(sources),
+            [{"label": t, "value": t} for t in sources], tube)
+
+
+def bars(result, *, ctx: AppContext):
+    from app.figures import tubularity_bars
+    from compute.workflows import tubularity_comparison
+
+    entries = [v for v in (result or {}).get("views", []) if v.get("view") == "tubularity"]
+    if not entries:
+        return message_figure(NOT_RUN)
+    names = short_names([v["source"] for v in entries], ctx=ctx)
+    return tubularity_bars(**tubularity_comparison(dict(zip(names, (v["key"] for v in entries))), cache=ctx.cache))
+
+
+def tube_views(result, tube, *, ctx: AppContext):
+    """(tube figure, sensitivity heatmap) of one source."""
+    from app.figures import sensitivity_heatmap, tube_figure
+    from compute.workflows import load_view
+
+    entry = find_view(result, "tubularity", tube)
+    if entry is None:
+        return message_figure(NOT_RUN), message_figure(NOT_RUN)
+    arrays, meta = load_view(entry["key"], cache=ctx.cache)
+    tube_fig = tube_figure(arrays["bundle_curves"], arrays["bundle_labels"], arrays["centerlines"], meta["stimuli"],
+                           title=meta["label"], untrained=meta.get("untrained", False),
+                           reconstructed=meta.get("reconstructed", False))
+    grid = sensitivity_heatmap(arrays["sensitivity_qs"], arrays["sensitivity_smoothings"],
+                               arrays["sensitivity_s_tight"], title=meta["label"])
+    return tube_fig, grid
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(Output(JobIds.query("tubularity"), "data"), Output(JobIds.request("tubularity"), "data"),
+                  Output(TubularityIds.TUBE_SOURCE, "options"), Output(TubularityIds.TUBE_SOURCE, "value"),
+                  Input(TubularityIds.SOURCES, "value"), Input(TubularityIds.TUBE_SOURCE, "value"),
+                  prevent_initial_call=True)
+    def on_state(sources, tube):
+        query, request, options, tube = tubularity_state(sources, tube)
+        return query, request, [{"label": ctx.catalog.token_label(o["value"]), "value": o["value"]}
+                                for o in options], tube
+
+    @app.callback(Output(TubularityIds.BARS, "figure"), Input(JobIds.result("tubularity"), "data"))
+    def on_result(result):
+        return bars(result, ctx=ctx)
+
+    @app.callback(Output(TubularityIds.TUBE, "figure"), Output(TubularityIds.SENSITIVITY, "figure"),
+                  Input(JobIds.result("tubularity"), "data"), Input(TubularityIds.TUBE_SOURCE, "value"))
+    def on_tube(result, tube):
+        return tube_views(result, tube, ctx=ctx)

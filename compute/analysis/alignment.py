@@ -1,0 +1,498 @@
+"""Alignment of a model module with biology: RSA, CCA, linear predictivity and DSA (METHODS.md section 7).
+
+Both systems are compared on the 48 bio-matched conditions (6 stimuli x 8 directions), biology resampled
+to the model's time base. RSA, CCA and linear predictivity are computed at every time bin on the
+(condition x unit) matrices and averaged over time; DSA compares the whole time series. One engine
+(``_alignment_engine``) draws the unit bootstraps and calls the per-method kernels, which take plain arrays
+and are public for direct use:
+
+- ``rsa_score(x, y)``, ``cca_score(x, y)``, ``lp_score(x, y)``: x (n_time, n_conditions, n_units_x),
+  y (n_time, n_conditions, n_units_y) -> one score per time bin, shape (n_time,);
+- ``dsa_score(x, y)``: x (n_conditions, n_time, n_units_x), y (n_conditions, n_time, n_units_y) -> float.
+
+Undefined scores (a constant condition vector in RSA, a rank-deficient system in CCA, a constant target in
+linear predictivity) count as 0: no measurable alignment.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.decomposition import PCA
+
+from compute._validation import check_array, check_random_state
+from compute.analysis.timebase import resample_time
+from compute.bio.datasets import BIO_STIMULI
+from compute.jobs import JobControl, ensure_control
+from compute.responses import ResponseSet
+
+METHODS = ("rsa", "cca", "lp", "dsa")
+PER_TIME_METHODS = ("rsa", "cca", "lp")
+PRESETS: dict[str, dict[str, int]] = {
+    "interactive": {"n_boot": 10, "n_nulls": 10},
+    "publication": {"n_boot": 200, "n_nulls": 50},
+}
+_RANK_TOL = 1e-10  # eigenvalues below this fraction of the largest count as zero (rank deficiency)
+
+
+# ---------------------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class AlignmentResult:
+    """Alignment scores of one model response set with one biological set.
+
+    Attributes
+    ----------
+    methods : tuple of str, length n_methods
+        Subset of ("rsa", "cca", "lp", "dsa"), in that order.
+    values : ndarray of shape (n_methods, n_boot)
+        Score of each method per unit bootstrap (RSA/CCA/LP: mean over time bins; DSA: 1 - distance).
+    per_time : ndarray of shape (n_methods, n_boot, n_time)
+        Per-time-bin scores of RSA/CCA/LP; NaN rows for DSA.
+    time : ndarray of shape (n_time,)
+        The model's time axis.
+    dsa_z : float
+        z-score of the DSA score of all units against the time-shuffled nulls; NaN without DSA.
+    dsa_null : ndarray of shape (n_nulls,)
+        Null DSA scores (1 - distance) with the biological time order shuffled.
+    preset : str
+    model_label, bio_label : str
+    bio_reconstructed : bool
+        True when the biology was reconstructed from published factors (METHODS 3).
+    """
+
+    methods: tuple[str, ...]
+    values: np.ndarray
+    per_time: np.ndarray
+    time: np.ndarray
+    dsa_z: float
+    dsa_null: np.ndarray
+    preset: str
+    model_label: str
+    bio_label: str
+    bio_reconstructed: bool
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean over bootstraps, shape (n_methods,)."""
+        return self.values.mean(axis=1)
+
+    @property
+    def ci_low(self) -> np.ndarray:
+        """2.5th percentile over bootstraps, shape (n_methods,)."""
+        return np.percentile(self.values, 2.5, axis=1)
+
+    @property
+    def ci_high(self) -> np.ndarray:
+        """97.5th percentile over bootstraps, shape (n_methods,)."""
+        return np.percentile(self.values, 97.5, axis=1)
+
+    @property
+    def mean_alignment(self) -> float:
+        """Mean of the methods' bootstrap means (the four scores when all were computed)."""
+        return float(self.mean.mean())
+
+    def score(self, method: str) -> tuple[float, float, float]:
+        """(mean, ci_low, ci_high) of one method."""
+        if method not in self.methods:
+            raise ValueError(f"method {method!r} was not computed; this result has {list(self.methods)}")
+        k = self.methods.index(method)
+        return float(self.mean[k]), float(self.ci_low[k]), float(self.ci_high[k])
+
+    def time_curve(self, method: str) -> np.ndarray:
+        """Bootstrap mean of a per-time method's score at each time bin, shape (n_time,)."""
+        if method not in PER_TIME_METHODS or method not in self.methods:
+            raise ValueError(f"per-time curves exist for {[m for m in self.methods if m in PER_TIME_METHODS]}; "
+                             f"got {method!r}")
+        return self.per_time[self.methods.index(method)].mean(axis=0)
+
+
+@dataclass(frozen=True)
+class AlignmentTable:
+    """Mean alignment (mean of the method scores) per module and dataset.
+
+    Attributes
+    ----------
+    modules : tuple of str, length n_modules
+    datasets : tuple of str, length n_datasets
+    values : ndarray of shape (n_modules, n_datasets)
+        NaN where a (module, dataset) pair was not computed.
+    """
+
+    modules: tuple[str, ...]
+    datasets: tuple[str, ...]
+    values: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+def _check_pair(x, y, *, axes: str, same_axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    x = check_array(x, ndim=3, name="x", axes=axes)
+    y = check_array(y, ndim=3, name="y", axes=axes)
+    for axis in same_axes:
+        if x.shape[axis] != y.shape[axis]:
+            raise ValueError(f"x and y must share the {axes.split(', ')[axis]} axis; got shapes {x.shape} and "
+                             f"{y.shape}")
+    return x, y
+
+
+def _rdm_upper(x: np.ndarray) -> np.ndarray:
+    """1 - Pearson correlation between condition vectors, upper triangle: (T, C, N) -> (T, C(C-1)/2)."""
+    xc = x - x.mean(axis=2, keepdims=True)
+    norm = np.linalg.norm(xc, axis=2, keepdims=True)
+    xn = np.divide(xc, norm, out=np.full_like(xc, np.nan), where=norm > 0)
+    iu, ju = np.triu_indices(x.shape[1], 1)
+    return 1.0 - (xn @ xn.swapaxes(1, 2))[:, iu, ju]
+
+
+def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching rows, (T, K) x (T, K) -> (T,); 0 where undefined."""
+    ac = a - a.mean(axis=1, keepdims=True)
+    bc = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((ac ** 2).sum(axis=1) * (bc ** 2).sum(axis=1))
+    r = np.divide((ac * bc).sum(axis=1), den, out=np.zeros(a.shape[0]), where=den > 0)
+    return np.nan_to_num(r, nan=0.0)
+
+
+def rsa_score(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Representational similarity per time bin: Spearman rho between the upper triangles of the two
+    RDMs (RDM = 1 - Pearson correlation between condition vectors).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_time, n_conditions, n_units_x)
+    y : ndarray of shape (n_time, n_conditions, n_units_y)
+
+    Returns
+    -------
+    ndarray of shape (n_time,)
+        0 where a condition vector is constant (its correlations are undefined).
+    """
+    x, y = _check_pair(x, y, axes="time, condition, unit", same_axes=(0, 1))
+    a, b = _rdm_upper(x), _rdm_upper(y)
+    undefined = np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1)
+    a, b = np.nan_to_num(a), np.nan_to_num(b)
+    rho = _rowwise_pearson(rankdata(a, axis=1), rankdata(b, axis=1))
+    return np.where(undefined, 0.0, rho)
+
+
+def _top_components(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k principal directions in condition space of centred data via the Gram matrix.
+
+    x : (T, C, N), already centred over conditions. Returns U (T, C, k) orthonormal, with columns of
+    (numerically) zero variance set to 0, and the variances (T, k) (0 for those columns).
+    """
+    gram = x @ x.swapaxes(1, 2)
+    w, v = np.linalg.eigh(gram)
+    w, v = w[:, ::-1][:, :k], v[:, :, ::-1][:, :, :k]
+    keep = w > _RANK_TOL * np.maximum(w[:, :1], np.finfo(float).tiny)
+    return v * keep[:, None, :], np.where(keep, w, 0.0)
+
+
+def cca_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 3) -> np.ndarray:
+    """Mean canonical correlation per time bin between the top ``n_components`` PCs of each system.
+
+    CCA between two sets of PC scores depends only on the subspaces they span, so the canonical
+    correlations are the singular values of U_x^T U_y (orthonormal PC directions in condition space).
+    Missing dimensions of a rank-deficient system count as correlation 0 (METHODS: NaN -> 0).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_time, n_conditions, n_units_x)
+    y : ndarray of shape (n_time, n_conditions, n_units_y)
+    n_components : int, default=3
+        PCs per system and canonical pairs.
+
+    Returns
+    -------
+    ndarray of shape (n_time,), in [0, 1]
+    """
+    x, y = _check_pair(x, y, axes="time, condition, unit", same_axes=(0, 1))
+    limit = min(x.shape[1] - 1, x.shape[2], y.shape[2])
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= limit:
+        raise ValueError(f"n_components must be an integer in 1..{limit} for these shapes; got {n_components!r}")
+    ux, _ = _top_components(x - x.mean(axis=1, keepdims=True), n_components)
+    uy, _ = _top_components(y - y.mean(axis=1, keepdims=True), n_components)
+    corr = np.linalg.svd(ux.swapaxes(1, 2) @ uy, compute_uv=False)
+    return np.clip(corr, 0.0, 1.0).sum(axis=1) / n_components
+
+
+def _pc_scores(x: np.ndarray, k: int) -> np.ndarray:
+    """Scores on the top-k PCs of standardised units (sd 0 -> 1): (T, C, N) -> (T, C, k)."""
+    sd = x.std(axis=1, keepdims=True)
+    z = (x - x.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+    u, w = _top_components(z, k)
+    return u * np.sqrt(w)[:, None, :]
+
+
+def lp_score(x: np.ndarray, y: np.ndarray, *, n_splits: int = 10, n_train: int = 40, x_components: int = 10,
+             y_components: int = 2, alpha: float = 1.0,
+             random_state: int | np.random.Generator | None = 0) -> np.ndarray:
+    """Linear predictivity of y from x per time bin (METHODS.md section 7).
+
+    Each system is standardised (per unit, over conditions) and reduced to PCA scores, x to
+    ``x_components`` and y to ``y_components``, on all conditions (unsupervised, as METHODS orders the
+    steps); then for each random split into ``n_train`` training and the remaining test conditions a ridge
+    regression (``alpha``, with intercept) fitted on the training conditions predicts the test y scores;
+    the score is the test R^2 (sklearn's r2_score: averaged over the y components) clipped to [0, 1] and
+    averaged over splits. The same splits serve every time bin.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_time, n_conditions, n_units_x)
+        Predictor system (the model).
+    y : ndarray of shape (n_time, n_conditions, n_units_y)
+        Predicted system (the brain).
+
+    Returns
+    -------
+    ndarray of shape (n_time,), in [0, 1]
+    """
+    x, y = _check_pair(x, y, axes="time, condition, unit", same_axes=(0, 1))
+    n_cond = x.shape[1]
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or not 2 <= n_train <= n_cond - 2:
+        raise ValueError(f"n_train must be an integer in 2..{n_cond - 2} (at least 2 test conditions); "
+                         f"got {n_train!r}")
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
+        raise ValueError(f"n_splits must be an integer >= 1; got {n_splits!r}")
+    for name, k, n_units in (("x_components", x_components, x.shape[2]), ("y_components", y_components, y.shape[2])):
+        limit = min(n_cond, n_units)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
+            raise ValueError(f"{name} must be an integer in 1..{limit} (conditions, units); got {k!r}")
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
+    rng = check_random_state(random_state)
+    px, py = _pc_scores(x, x_components), _pc_scores(y, y_components)
+    total = np.zeros(x.shape[0])
+    eye = alpha * np.eye(x_components)
+    for _ in range(n_splits):
+        order = rng.permutation(n_cond)
+        train, test = order[:n_train], order[n_train:]
+        x_mean = px[:, train].mean(axis=1, keepdims=True)
+        y_mean = py[:, train].mean(axis=1, keepdims=True)
+        xt, yt = px[:, train] - x_mean, py[:, train] - y_mean
+        weights = np.linalg.solve(xt.swapaxes(1, 2) @ xt + eye, xt.swapaxes(1, 2) @ yt)
+        y_test = py[:, test]
+        residual = ((y_test - y_mean - (px[:, test] - x_mean) @ weights) ** 2).sum(axis=1)
+        spread = ((y_test - y_test.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+        unexplained = np.divide(residual, spread, out=np.ones_like(spread), where=spread > 0)
+        total += np.clip(1.0 - unexplained.mean(axis=1), 0.0, 1.0)
+    return total / n_splits
+
+
+def _pca_trajectories(x: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """(C, T, N) -> (C, T, n_components): PCA (centred, not scaled) fitted on all (condition, time) states."""
+    c, t, n = x.shape
+    scores = PCA(n_components=n_components, random_state=seed).fit_transform(x.reshape(c * t, n))
+    return scores.reshape(c, t, n_components)
+
+
+def _dsa_distance(x: np.ndarray, y: np.ndarray, score_method: str) -> float:
+    """dsa-metric distance between the linear dynamics (DMD, n_delays=1) of (C, T, k) trajectory sets."""
+    from DSA import DSA  # imports torch: keep it out of module import
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(DSA(x, y, n_delays=1, score_method=score_method, device="cpu").fit_score())
+
+
+def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_method: str = "wasserstein",
+              random_state: int | np.random.Generator | None = 0) -> float:
+    """Dynamical similarity (DSA, Ostrow et al. 2023, package dsa-metric): 1 - distance.
+
+    Each system is reduced to PCA(``n_components``) over all its (condition, time) states; the conditions
+    are trials of one dynamical system (DMD with n_delays=1).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_conditions, n_time, n_units_x)
+    y : ndarray of shape (n_conditions, n_time, n_units_y)
+    n_components : int, default=10
+    score_method : {"wasserstein", "angular", "euclidean"}, default="wasserstein"
+        dsa-metric's comparison of the DMD operators. "wasserstein" (the package default) compares their
+        eigenvalue spectra in milliseconds; "angular" optimises an orthogonal similarity transform
+        (seconds per comparison).
+    random_state : int, Generator or None, default=0
+        Seeds the PCA solver.
+
+    Returns
+    -------
+    float
+        1 - distance (1 = identical dynamics).
+    """
+    x, y = _check_pair(x, y, axes="condition, time, unit", same_axes=(0, 1))
+    _check_dsa_options(n_components, score_method, x.shape, y.shape)
+    rng = check_random_state(random_state)
+    px = _pca_trajectories(x, n_components, int(rng.integers(2 ** 31)))
+    py = _pca_trajectories(y, n_components, int(rng.integers(2 ** 31)))
+    return 1.0 - _dsa_distance(px, py, score_method)
+
+
+def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape) -> None:
+    if score_method not in ("wasserstein", "angular", "euclidean"):
+        raise ValueError(f"score_method must be 'wasserstein', 'angular' or 'euclidean'; got {score_method!r}")
+    limit = min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2])
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= limit:
+        raise ValueError(f"n_components must be an integer in 1..{limit} for these shapes; got {n_components!r}")
+    if x_shape[1] < 3:
+        raise ValueError(f"DSA needs at least 3 time bins; got {x_shape[1]}")
+
+
+# ---------------------------------------------------------------------------------------------- engine
+def matched_arrays(model: ResponseSet, bio: ResponseSet) -> tuple[np.ndarray, np.ndarray]:
+    """Both systems on the 48 bio-matched conditions and the model's time base.
+
+    Returns
+    -------
+    model_arr : ndarray of shape (n_time, 48, n_model_units)
+    bio_arr : ndarray of shape (n_time, 48, n_bio_units)
+        Condition c = stimulus * 8 + direction, stimuli in ``BIO_STIMULI`` order; biology resampled
+        (``resample_time``) to the model's n_time.
+    """
+    for name, rs in (("model", model), ("bio", bio)):
+        if not isinstance(rs, ResponseSet):
+            raise TypeError(f"{name} must be a ResponseSet; got {type(rs).__name__}")
+        missing = [s for s in BIO_STIMULI if s not in rs.stimuli]
+        if missing:
+            raise ValueError(f"{name} set {rs.label!r} lacks the bio-matched stimuli {missing}; alignment "
+                             f"compares the 48 conditions of {list(BIO_STIMULI)}")
+    if model.directions.shape != bio.directions.shape or not np.allclose(model.directions, bio.directions):
+        raise ValueError(f"model and bio directions differ: {model.directions.tolist()} vs {bio.directions.tolist()}")
+    bio_rs = resample_time(bio.select(stimuli=BIO_STIMULI), model.n_time)
+
+    def arrange(rs: ResponseSet) -> np.ndarray:
+        r = rs.select(stimuli=BIO_STIMULI).responses.astype(np.float64)
+        n, s, d, t = r.shape
+        return r.transpose(3, 1, 2, 0).reshape(t, s * d, n)
+
+    return arrange(model), arrange(bio_rs)
+
+
+def _resolve_preset(preset: str, n_boot: int | None, n_nulls: int | None) -> tuple[int, int]:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
+    n_boot = PRESETS[preset]["n_boot"] if n_boot is None else n_boot
+    n_nulls = PRESETS[preset]["n_nulls"] if n_nulls is None else n_nulls
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1; got {n_boot!r}")
+    if isinstance(n_nulls, bool) or not isinstance(n_nulls, (int, np.integer)) or n_nulls < 2:
+        raise ValueError(f"n_nulls must be an integer >= 2 (a z-score needs a spread); got {n_nulls!r}")
+    return int(n_boot), int(n_nulls)
+
+
+def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *, n_boot: int, n_nulls: int,
+                      dsa_components: int, dsa_method: str, rng: np.random.Generator, control: JobControl
+                      ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """x (T, C, Nx), y (T, C, Ny) -> values (n_methods, n_boot), per_time (n_methods, n_boot, T),
+    dsa_z, dsa_null (n_nulls,)."""
+    n_time = x.shape[0]
+    values = np.zeros((len(methods), n_boot))
+    per_time = np.full((len(methods), n_boot, n_time), np.nan)
+    kernels = {"rsa": lambda a, b: rsa_score(a, b), "cca": lambda a, b: cca_score(a, b),
+               "lp": lambda a, b: lp_score(a, b, random_state=rng)}
+    dsa_z, dsa_null = np.nan, np.zeros(0)
+    with_dsa = "dsa" in methods
+    steps = n_boot + (1 if with_dsa else 0)
+    for b in range(n_boot):
+        control.check()
+        xb = x[:, :, rng.integers(0, x.shape[2], size=x.shape[2])]
+        yb = y[:, :, rng.integers(0, y.shape[2], size=y.shape[2])]
+        for k, method in enumerate(methods):
+            if method == "dsa":
+                values[k, b] = dsa_score(xb.swapaxes(0, 1), yb.swapaxes(0, 1), n_components=dsa_components,
+                                         score_method=dsa_method, random_state=rng)
+            else:
+                per_time[k, b] = kernels[method](xb, yb)
+                values[k, b] = per_time[k, b].mean()
+        control.report((b + 1) / steps, f"alignment bootstrap {b + 1}/{n_boot}")
+    if with_dsa:
+        control.check()
+        px = _pca_trajectories(x.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
+        py = _pca_trajectories(y.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
+        observed = 1.0 - _dsa_distance(px, py, dsa_method)
+        dsa_null = np.array([1.0 - _dsa_distance(px, py[:, rng.permutation(n_time)], dsa_method)
+                             for _ in range(n_nulls)])
+        sd = dsa_null.std(ddof=1)
+        dsa_z = float((observed - dsa_null.mean()) / sd) if sd > 0 else np.nan
+        control.report(1.0, "DSA null distribution")
+    return values, per_time, dsa_z, dsa_null
+
+
+def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[str] = METHODS,
+                     preset: str = "interactive", n_boot: int | None = None, n_nulls: int | None = None,
+                     dsa_components: int = 10, dsa_method: str = "wasserstein",
+                     random_state: int | np.random.Generator | None = 0,
+                     control: JobControl | None = None) -> AlignmentResult:
+    """Alignment of a model module with a biological dataset (METHODS.md section 7).
+
+    Both systems are restricted to the 48 bio-matched conditions and biology is resampled to the model's
+    time bins. Each unit bootstrap redraws the units of both systems with replacement and scores every
+    method; DSA's z-score compares the all-unit DSA score with ``n_nulls`` scores whose biological time
+    order was shuffled (one permutation per null, shared by all conditions).
+
+    Parameters
+    ----------
+    model : ResponseSet
+        responses (n_model_units, n_stimuli, 8, n_time) containing the bio-matched stimuli by name.
+    bio : ResponseSet
+        responses (n_cells, 6, 8, n_bio_time).
+    methods : sequence of {"rsa", "cca", "lp", "dsa"}, default=all four
+    preset : {"interactive", "publication"}, default="interactive"
+        interactive: 10 bootstraps, 10 DSA nulls; publication: 200 bootstraps, 50 nulls.
+    n_boot, n_nulls : int, optional
+        Override the preset.
+    dsa_components : int, default=10
+        PCs per system for DSA.
+    dsa_method : str, default="wasserstein"
+        dsa-metric score method (see ``dsa_score``).
+    random_state : int, Generator or None, default=0
+    control : JobControl, optional
+        Progress per bootstrap; cancellable between bootstraps.
+
+    Returns
+    -------
+    AlignmentResult
+        Per method: bootstrap values, mean and 95 % percentile interval; per-time curves for RSA/CCA/LP;
+        DSA z-score.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}; got {list(methods)}")
+    methods = tuple(m for m in METHODS if m in methods)
+    n_boot, n_nulls = _resolve_preset(preset, n_boot, n_nulls)
+    x, y = matched_arrays(model, bio)
+    if "dsa" in methods:
+        _check_dsa_options(dsa_components, dsa_method, (x.shape[1], x.shape[0], x.shape[2]),
+                           (y.shape[1], y.shape[0], y.shape[2]))
+    values, per_time, dsa_z, dsa_null = _alignment_engine(
+        x, y, methods, n_boot=n_boot, n_nulls=n_nulls, dsa_components=dsa_components, dsa_method=dsa_method,
+        rng=check_random_state(random_state), control=ensure_control(control))
+    return AlignmentResult(methods=methods, values=values, per_time=per_time, time=model.time.copy(),
+                           dsa_z=dsa_z, dsa_null=dsa_null, preset=preset, model_label=model.label,
+                           bio_label=bio.label, bio_reconstructed=bool(bio.provenance.get("reconstructed", False)))
+
+
+def mean_alignment_table(results: Mapping[str, Mapping[str, AlignmentResult]]) -> AlignmentTable:
+    """Mean alignment per module and dataset: ``results[module][dataset]`` -> ``AlignmentResult``.
+
+    Returns
+    -------
+    AlignmentTable
+        values of shape (n_modules, n_datasets): each result's ``mean_alignment`` (mean of its method
+        scores), NaN for missing pairs; modules in the mapping's order, datasets in first-seen order.
+    """
+    modules = tuple(results)
+    datasets: list[str] = []
+    for per_dataset in results.values():
+        for name, result in per_dataset.items():
+            if not isinstance(result, AlignmentResult):
+                raise TypeError(f"results[...][{name!r}] must be an AlignmentResult; got {type(result).__name__}")
+            if name not in datasets:
+                datasets.append(name)
+    values = np.full((len(modules), len(datasets)), np.nan)
+    for i, module in enumerate(modules):
+        for name, result in results[module].items():
+            values[i, datasets.index(name)] = result.mean_alignment
+    return AlignmentTable(modules=modules, datasets=tuple(datasets), values=values)

@@ -1,0 +1,383 @@
+"""Decoding analyses of a response set (METHODS.md section 4).
+
+- decoding manifold: each condition (stimulus, direction) averaged over time, PCA to 3, no scaling;
+- decoding accuracy: stimulus class from time-averaged population vectors; logistic regression
+  (lbfgs, max_iter 500) with 5 x stratified 5-fold CV (seeds 42..46) and 3-nearest-neighbours
+  leave-one-out; also per time for "increasing" [0..t] and "decreasing" [t..end] windows;
+- decoding trajectories: one joint PCA(3) over all (condition, time) population vectors.
+
+Conditions are stimulus-major: condition c = stimulus k * n_directions + direction d, and
+``labels[c] = (k, d)`` with k indexing the result's ``stimuli`` and d its ``directions``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.sparse.linalg import svds
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from compute.cache import content_key
+from compute.jobs import JobControl, ensure_control
+from compute.responses import ResponseSet
+from compute.stimuli import CLASS_NAMES, PRESETS
+
+CV_SEEDS = (42, 43, 44, 45, 46)
+CV_FOLDS = 5
+LOGISTIC_MAX_ITER = 500
+KNN_NEIGHBOURS = 3
+WINDOWS = ("increasing", "decreasing")
+_FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
+
+
+class _Artifact:
+    """Round trip through ``ArtifactCache.put(key, arrays, meta)`` / ``get(key)``."""
+
+    def to_artifact(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = {}, {"type": type(self).__name__}
+        for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
+            if isinstance(value, np.ndarray):
+                arrays[name] = value
+            else:
+                meta[name] = list(value) if isinstance(value, tuple) else value
+        return arrays, meta
+
+    @classmethod
+    def from_artifact(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]):
+        if meta.get("type") != cls.__name__:
+            raise ValueError(f"artefact holds a {meta.get('type')!r}, not a {cls.__name__}")
+        values = {**arrays, **{k: v for k, v in meta.items() if k != "type"}}
+        return cls(**{f.name: tuple(values[f.name]) if isinstance(values[f.name], list) else values[f.name]
+                      for f in fields(cls)})
+
+
+@dataclass(frozen=True, eq=False)
+class DecodingManifold(_Artifact):
+    """One point per condition in the first 3 PCs of the time-averaged population vectors.
+
+    Attributes
+    ----------
+    coords : ndarray of shape (n_conditions, 3)
+    explained_variance_ratio : ndarray of shape (3,)
+    labels : ndarray of shape (n_conditions, 2), int
+        (stimulus index into ``stimuli``, direction index into ``directions``).
+    stimuli : tuple of str, length n_stimuli
+    directions : ndarray of shape (n_directions,), degrees
+    """
+
+    coords: np.ndarray
+    explained_variance_ratio: np.ndarray
+    labels: np.ndarray
+    stimuli: tuple[str, ...]
+    directions: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class DecodingAccuracy(_Artifact):
+    """Stimulus-class decoding from population vectors averaged over a time window.
+
+    Attributes
+    ----------
+    stimuli : tuple of str, length n_classes
+        The decoded classes.
+    chance : float
+        1 / n_classes.
+    logistic : float
+        Logistic-regression accuracy (whole trial), mean over the 5 repeats of 5-fold CV.
+    logistic_sd : float
+        Standard deviation of the 5 repeat means.
+    logistic_repeats : ndarray of shape (5,)
+        Mean accuracy of each repeat (seeds 42..46).
+    knn : float
+        3-nearest-neighbour leave-one-out accuracy (whole trial).
+    time : ndarray of shape (n_time,)
+        Time axis of the window curves (empty when windows were not computed).
+    window_logistic, window_logistic_sd, window_knn : ndarray of shape (2, n_time)
+        Row 0: "increasing" window [0..t]; row 1: "decreasing" window [t..end].
+        Shape (2, 0) when windows were not computed.
+    not_converged : int
+        Logistic fits (25 per evaluated window) that stopped at max_iter (500) without converging.
+    """
+
+    stimuli: tuple[str, ...]
+    chance: float
+    logistic: float
+    logistic_sd: float
+    logistic_repeats: np.ndarray
+    knn: float
+    time: np.ndarray
+    window_logistic: np.ndarray
+    window_logistic_sd: np.ndarray
+    window_knn: np.ndarray
+    not_converged: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.stimuli)
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectories(_Artifact):
+    """One 3-D curve per condition: all (condition, time) population vectors in one joint PCA(3).
+
+    Attributes
+    ----------
+    curves : ndarray of shape (n_conditions, n_time, 3)
+    labels : ndarray of shape (n_conditions, 2), int
+        (stimulus index into ``stimuli``, direction index into ``directions``).
+    explained_variance_ratio : ndarray of shape (3,)
+    stimuli : tuple of str, length n_stimuli
+    directions : ndarray of shape (n_directions,), degrees
+    time : ndarray of shape (n_time,)
+    """
+
+    curves: np.ndarray
+    labels: np.ndarray
+    explained_variance_ratio: np.ndarray
+    stimuli: tuple[str, ...]
+    directions: np.ndarray
+    time: np.ndarray
+
+
+# ---------------------------------------------------------------------------- inputs
+def resolve_stimuli(rs: ResponseSet, stimuli: str | Sequence[str | int] | None = None, *,
+                    default: str = "bio-matched") -> tuple[str, ...]:
+    """Stimulus names an analysis uses, in the order it uses them.
+
+    ``stimuli`` is None (use ``default``), "all" (every stimulus of the set), another preset of
+    ``compute.stimuli.PRESETS`` ("bio-matched", "authors-lowsf", "authors-highsf"), or a sequence of names
+    or indices into ``rs.stimuli``. A default preset the set does not fully have falls back to "all"
+    (a model suite without the six, say); an explicit one raises ValueError.
+    """
+    if not isinstance(rs, ResponseSet):
+        raise TypeError(f"expected a ResponseSet; got {type(rs).__name__}")
+    chosen = default if stimuli is None else stimuli
+    if isinstance(chosen, str):
+        if chosen == "all":
+            return rs.stimuli
+        if chosen not in PRESETS:
+            raise ValueError(f"unknown stimulus preset {chosen!r}; expected one of {list(PRESETS)} "
+                             "or a list of stimulus names")
+        names = tuple(CLASS_NAMES[k] for k in PRESETS[chosen])
+        missing = [s for s in names if s not in rs.stimuli]
+        if not missing:
+            return names
+        if stimuli is None:
+            return rs.stimuli
+        raise ValueError(f"this set lacks the {chosen} stimuli {missing}; it has {list(rs.stimuli)}")
+    names = tuple(rs.stimuli[i] for i in rs.stimulus_indices(list(chosen)))
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"stimuli must be distinct and non-empty; got {list(names)}")
+    return names
+
+
+def _states(rs: ResponseSet, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Population vectors per condition and time, and condition labels.
+
+    Returns states of shape (n_conditions, n_time, n_units) float64 and labels (n_conditions, 2).
+    """
+    sub = rs.select(stimuli=list(names)).responses                     # (unit, stim, dir, time)
+    n_units, n_stim, n_dir, n_time = sub.shape
+    states = sub.transpose(1, 2, 3, 0).reshape(n_stim * n_dir, n_time, n_units).astype(np.float64)
+    labels = np.stack(np.meshgrid(np.arange(n_stim), np.arange(n_dir), indexing="ij"), -1).reshape(-1, 2)
+    return states, labels
+
+
+def condition_matrix(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Time-averaged population vector of every condition.
+
+    Parameters
+    ----------
+    rs : ResponseSet
+    stimuli : str or sequence of str/int, default=None
+        "all", a preset of ``compute.stimuli.PRESETS`` ("bio-matched", ...), or names/indices.
+        None: the bio-matched six when the set has them, else all.
+
+    Returns
+    -------
+    matrix : ndarray of shape (n_conditions, n_units)
+        Row c = stimulus k * n_directions + direction d.
+    labels : ndarray of shape (n_conditions, 2), int
+        (k indexing ``resolve_stimuli(rs, stimuli)``, d indexing ``rs.directions``).
+    """
+    states, labels = _states(rs, resolve_stimuli(rs, stimuli))
+    return states.mean(axis=1), labels
+
+
+def _pca(x: np.ndarray, n_components: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of ``x`` (n_samples, n_features), centred, not scaled.
+
+    Returns scores (n_samples, n_components) and explained-variance ratios (n_components,). Small
+    matrices use a full SVD; large ones (trajectory states, e.g. 6480 x 1146) compute only the leading
+    singular triplets with ARPACK from a fixed start vector, to machine precision. Each component's sign
+    makes its largest-magnitude loading positive (sklearn's convention), so results are deterministic.
+    """
+    n_samples, n_features = x.shape
+    if min(n_samples, n_features) < n_components:
+        raise ValueError(f"PCA to {n_components} components needs at least {n_components} units and "
+                         f"{n_components} rows; got {n_features} units and {n_samples} rows")
+    xc = x - x.mean(axis=0)
+    small = min(n_samples, n_features)
+    if small <= _FULL_SVD_MAX:
+        u, singular, vt = np.linalg.svd(xc, full_matrices=False)
+        u, singular, vt = u[:, :n_components], singular[:n_components], vt[:n_components]
+    else:
+        u, singular, vt = svds(xc, k=n_components, v0=np.full(small, 1.0 / np.sqrt(small)), tol=0)
+        u, singular, vt = u[:, ::-1], singular[::-1], vt[::-1]
+    signs = np.sign(vt[np.arange(n_components), np.abs(vt).argmax(axis=1)])
+    total = float(np.einsum("ij,ij->", xc, xc))
+    ratio = singular ** 2 / total if total > 0 else np.zeros(n_components)
+    return u * (singular * signs), ratio
+
+
+def decoding_manifold(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None) -> DecodingManifold:
+    """PCA(3) of the condition matrix (48 points for the six bio-matched stimuli); no scaling.
+
+    Parameters
+    ----------
+    rs : ResponseSet
+    stimuli : str or sequence of str/int, default=None
+        "all", a preset of ``compute.stimuli.PRESETS`` ("bio-matched", ...), or names/indices.
+        None: the bio-matched six when the set has them, else all.
+    """
+    names = resolve_stimuli(rs, stimuli)
+    states, labels = _states(rs, names)
+    coords, ratio = _pca(states.mean(axis=1))
+    return DecodingManifold(coords=coords, explained_variance_ratio=ratio, labels=labels, stimuli=names,
+                            directions=rs.directions.copy())
+
+
+def decoding_trajectories(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None) -> Trajectories:
+    """Every (condition, time) population vector in one joint PCA(3) (no scaling), as curves.
+
+    Parameters
+    ----------
+    rs : ResponseSet
+    stimuli : str or sequence of str/int, default=None
+        "all", a preset of ``compute.stimuli.PRESETS`` ("bio-matched", ...), or names/indices.
+        None: the bio-matched six when the set has them, else all.
+    """
+    names = resolve_stimuli(rs, stimuli)
+    states, labels = _states(rs, names)
+    n_cond, n_time, n_units = states.shape
+    scores, ratio = _pca(states.reshape(n_cond * n_time, n_units))
+    return Trajectories(curves=scores.reshape(n_cond, n_time, 3), labels=labels, explained_variance_ratio=ratio,
+                        stimuli=names, directions=rs.directions.copy(), time=rs.time.copy())
+
+
+# ---------------------------------------------------------------------------- accuracy kernels
+def _logistic_cv(x: np.ndarray, y: np.ndarray, splits: list[list[tuple[np.ndarray, np.ndarray]]]
+                 ) -> tuple[np.ndarray, int]:
+    """Logistic regression (lbfgs, max_iter 500) on every fold of every repeat.
+
+    Returns the mean fold accuracy of each repeat (n_repeats,), as ``cross_val_score(...).mean()``, and
+    the number of fits that stopped at max_iter.
+    """
+    per_repeat, not_converged = [], 0
+    for folds in splits:
+        fold_scores = []
+        for train, test in folds:
+            model = LogisticRegression(solver="lbfgs", max_iter=LOGISTIC_MAX_ITER)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(x[train], y[train])
+            not_converged += int(np.max(model.n_iter_) >= LOGISTIC_MAX_ITER)
+            fold_scores.append(np.mean(model.predict(x[test]) == y[test]))
+        per_repeat.append(np.mean(fold_scores))
+    return np.asarray(per_repeat), not_converged
+
+
+def _knn_loo(x: np.ndarray, y: np.ndarray, n_classes: int, k: int = KNN_NEIGHBOURS) -> float:
+    """Leave-one-out accuracy of k-NN (Euclidean, majority vote, ties to the lowest class)."""
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
+    np.fill_diagonal(d2, np.inf)
+    nearest = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    votes = np.zeros((len(y), n_classes), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(len(y)), k), y[nearest].ravel()), 1)
+    return float(np.mean(np.argmax(votes, axis=1) == y))
+
+
+def _window_means(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over [0..t] and over [t..end] for every t: two arrays of shape (n_time, n_cond, n_units)."""
+    n_time = states.shape[1]
+    csum = np.cumsum(states, axis=1).transpose(1, 0, 2)               # (time, cond, units)
+    counts = np.arange(1, n_time + 1, dtype=np.float64)[:, None, None]
+    increasing = csum / counts
+    before = np.concatenate([np.zeros_like(csum[:1]), csum[:-1]])
+    decreasing = (csum[-1][None] - before) / counts[::-1]
+    return increasing, decreasing
+
+
+def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None, windows: bool = True,
+                      control: JobControl | None = None) -> DecodingAccuracy:
+    """Decode the stimulus class of every condition from its time-averaged population vector.
+
+    Parameters
+    ----------
+    rs : ResponseSet
+        Needs at least 5 directions (5-fold stratified CV) and 2 stimuli.
+    stimuli : str or sequence of str/int, default=None
+        "all", a preset of ``compute.stimuli.PRESETS`` ("bio-matched", ...), or names/indices.
+        None: every stimulus of the set (11-way for the full suite, 6-way for biology).
+    windows : bool, default=True
+        Also decode from every "increasing" [0..t] and "decreasing" [t..end] window
+        (2 x n_time more evaluations).
+    control : JobControl, default=None
+        Progress and cancellation (the window sweep takes seconds to minutes).
+
+    Returns
+    -------
+    DecodingAccuracy
+    """
+    control = ensure_control(control)
+    names = resolve_stimuli(rs, stimuli, default="all")
+    if len(names) < 2:
+        raise ValueError(f"decoding needs at least 2 stimulus classes; got {list(names)}")
+    if len(rs.directions) < CV_FOLDS:
+        raise ValueError(f"stratified {CV_FOLDS}-fold CV needs at least {CV_FOLDS} directions per class; "
+                         f"got {len(rs.directions)}")
+    states, labels = _states(rs, names)
+    y = labels[:, 0]
+    splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(y, y)) for seed in CV_SEEDS]
+
+    def evaluate(x: np.ndarray) -> tuple[np.ndarray, int, float]:
+        repeats, failed = _logistic_cv(x, y, splits)
+        return repeats, failed, _knn_loo(x, y, len(names))
+
+    n_time = states.shape[1] if windows else 0
+    window_logistic = np.zeros((len(WINDOWS), n_time))
+    window_sd = np.zeros((len(WINDOWS), n_time))
+    window_knn = np.zeros((len(WINDOWS), n_time))
+    # Thousands of tiny fits: BLAS threads only add synchronisation cost (10-20x slower on a busy machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        repeats, not_converged, knn = evaluate(states.mean(axis=1))
+        for w, means in enumerate(_window_means(states) if windows else ()):
+            for t in range(n_time):
+                control.check()
+                control.report((w * n_time + t) / (len(WINDOWS) * n_time), f"{WINDOWS[w]} window, bin {t}")
+                reps, failed, window_knn[w, t] = evaluate(means[t])
+                window_logistic[w, t], window_sd[w, t] = reps.mean(), reps.std()
+                not_converged += failed
+    control.report(1.0, "decoding done")
+    return DecodingAccuracy(stimuli=names, chance=1.0 / len(names), logistic=float(repeats.mean()),
+                            logistic_sd=float(repeats.std()), logistic_repeats=repeats, knn=knn,
+                            time=rs.time.copy() if windows else np.zeros(0), window_logistic=window_logistic,
+                            window_logistic_sd=window_sd, window_knn=window_knn, not_converged=not_converged)
+
+
+def artifact_key(kind: str, rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None,
+                 **settings: Any) -> str:
+    """Cache key of a decoding result ("manifold", "accuracy", "trajectories") of ``rs``."""
+    if kind not in ("manifold", "accuracy", "trajectories"):
+        raise ValueError(f"unknown decoding artefact {kind!r}; expected 'manifold', 'accuracy' or 'trajectories'")
+    default = "all" if kind == "accuracy" else "bio-matched"
+    return content_key(f"decoding-{kind}", responses=rs.content_hash(),
+                       stimuli=list(resolve_stimuli(rs, stimuli, default=default)), **settings)

@@ -1,0 +1,85 @@
+"""``python -m compute decode``: decoding accuracy, manifold and trajectories of a dataset or module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from compute.jobs import Cancelled, console_control
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m compute decode",
+                                     description="Decoding analyses (METHODS.md section 4): prints logistic "
+                                                 "regression and 3-NN accuracy with chance, and writes the "
+                                                 "manifold, trajectories and accuracy to the artefact cache.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=("retina", "V1"), help="a biological reference")
+    source.add_argument("--model", help="a model of the registry (e.g. fnn-random); needs --module")
+    parser.add_argument("--module", help="module of --model, e.g. Rec (extract it first)")
+    parser.add_argument("--stimuli", default=None,
+                        help="preset (bio-matched, all, authors-lowsf, authors-highsf) or comma-separated class "
+                             "names; default: bio-matched for manifold/trajectories, all for accuracy")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="direction offsets of reconstructed biology / unit sampling of a model (default: 0)")
+    parser.add_argument("--windows", action="store_true",
+                        help="also decode from every increasing / decreasing time window (slow)")
+    return parser
+
+
+def _stimuli(text: str | None):
+    from compute.stimuli import PRESETS
+
+    if text is None or text in PRESETS:
+        return text
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.model is not None and args.module is None:
+        parser.error("--model needs --module")
+    from compute.analysis.decoding import (artifact_key, decoding_accuracy, decoding_manifold,
+                                           decoding_trajectories)
+    from compute.cache import default_cache
+
+    stimuli = _stimuli(args.stimuli)
+    cache = default_cache()
+    try:
+        if args.dataset is not None:
+            from compute.bio.datasets import load_dataset
+
+            rs = load_dataset(args.dataset, random_state=args.seed)
+        else:
+            from compute.extraction import load_responses
+
+            rs = load_responses(args.model, args.module, seed=args.seed)
+        control = console_control()
+        accuracy = decoding_accuracy(rs, stimuli=stimuli, windows=args.windows, control=control)
+        results = {
+            "manifold": decoding_manifold(rs, stimuli=stimuli),
+            "trajectories": decoding_trajectories(rs, stimuli=stimuli),
+            "accuracy": accuracy,
+        }
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("\ninterrupted; nothing was written", file=sys.stderr)
+        return 130
+    print(f"{rs.label}: {accuracy.n_classes}-way decoding of {list(accuracy.stimuli)}")
+    print(f"  logistic regression  {accuracy.logistic:.3f} +/- {accuracy.logistic_sd:.3f} (5 x 5-fold CV)")
+    print(f"  3-NN leave-one-out   {accuracy.knn:.3f}")
+    print(f"  chance               {accuracy.chance:.3f}")
+    if accuracy.not_converged:
+        print(f"  ({accuracy.not_converged} logistic fits reached max_iter without converging)")
+    if rs.provenance.get("reconstructed"):
+        print("  note: reconstructed from published factors (direction offsets seeded); see METHODS.md 3")
+    for kind, result in results.items():
+        settings = {"windows": args.windows} if kind == "accuracy" else {}
+        key = artifact_key(kind, rs, stimuli=stimuli, **settings)
+        arrays, meta = result.to_artifact()
+        cache.put(key, arrays, {**meta, "label": rs.label})
+        print(f"{kind}\t{key}\t{cache.path(key)}")
+    return 0

@@ -1,0 +1,449 @@
+"""Permuted non-negative CP decomposition (METHODS.md section 5.4-5.5; Dyballa et al., PNAS 2024).
+
+The tensor X has shape (n_units, n_stimuli, n_directions * n_time); each (unit, stimulus) fibre is a
+direction x time map flattened in Fortran order (index = direction + n_directions * time). The model is
+
+    minimise 1/2 sum_{n,s} || roll_{k(n,s)}(X[n,s]) - Xhat[n,s] ||^2,   Xhat = sum_r a_r (x) b_r (x) c_r,
+
+over non-negative A (N, R), B (S, R), C (L, R), where roll_k circularly shifts the map by k directions
+(``np.roll`` convention: rolled[d] = X[(d - k) mod n_directions]). As in the authors' MATLAB code
+(``perm_tt_cp_fg.m``), the shift of every (unit, stimulus) block is re-chosen inside every objective /
+gradient evaluation as the argmax of the 8 inner products <Xhat[n,s], roll_k X[n,s]>, and the factors are
+optimised with L-BFGS-B (lower bound 0) from random uniform starts; the restart with the lowest error is kept.
+
+The objective and gradient are one vectorised torch kernel: the 8 inner products of every block come from
+one FFT along the direction axis, the shifted tensor from one gather, and the gradient from three
+matrix products (MTTKRP), so the same code runs on a GPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment, minimize
+
+from compute._validation import check_array, check_random_state
+from compute.jobs import JobControl, ensure_control
+
+__all__ = ["PermutedCP", "PermutedCPResult", "RankDiagnostics", "effective_dimensionality",
+           "factor_match_score", "permuted_cp", "rank_diagnostics", "resolve_device"]
+
+
+@dataclass(frozen=True, eq=False)
+class PermutedCPResult:
+    """Best restart of a permuted CP decomposition.
+
+    Attributes
+    ----------
+    lambdas : ndarray of shape (rank,)
+        Component weights (column norms), sorted in decreasing order.
+    A : ndarray of shape (n_units, rank)
+        Neural factors, unit-norm non-negative columns.
+    B : ndarray of shape (n_stimuli, rank)
+        Stimulus factors, unit-norm non-negative columns.
+    C : ndarray of shape (n_directions * n_time, rank)
+        Response-map factors (Fortran order: index = direction + n_directions * time), unit-norm columns.
+    shifts : ndarray of shape (n_units, n_stimuli), int
+        Circular shift k (in directions) applied to each block: the aligned map is np.roll(map, k, axis=direction).
+    fit : float
+        1 - ||Xhat - P(X)||^2 / ||X||^2 of the best restart.
+    error : float
+        Relative residual ||Xhat - P(X)|| / ||X|| of the best restart (the restart-ranking criterion).
+    restart_errors : ndarray of shape (n_restarts,)
+        ``error`` of every restart, in the order they ran.
+    n_iter : int
+        L-BFGS-B iterations of the best restart.
+    n_directions : int
+    """
+
+    lambdas: np.ndarray
+    A: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+    shifts: np.ndarray
+    fit: float
+    error: float
+    restart_errors: np.ndarray
+    n_iter: int
+    n_directions: int = 8
+
+    @property
+    def rank(self) -> int:
+        return int(self.lambdas.shape[0])
+
+    def to_tensor(self) -> np.ndarray:
+        """Xhat of shape (n_units, n_stimuli, n_directions * n_time): the aligned reconstruction."""
+        return np.einsum("r,nr,sr,lr->nsl", self.lambdas, self.A, self.B, self.C)
+
+    def __repr__(self) -> str:
+        return (f"PermutedCPResult(rank={self.rank}, shape={(self.A.shape[0], self.B.shape[0], self.C.shape[0])}, "
+                f"fit={self.fit:.4f}, restarts={self.restart_errors.size})")
+
+
+@dataclass(frozen=True, eq=False)
+class RankDiagnostics:
+    """Effective dimensionality and error against rank (METHODS.md section 5.5).
+
+    Attributes
+    ----------
+    ranks : ndarray of shape (n_ranks,)
+    errors : ndarray of shape (n_ranks, n_restarts)
+        Relative residual of every restart.
+    effective_dims : ndarray of shape (n_ranks, n_restarts)
+        ``effective_dimensionality`` of every restart's neural factor matrix.
+    seconds : ndarray of shape (n_ranks,)
+        Wall-clock time spent on each rank.
+    """
+
+    ranks: np.ndarray
+    errors: np.ndarray
+    effective_dims: np.ndarray
+    seconds: np.ndarray
+
+    def summary(self) -> dict[str, np.ndarray]:
+        """Mean and SD over restarts of the error and the effective dimensionality, each (n_ranks,)."""
+        return {"ranks": self.ranks, "error_mean": self.errors.mean(1), "error_sd": self.errors.std(1),
+                "ed_mean": self.effective_dims.mean(1), "ed_sd": self.effective_dims.std(1)}
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` reads TWINSCOPE_DEVICE; "auto" picks CUDA when available, else CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        from compute.config import Settings
+
+        device = Settings.from_env().device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but no CUDA device is available; use device='cpu' or 'auto'")
+    return torch.device(device)
+
+
+def _check_tensor(X, n_directions: int) -> np.ndarray:
+    X = check_array(X, ndim=3, name="X", axes="unit, stimulus, direction + n_directions * time")
+    if not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
+        raise ValueError(f"n_directions must be a positive int; got {n_directions!r}")
+    if X.shape[2] % n_directions:
+        raise ValueError(f"the last axis of X ({X.shape[2]}) must be n_directions * n_time with "
+                         f"n_directions={n_directions}; it is not a multiple")
+    if np.any(X < 0):
+        raise ValueError("X must be non-negative (shift responses first, see compute.encoding.tensor)")
+    if not np.any(X):
+        raise ValueError("X is all zeros; nothing to decompose")
+    return X
+
+
+def _check_rank(rank, X: np.ndarray) -> int:
+    if not isinstance(rank, (int, np.integer)) or isinstance(rank, bool) or rank < 1:
+        raise ValueError(f"rank must be a positive int; got {rank!r}")
+    if rank > X.shape[0]:
+        raise ValueError(f"rank={rank} exceeds n_units={X.shape[0]}; reduce rank")
+    return int(rank)
+
+
+# ---------------------------------------------------------------------------------------------- kernel
+class _Objective:
+    """f(theta) and its gradient for the permuted CP model, on torch tensors.
+
+    theta = [vec(A); vec(B); vec(C)] (row-major) as one float64 numpy vector, the layout L-BFGS-B sees.
+    """
+
+    def __init__(self, X: np.ndarray, rank: int, n_directions: int, device: torch.device,
+                 dtype: torch.dtype = torch.float32) -> None:
+        n, s, length = X.shape
+        self.shape = (n, s, length)
+        self.rank = rank
+        self.n_dir = n_directions
+        self.n_time = length // n_directions
+        self.device = device
+        self.dtype = dtype
+        # Fortran flattening (index = d + D * t) is a C-order (time, direction) view.
+        self.X4 = torch.as_tensor(X, dtype=dtype, device=device).reshape(n, s, self.n_time, n_directions)
+        self.norm_sq = float(np.sum(np.square(X, dtype=np.float64)))
+        d = torch.arange(n_directions, device=device)
+        # rolled[d] = X[(d - k) mod D]: gather index per shift k, shape (D_shift, D)
+        self.roll_index = (d[None, :] - d[:, None]) % n_directions
+        # <Xhat, roll_k X> = sum_d M[d, (d - k) mod D] with M = Xhat^T X per block: flat indices (D_shift, D)
+        self.cross_index = (d[None, :] * n_directions + self.roll_index).reshape(-1)
+        self.n_eval = 0
+
+    def split(self, theta: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n, s, length = self.shape
+        r = self.rank
+        t = torch.as_tensor(theta, dtype=self.dtype, device=self.device)
+        return (t[: n * r].reshape(n, r), t[n * r: (n + s) * r].reshape(s, r), t[(n + s) * r:].reshape(length, r))
+
+    def best_shifts(self, xhat4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best shift of every block and its inner product <Xhat, roll_k X>, each (N, S)."""
+        n, s = self.shape[:2]
+        gram = torch.einsum("nstd,nste->nsde", xhat4, self.X4).reshape(n, s, -1)
+        cross = gram[:, :, self.cross_index].reshape(n, s, self.n_dir, self.n_dir).sum(-1)
+        best, k = cross.max(dim=-1)
+        return k, best
+
+    def shifted(self, k: torch.Tensor) -> torch.Tensor:
+        """P(X): every block rolled by its shift, shape (N, S, T, D)."""
+        idx = self.roll_index[k]  # (N, S, D)
+        return torch.gather(self.X4, 3, idx[:, :, None, :].expand_as(self.X4))
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        self.n_eval += 1
+        n, s, length = self.shape
+        A, B, C = self.split(theta)
+        kr = (A[:, None, :] * B[None, :, :]).reshape(n * s, self.rank)  # Khatri-Rao, row = n * S + s
+        xhat = kr @ C.T
+        k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
+        # The residual itself (not ||X||^2 - 2<X, Xhat> + ||Xhat||^2) keeps f accurate in float32.
+        resid = xhat.sub_(self.shifted(k).reshape(n * s, length))
+        f = 0.5 * float(torch.sum(resid * resid, dtype=torch.float64))
+        W = (resid @ C).reshape(n, s, self.rank)
+        grad = torch.cat([(W * B[None]).sum(1).reshape(-1), (W * A[:, None]).sum(0).reshape(-1),
+                          (resid.T @ kr).reshape(-1)])
+        return f, grad.cpu().numpy().astype(np.float64)
+
+    def evaluate(self, A: np.ndarray, B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
+        """Shifts (N, S) and the squared residual ||P(X) - Xhat||^2 of plain factor matrices."""
+        n, s, length = self.shape
+        kr = torch.as_tensor(np.einsum("nr,sr->nsr", A, B).reshape(n * s, -1), dtype=self.dtype, device=self.device)
+        xhat = kr @ torch.as_tensor(C, dtype=self.dtype, device=self.device).T
+        k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
+        resid = float(((self.shifted(k).reshape(n * s, length) - xhat).double() ** 2).sum())
+        return k.cpu().numpy().astype(np.int64), resid
+
+
+def _random_start(shape: tuple[int, int, int], rank: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform [0, 1) factors with unit-norm columns (the authors' 'rand' + matrandnorm)."""
+    parts = []
+    for size in shape:
+        M = rng.random((size, rank))
+        parts.append((M / np.linalg.norm(M, axis=0, keepdims=True)).ravel())
+    return np.concatenate(parts)
+
+
+def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
+    """Unit-norm columns, lambda = product of norms, components sorted by lambda (decreasing)."""
+    norms = [np.linalg.norm(M, axis=0) for M in (A, B, C)]
+    lambdas = norms[0] * norms[1] * norms[2]
+    safe = [np.where(nm > 0, nm, 1.0) for nm in norms]
+    A, B, C = (M / nm for M, nm in zip((A, B, C), safe))
+    order = np.argsort(-lambdas, kind="stable")
+    return lambdas[order], A[:, order], B[:, order], C[:, order]
+
+
+def _fit_once(objective: _Objective, theta0: np.ndarray, max_iter: int, tol: float):
+    bounds = [(0.0, None)] * theta0.size
+    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": max_iter, "ftol": tol, "gtol": 0.0, "maxcor": 10})
+    return res.x, int(res.nit)
+
+
+def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: int = 20,
+                random_state: int | np.random.Generator | None = None,
+                device: str | torch.device | None = None, max_iter: int = 1000, tol: float = 1e-9,
+                control: JobControl | None = None) -> PermutedCPResult:
+    """Permuted non-negative CP decomposition with re-chosen circular shifts (METHODS.md 5.4).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_units, n_stimuli, n_directions * n_time)
+        Non-negative tensor; each fibre is a direction x time map in Fortran order
+        (index = direction + n_directions * time), see ``compute.encoding.tensor``.
+    rank : int
+        Number of components R.
+    n_directions : int, default=8
+        Directions in each map (the shift group).
+    n_restarts : int, default=20
+        Random uniform starts; the one with the lowest error is returned.
+    random_state : int, Generator or None, default=None
+    device : {"auto", "cpu", "cuda"}, torch.device or None, default=None
+        Where the objective runs; None reads TWINSCOPE_DEVICE.
+    max_iter : int, default=1000
+        L-BFGS-B iterations per restart (the authors' maxIts).
+    tol : float, default=1e-9
+        L-BFGS-B ``ftol``: stop when the relative decrease of the objective falls below it.
+    control : JobControl or None
+        Progress (one step per restart) and cancellation.
+
+    Returns
+    -------
+    PermutedCPResult
+        Unit-norm factors sorted by lambda, the shifts (n_units, n_stimuli), fit and per-restart errors.
+    """
+    X = _check_tensor(X, n_directions)
+    rank = _check_rank(rank, X)
+    if not isinstance(n_restarts, (int, np.integer)) or n_restarts < 1:
+        raise ValueError(f"n_restarts must be a positive int; got {n_restarts!r}")
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int; got {max_iter!r}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0; got {tol!r}")
+    rng = check_random_state(random_state)
+    control = ensure_control(control)
+    objective = _Objective(X, rank, int(n_directions), resolve_device(device))
+
+    best = None
+    errors = np.empty(n_restarts)
+    for i in range(n_restarts):
+        control.check()
+        control.report(i / n_restarts, f"permuted CP rank {rank}: restart {i + 1}/{n_restarts}")
+        theta, n_iter = _fit_once(objective, _random_start(X.shape, rank, rng), int(max_iter), float(tol))
+        A, B, C = (M.cpu().numpy() for M in objective.split(theta))
+        shifts, resid = objective.evaluate(A, B, C)
+        errors[i] = np.sqrt(resid / objective.norm_sq)
+        if best is None or errors[i] < errors[best[0]]:
+            best = (i, A, B, C, shifts, resid, n_iter)
+    control.report(1.0, f"permuted CP rank {rank}: done")
+    i, A, B, C, shifts, resid, n_iter = best
+    lambdas, A, B, C = _normalise(A, B, C)
+    return PermutedCPResult(lambdas=lambdas, A=A, B=B, C=C, shifts=shifts, fit=1.0 - resid / objective.norm_sq,
+                            error=float(errors[i]), restart_errors=errors, n_iter=n_iter,
+                            n_directions=int(n_directions))
+
+
+class PermutedCP:
+    """Thin estimator wrapper: ``PermutedCP(rank, ...).fit(X)`` sets ``result_``, ``factors_``, ``shifts_``,
+    ``fit_``; every option is forwarded to ``permuted_cp``."""
+
+    def __init__(self, rank: int, *, n_directions: int = 8, n_restarts: int = 20,
+                 random_state: int | np.random.Generator | None = None, device: str | None = None,
+                 max_iter: int = 1000, tol: float = 1e-9) -> None:
+        self.rank = rank
+        self.n_directions = n_directions
+        self.n_restarts = n_restarts
+        self.random_state = random_state
+        self.device = device
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X: np.ndarray, *, control: JobControl | None = None) -> "PermutedCP":
+        self.result_ = permuted_cp(X, self.rank, n_directions=self.n_directions, n_restarts=self.n_restarts,
+                                   random_state=self.random_state, device=self.device, max_iter=self.max_iter,
+                                   tol=self.tol, control=control)
+        self.factors_ = (self.result_.A, self.result_.B, self.result_.C)
+        self.shifts_ = self.result_.shifts
+        self.fit_ = self.result_.fit
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- diagnostics
+def effective_dimensionality(A: np.ndarray) -> float:
+    """Effective dimensionality of a neural factor matrix (METHODS.md 5.5).
+
+    A^T (components x units) is centred across components; with its singular values s_i,
+    e_i = s_i^2 / (R - 1) normalised by the largest; ED = sum_i e_i / e_1, in [1, R].
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_units, rank)
+    """
+    A = check_array(A, ndim=2, name="A", axes="unit, component")
+    if A.shape[1] < 2:
+        raise ValueError(f"effective dimensionality needs rank >= 2; got A of shape {A.shape}")
+    At = A.T - A.T.mean(axis=0, keepdims=True)
+    s = np.linalg.svd(At, compute_uv=False)
+    e = s ** 2 / (A.shape[1] - 1)
+    if e[0] <= 0:
+        return 0.0
+    return float((e / e[0]).sum())
+
+
+def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions: int = 8,
+                     random_state: int | np.random.Generator | None = None, device: str | None = None,
+                     max_iter: int = 1000, tol: float = 1e-9, control: JobControl | None = None) -> RankDiagnostics:
+    """Error and effective dimensionality of every restart for every rank (METHODS.md 5.5).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_units, n_stimuli, n_directions * n_time)
+    ranks : sequence of int, length n_ranks
+
+    Returns
+    -------
+    RankDiagnostics
+        errors and effective_dims of shape (n_ranks, n_restarts).
+    """
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 1 or ranks.size == 0 or ranks.dtype.kind not in "iu" or np.any(ranks < 2):
+        raise ValueError(f"ranks must be a non-empty 1-D sequence of ints >= 2; got {ranks.tolist()!r}")
+    X = _check_tensor(X, n_directions)
+    rng = check_random_state(random_state)
+    control = ensure_control(control)
+    objective_device = resolve_device(device)
+    errors = np.empty((ranks.size, n_restarts))
+    eds = np.empty((ranks.size, n_restarts))
+    seconds = np.empty(ranks.size)
+    for j, rank in enumerate(ranks.tolist()):
+        rank = _check_rank(rank, X)
+        objective = _Objective(X, rank, n_directions, objective_device)
+        start = time.perf_counter()
+        for i in range(n_restarts):
+            control.check()
+            control.report((j * n_restarts + i) / (ranks.size * n_restarts), f"rank {rank}: restart {i + 1}")
+            theta, _ = _fit_once(objective, _random_start(X.shape, rank, rng), int(max_iter), float(tol))
+            A, B, C = (M.cpu().numpy() for M in objective.split(theta))
+            _, resid = objective.evaluate(A, B, C)
+            errors[j, i] = np.sqrt(resid / objective.norm_sq)
+            eds[j, i] = effective_dimensionality(_normalise(A, B, C)[1])
+        seconds[j] = time.perf_counter() - start
+    control.report(1.0, "rank scan done")
+    return RankDiagnostics(ranks=ranks, errors=errors, effective_dims=eds, seconds=seconds)
+
+
+def _factor_triplet(x):
+    if isinstance(x, PermutedCPResult):
+        return x.A, x.B, x.C
+    if isinstance(x, (tuple, list)) and len(x) == 3:
+        return tuple(check_array(M, ndim=2, name="factor matrix") for M in x)
+    raise TypeError(f"expected a PermutedCPResult or a tuple (A, B, C) of factor matrices; got {type(x).__name__}")
+
+
+def _unit_columns(M: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(M, axis=0, keepdims=True)
+    return M / np.where(norms > 0, norms, 1.0)
+
+
+def factor_match_score(a, b, *, n_directions: int | None = 8) -> float:
+    """Congruence of two CP models after optimal component matching.
+
+    For every pair of components the congruence is the product over the three modes of the absolute
+    cosine between their columns; components are matched by ``scipy.optimize.linear_sum_assignment``
+    (as tensorly's ``congruence_coefficient`` does per mode) and the matched congruences are averaged
+    (over min(R_a, R_b) components). A permuted decomposition is defined up to one global circular
+    shift of the direction axis of every response map, so with ``n_directions`` set the best of the
+    ``n_directions`` global rolls of b's third factor is used; ``None`` disables that search.
+
+    Parameters
+    ----------
+    a, b : PermutedCPResult or tuple (A, B, C)
+        Factor matrices of shapes (n_units, R), (n_stimuli, R), (n_directions * n_time, R).
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    fa, fb = _factor_triplet(a), _factor_triplet(b)
+    for ma, mb in zip(fa, fb):
+        if ma.shape[0] != mb.shape[0]:
+            raise ValueError(f"factor matrices must have the same number of rows; got {ma.shape} and {mb.shape}")
+    base = np.abs(_unit_columns(fa[0]).T @ _unit_columns(fb[0])) * np.abs(_unit_columns(fa[1]).T @ _unit_columns(fb[1]))
+    Ca = _unit_columns(fa[2])
+    rolls = [fb[2]]
+    if n_directions is not None:
+        if fb[2].shape[0] % n_directions:
+            raise ValueError(f"the map factor has {fb[2].shape[0]} rows, not a multiple of n_directions={n_directions}")
+        maps = fb[2].reshape(-1, n_directions, fb[2].shape[1])  # (time, direction, R)
+        rolls = [np.roll(maps, g, axis=1).reshape(fb[2].shape) for g in range(n_directions)]
+    best = 0.0
+    for Cb in rolls:
+        congruence = base * np.abs(Ca.T @ _unit_columns(Cb))
+        rows, cols = linear_sum_assignment(congruence, maximize=True)
+        best = max(best, float(congruence[rows, cols].mean()))
+    return best

@@ -1,0 +1,341 @@
+"""Unit sampling: which 2000 units of a module are recorded (METHODS.md section 2.3).
+
+A module's activity on one frame is a map of shape (n_channels, *spatial): (C, H, W) for convolutional
+and recurrent layers, (C, P) for the readout (P = output units whose readout positions are sampled), or a
+vector of output units. Sampling has two steps:
+
+1. Scores (``ScoreAccumulator``, streamed frame by frame so that the whole suite never sits in memory):
+   responses are clipped at 0 and divided by their per-sequence maximum; the position score of a unit is
+   the maximum over conditions of its time-averaged normalised response (averaged over instances); the
+   score of a map is the mean of its position scores.
+2. Draws (``sample_units``): ``n_maps`` maps without replacement with probability proportional to the map
+   score, then ``n_positions`` positions per map without replacement proportional to the position score.
+   Output modules draw ``n_output`` output units uniformly (``sample_outputs``).
+
+Only candidate units take part (``candidate_region``): conv layers lose a border of m = H // 4 (crop
+"authors": rows [m:], columns [m:]; "symmetric": rows [m:H-m], columns [m:W-m]); recurrent-like maps keep
+every position and either their first ``n_maps`` channels ("authors") or all channels ("all streams").
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from compute._validation import check_random_state
+
+CROPS = ("authors", "symmetric")
+RECURRENT_CHANNELS = ("authors", "all streams")
+KINDS = ("conv", "map", "output")
+_KIND_FIELDS = {"conv": ("n_maps", "n_positions", "crop"),
+                "map": ("n_maps", "n_positions", "recurrent_channels"),
+                "output": ("n_output",)}
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1; got {value}")
+    return int(value)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How units are drawn from a module (METHODS.md section 2.3).
+
+    n_maps : int, default=40
+        Feature maps (channels) drawn per spatial module.
+    n_positions : int, default=50
+        Positions drawn per map; a spatial module yields n_maps * n_positions units.
+    crop : {"authors", "symmetric"}, default="authors"
+        Border removed from conv-layer maps (m = H // 4): "authors" keeps rows [m:] and columns [m:],
+        "symmetric" keeps rows [m:H-m] and columns [m:W-m].
+    recurrent_channels : {"authors", "all streams"}, default="authors"
+        Candidate maps of Rec, RecOut and Readout: the first n_maps channels (all of stream 0) or all.
+    n_output : int, default=2000
+        Output units drawn uniformly (without replacement) from an output module.
+    """
+
+    n_maps: int = 40
+    n_positions: int = 50
+    crop: str = "authors"
+    recurrent_channels: str = "authors"
+    n_output: int = 2000
+
+    def __post_init__(self) -> None:
+        for name in ("n_maps", "n_positions", "n_output"):
+            object.__setattr__(self, name, _check_count(name, getattr(self, name)))
+        _check_choice("crop", self.crop, CROPS)
+        _check_choice("recurrent_channels", self.recurrent_channels, RECURRENT_CHANNELS)
+
+    def key_parts(self, kind: str | None = None) -> dict:
+        """JSON-able settings for a cache key; with ``kind`` only those that affect that module kind."""
+        parts = asdict(self)
+        if kind is None:
+            return parts
+        return {name: parts[name] for name in _KIND_FIELDS[_check_choice("kind", kind, KINDS)]}
+
+    def n_units(self, kind: str) -> int:
+        """Units drawn from a module of ``kind``."""
+        return self.n_output if _check_choice("kind", kind, KINDS) == "output" else self.n_maps * self.n_positions
+
+
+def candidate_region(map_shape: tuple[int, ...], *, kind: str, settings: SamplingSettings) -> tuple[slice, ...]:
+    """Slices of one frame's map that hold the candidate units.
+
+    Parameters
+    ----------
+    map_shape : tuple (n_channels, H, W) or (n_channels, n_positions)
+        Shape of one sample's activity map (batch axis excluded).
+    kind : {"conv", "map"}
+        "conv" crops the border (2-D maps only); "map" keeps all positions and restricts channels
+        according to ``settings.recurrent_channels``.
+
+    Returns
+    -------
+    tuple of slice, one per axis of ``map_shape``
+    """
+    _check_choice("kind", kind, ("conv", "map"))
+    n_channels, *spatial = map_shape
+    if kind == "map":
+        channels = slice(0, settings.n_maps) if settings.recurrent_channels == "authors" else slice(None)
+        return (channels,) + (slice(None),) * len(spatial)
+    if len(spatial) != 2:
+        raise ValueError(f"a conv module must give (channels, H, W) maps; got a map of shape {tuple(map_shape)}")
+    height, width = spatial
+    m = height // 4
+    if settings.crop == "authors":
+        return slice(None), slice(m, None), slice(m, None)
+    return slice(None), slice(m, height - m), slice(m, width - m)
+
+
+def normalised_time_average(time_sum: torch.Tensor, sequence_max: torch.Tensor, n_time: int) -> torch.Tensor:
+    """Time-averaged response of each unit divided by its sequence's maximum.
+
+    DECISION (METHODS 2.3 "divide each response by its per-sequence maximum"): the maximum is taken over
+    the whole candidate activity of the module in that sequence (all candidate channels, positions and
+    frames), not per unit. One scalar per sequence removes differences in overall drive between stimuli
+    (a high-contrast grating does not outvote a sparse dot field) while keeping the differences between
+    maps and positions that the map and position scores are meant to rank; a per-unit maximum would make
+    every unit's peak 1 and the scores would no longer prefer active maps. A silent sequence scores 0.
+
+    Parameters
+    ----------
+    time_sum : Tensor of shape (n_sequences, *unit_shape)
+        Sum over frames of the clipped activity of each candidate unit.
+    sequence_max : Tensor of shape (n_sequences,)
+        Maximum clipped activity over all candidate units and frames of each sequence.
+    n_time : int
+        Frames per sequence.
+
+    Returns
+    -------
+    Tensor of shape (n_sequences, *unit_shape), values in [0, 1]
+    """
+    scale = torch.where(sequence_max > 0, 1.0 / (n_time * sequence_max), torch.zeros_like(sequence_max))
+    return time_sum * scale.reshape((-1,) + (1,) * (time_sum.ndim - 1))
+
+
+class ScoreAccumulator:
+    """Position scores of one module, accumulated over batches of whole conditions, one frame at a time.
+
+    For each batch: ``start(n_sequences)``, then ``add(frame)`` once per frame with the clipped candidate
+    activity of shape (n_sequences, *unit_shape), then ``end(n_instances)``. Sequences of a batch are
+    ordered condition-major (all instances of a condition are adjacent). ``scores()`` returns the
+    position scores, shape unit_shape: max over conditions of the instance-averaged normalised response.
+    """
+
+    def __init__(self) -> None:
+        self._best: torch.Tensor | None = None
+        self._sum: torch.Tensor | None = None
+        self._max: torch.Tensor | None = None
+        self._n_time = 0
+
+    def start(self) -> None:
+        self._sum, self._max, self._n_time = None, None, 0
+
+    def add(self, activity: torch.Tensor) -> None:
+        activity = activity.float()
+        frame_max = activity.reshape(activity.shape[0], -1).amax(dim=1)
+        if self._sum is None:
+            self._sum, self._max = activity.clone(), frame_max
+        else:
+            self._sum += activity
+            torch.maximum(self._max, frame_max, out=self._max)
+        self._n_time += 1
+
+    def end(self, n_instances: int) -> None:
+        if self._sum is None:
+            raise ValueError("ScoreAccumulator.end called before any frame was added")
+        normalised = normalised_time_average(self._sum, self._max, self._n_time)
+        per_condition = normalised.reshape((-1, n_instances) + normalised.shape[1:]).mean(dim=1)
+        best = per_condition.amax(dim=0)
+        self._best = best if self._best is None else torch.maximum(self._best, best)
+        self._sum = self._max = None
+
+    def scores(self) -> np.ndarray:
+        if self._best is None:
+            raise ValueError("no batch was accumulated")
+        return self._best.cpu().numpy().astype(np.float64)
+
+
+def position_scores(activity: np.ndarray) -> np.ndarray:
+    """Position scores of candidate units from their full activity (small inputs; streaming uses
+    ``ScoreAccumulator`` directly).
+
+    Parameters
+    ----------
+    activity : ndarray of shape (n_conditions, n_instances, n_time, *unit_shape)
+        Activity of the candidate units (negative values are clipped here).
+
+    Returns
+    -------
+    ndarray of shape unit_shape, float64
+    """
+    activity = np.asarray(activity, dtype=np.float32)
+    if activity.ndim < 4:
+        raise ValueError("activity must be (condition, instance, time, *unit_shape) with at least one unit "
+                         f"axis; got shape {activity.shape}")
+    n_conditions, n_instances, n_time = activity.shape[:3]
+    acc = ScoreAccumulator()
+    acc.start()
+    sequences = torch.from_numpy(activity).clamp(min=0).reshape((n_conditions * n_instances, n_time)
+                                                               + activity.shape[3:])
+    for t in range(n_time):
+        acc.add(sequences[:, t])
+    acc.end(n_instances)
+    return acc.scores()
+
+
+@dataclass(frozen=True)
+class UnitSample:
+    """The units recorded from one module.
+
+    Attributes
+    ----------
+    module : str
+        Module name, e.g. "Enc L8".
+    index : ndarray of shape (n_units,), int64
+        Flat index of each unit into one sample's activity (C-order over ``map_shape``).
+    map_shape : tuple of int
+        Shape of one sample's activity: (C, H, W), (C, P) or (U,).
+    stream, channel, y, x, output_index : ndarray of shape (n_units,), int64
+        Coordinates of each unit; ``channel`` counts within its stream; -1 where not applicable
+        (y and x for readout and output units, stream and channel for output units, output_index for
+        units of a feature map).
+    """
+
+    module: str
+    index: np.ndarray
+    map_shape: tuple[int, ...]
+    stream: np.ndarray
+    channel: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    output_index: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        return int(self.index.size)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Per-unit metadata columns for a ``ResponseSet``."""
+        return {"module": np.full(self.n_units, self.module), "stream": self.stream, "channel": self.channel,
+                "y": self.y, "x": self.x, "output_index": self.output_index}
+
+
+def module_rng(seed: int, module: str) -> np.random.Generator:
+    """The generator that draws ``module``'s units: depends on the seed and the module name only, so a
+    module's sample does not change with the other modules extracted in the same run."""
+    return np.random.default_rng([int(seed), zlib.crc32(module.encode())])
+
+
+def _draw(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
+    return rng.choice(weights.size, size=size, replace=False, p=weights / weights.sum())
+
+
+def sample_units(scores: np.ndarray, *, module: str, streams: int = 1,
+                 settings: SamplingSettings = SamplingSettings(),
+                 random_state: int | np.random.Generator | None = None) -> UnitSample:
+    """Draw maps, then positions, proportionally to their scores.
+
+    A map is eligible only if at least ``n_positions`` of its positions have a positive score, so that
+    every drawn unit responds to some stimulus (zero-score units are never drawn).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_channels, H, W) or (n_channels, n_positions)
+        Position scores over the whole map, 0 outside the candidate region (``candidate_region``).
+    module : str
+        Module name stored with the units.
+    streams : int, default=1
+        Stream-major channel groups: channel c belongs to stream c // (n_channels // streams).
+    settings : SamplingSettings
+        n_maps and n_positions are used.
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    UnitSample
+        n_maps * n_positions units, map by map in draw order.
+    """
+    rng = check_random_state(random_state)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim not in (2, 3):
+        raise ValueError("scores must be (channel, H, W) or (channel, position); "
+                         f"got shape {scores.shape}")
+    if not np.all(np.isfinite(scores)) or scores.min() < 0:
+        raise ValueError("scores must be finite and non-negative")
+    streams = _check_count("streams", streams)
+    n_channels = scores.shape[0]
+    if n_channels % streams:
+        raise ValueError(f"{n_channels} channels cannot form {streams} equal streams")
+    flat = scores.reshape(n_channels, -1)
+    responsive = (flat > 0).sum(axis=1)
+    eligible = responsive >= settings.n_positions
+    if eligible.sum() < settings.n_maps:
+        raise ValueError(
+            f"module {module!r}: only {int(eligible.sum())} maps have at least n_positions={settings.n_positions} "
+            f"responsive positions ({int((responsive > 0).sum())} of the {n_channels} maps respond at all), but "
+            f"n_maps={settings.n_maps} maps are needed; reduce n_maps or n_positions (or use "
+            "recurrent_channels='all streams')")
+    map_score = np.where(eligible, flat.mean(axis=1), 0.0)
+    maps = _draw(rng, map_score, settings.n_maps)
+    positions = np.stack([_draw(rng, flat[c], settings.n_positions) for c in maps])
+    channel = np.repeat(maps, settings.n_positions).astype(np.int64)
+    position = positions.reshape(-1).astype(np.int64)
+    per_stream = n_channels // streams
+    none = np.full(channel.size, -1, dtype=np.int64)
+    if scores.ndim == 3:
+        y, x = np.unravel_index(position, scores.shape[1:])
+        y, x, output_index = y.astype(np.int64), x.astype(np.int64), none
+    else:
+        y, x, output_index = none, none.copy(), position
+    return UnitSample(module=module, index=channel * flat.shape[1] + position, map_shape=scores.shape,
+                      stream=channel // per_stream, channel=channel % per_stream, y=y, x=x,
+                      output_index=output_index)
+
+
+def sample_outputs(n_outputs: int, *, module: str, settings: SamplingSettings = SamplingSettings(),
+                   random_state: int | np.random.Generator | None = None) -> UnitSample:
+    """Draw ``settings.n_output`` of ``n_outputs`` output units uniformly without replacement (sorted)."""
+    rng = check_random_state(random_state)
+    n_outputs = _check_count("n_outputs", n_outputs)
+    if settings.n_output > n_outputs:
+        raise ValueError(f"module {module!r} has {n_outputs} output units; n_output={settings.n_output} "
+                         "cannot be drawn without replacement; reduce n_output")
+    index = np.sort(rng.choice(n_outputs, size=settings.n_output, replace=False)).astype(np.int64)
+    none = np.full(index.size, -1, dtype=np.int64)
+    return UnitSample(module=module, index=index, map_shape=(n_outputs,), stream=none, channel=none.copy(),
+                      y=none.copy(), x=none.copy(), output_index=index.copy())

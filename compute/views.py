@@ -1,0 +1,192 @@
+"""Per-view builders: a source's ResponseSet -> the arrays + JSON meta of one view artefact.
+
+``compute.workflows.compute_view`` calls ``BUILDERS[view](rs, ctx, control=..., **options)`` and adds the
+common meta (view, source, label, options, untrained, reconstructed, input_hash). Every artefact's meta also
+holds ``counts`` and ``headline`` (small; copied into ``view_summary``). Array names follow the figure
+builders' parameter names where they match. Layouts:
+
+decoding
+    coords (n_cond, 3), manifold_evr (3,), labels (n_cond, 2) [stimulus index, direction index],
+    curves (n_cond, n_time, 3), trajectory_evr (3,), time (n_time,), directions (8,);
+    meta: stimuli, time_unit, missing_stimuli
+accuracy
+    time (n_time,), window_logistic / window_logistic_sd / window_knn (2, n_time) (row 0 increasing [0..t],
+    row 1 decreasing [t..end]; n_time = 0 without windows), logistic_repeats (5,);
+    meta: stimuli, chance, logistic, logistic_sd, knn, not_converged, time_unit
+tubularity
+    s_tight_boot, s_cross_boot (n_boot,), bundle_curves (n_curves, n_points, 3), bundle_labels (n_curves,),
+    centerlines (n_bundles, n_center, 3) (curves of one fit on all units, first 3 of 10 PCA dimensions);
+    with the sensitivity option: sensitivity_qs (n_q,), sensitivity_smoothings (n_s,), sensitivity_s_tight
+    (n_q, n_s), sensitivity_s_cross (n_s,) (means over bootstraps; S_cross does not depend on q);
+    meta: stimuli (bundle names), s_tight, s_tight_se, s_cross, s_cross_se, n_boot
+alignment (model module vs the dataset of option ``dataset``; ``compute.analysis.alignment``)
+    values (n_methods, n_boot), per_time (n_methods, n_boot, n_time) (NaN rows for DSA), time (n_time,),
+    dsa_null (n_nulls,); meta: dataset, methods, scores {method: {mean, low, high}} (95 % percentile
+    interval), dsa_z (None without DSA), mean_alignment, bio_label; "reconstructed" refers to the biology
+encoding (model: ``compute.encoding.manifold.encoding_manifold``; biology: the published factors)
+    coords (n_points, 3) (NaN rows = set aside), unit_index (n_points,) index into the source's units,
+    color__<name> (n_points,) for every colour-by option: cluster, OSI, DSI, intensity arm, preferred
+    direction, feature map (model), every unit metadata column (stream, channel, cell_type, layer ...);
+    meta: color_options {name: "categorical" | "continuous"} (the ``categorical`` argument of
+    ``app.figures.encoding_figure``), diagnostics (scalars)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from compute.jobs import JobControl
+from compute.responses import ResponseSet
+
+Artifact = tuple[dict[str, np.ndarray], dict[str, Any]]
+
+
+def _prepare(rs: ResponseSet, stimuli: list[str] | None, drop_flagged: bool) -> tuple[ResponseSet, list[str]]:
+    """Keep the requested stimuli the set has (display order), and drop intensity-arm units if asked."""
+    missing: list[str] = []
+    if stimuli is not None:
+        present = [s for s in stimuli if s in rs.stimuli]
+        missing = [s for s in stimuli if s not in rs.stimuli]
+        if not present:
+            raise ValueError(f"{rs.label} has none of the stimuli {stimuli}; it has {list(rs.stimuli)}")
+        rs = rs.select(stimuli=present)
+    if drop_flagged:
+        from compute.analysis.diagnostics import intensity_arm, remove_flagged
+
+        rs = remove_flagged(rs, intensity_arm(rs).flags)
+    return rs, missing
+
+
+def _counts(rs: ResponseSet, **more: int) -> dict[str, int]:
+    n_units, n_stim, n_dir, n_time = rs.shape
+    return {"n_units": n_units, "n_stimuli": n_stim, "n_directions": n_dir, "n_time": n_time, **more}
+
+
+def _decoding(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flagged) -> Artifact:
+    from compute.analysis.decoding import decoding_manifold, decoding_trajectories
+
+    rs, missing = _prepare(rs, stimuli, drop_flagged)
+    names = None if stimuli is None else list(rs.stimuli)
+    manifold = decoding_manifold(rs, stimuli=names)
+    control.report(0.5, "decoding trajectories")
+    traj = decoding_trajectories(rs, stimuli=names)
+    arrays = {"coords": manifold.coords, "manifold_evr": manifold.explained_variance_ratio,
+              "labels": manifold.labels, "curves": traj.curves, "trajectory_evr": traj.explained_variance_ratio,
+              "time": traj.time, "directions": manifold.directions}
+    meta = {"stimuli": list(manifold.stimuli), "time_unit": rs.time_unit, "missing_stimuli": missing,
+            "counts": _counts(rs, n_conditions=len(manifold.coords)),
+            "headline": {"manifold_evr": manifold.explained_variance_ratio.round(4).tolist(),
+                         "trajectory_evr": traj.explained_variance_ratio.round(4).tolist()}}
+    return arrays, meta
+
+
+def _accuracy(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flagged, windows) -> Artifact:
+    from compute.analysis.decoding import decoding_accuracy
+
+    rs, missing = _prepare(rs, stimuli, drop_flagged)
+    acc = decoding_accuracy(rs, stimuli=None if stimuli is None else list(rs.stimuli), windows=windows,
+                            control=control)
+    arrays = {"time": acc.time, "window_logistic": acc.window_logistic,
+              "window_logistic_sd": acc.window_logistic_sd, "window_knn": acc.window_knn,
+              "logistic_repeats": acc.logistic_repeats}
+    headline = {"logistic": acc.logistic, "logistic_sd": acc.logistic_sd, "knn": acc.knn, "chance": acc.chance}
+    meta = {"stimuli": list(acc.stimuli), "time_unit": rs.time_unit, "missing_stimuli": missing,
+            "not_converged": int(acc.not_converged), **headline,
+            "counts": _counts(rs, n_classes=acc.n_classes), "headline": headline}
+    return arrays, meta
+
+
+def _tubularity(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flagged, n_boot, q, smoothing,
+                sensitivity, random_state) -> Artifact:
+    from compute.analysis.tubularity import response_curves, sensitivity_grid, tubularity, tubularity_of_responses
+
+    rs, missing = _prepare(rs, stimuli, drop_flagged)
+    names = None if stimuli is None else list(rs.stimuli)
+    boot = tubularity_of_responses(rs, stimuli=names, n_boot=n_boot, q=q, smoothing=smoothing,
+                                   random_state=random_state, control=control.sub(0.0, 0.3 if sensitivity else 0.95))
+    # Tube plots: the curves of one fit on all units (no bootstrap), first 3 of the PCA dimensions.
+    curves, labels = response_curves(rs, stimuli=names, random_state=random_state)
+    tubes = tubularity(curves, labels, q=q, smoothing=smoothing)
+    arrays = {"s_tight_boot": boot.s_tight, "s_cross_boot": boot.s_cross,
+              "bundle_curves": tubes.points[..., :3], "bundle_labels": tubes.curve_bundle,
+              "centerlines": tubes.centerlines[..., :3]}
+    if sensitivity:
+        grid = sensitivity_grid(rs, stimuli=names, n_boot=n_boot, random_state=random_state,
+                                control=control.sub(0.3, 1.0))
+        arrays.update(sensitivity_qs=grid.qs, sensitivity_smoothings=grid.smoothings,
+                      sensitivity_s_tight=grid.s_tight_mean, sensitivity_s_cross=grid.s_cross_mean)
+    headline = {"s_tight": boot.s_tight_mean, "s_tight_se": boot.s_tight_se, "s_cross": boot.s_cross_mean,
+                "s_cross_se": boot.s_cross_se, "n_boot": boot.n_boot}
+    meta = {"stimuli": list(boot.stimuli), "missing_stimuli": missing, **headline,
+            "counts": _counts(rs, n_bundles=len(boot.stimuli)), "headline": headline}
+    return arrays, meta
+
+
+def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagged, preset, methods,
+               random_state) -> Artifact:
+    from compute.analysis.alignment import alignment_scores
+    from compute.workflows import Source
+
+    rs, _ = _prepare(rs, None, drop_flagged)
+    bio = ctx.load(Source("bio", dataset), control.sub(0.0, 0.1))
+    result = alignment_scores(rs, bio, methods=methods, preset=preset, random_state=random_state,
+                              control=control.sub(0.1, 1.0))
+    low, high = result.ci_low, result.ci_high
+    scores = {m: {"mean": float(result.mean[k]), "low": float(low[k]), "high": float(high[k])}
+              for k, m in enumerate(result.methods)}
+    headline = {"scores": scores, "dsa_z": None if np.isnan(result.dsa_z) else float(result.dsa_z),
+                "mean_alignment": result.mean_alignment}
+    arrays = {"values": result.values, "per_time": result.per_time, "time": result.time,
+              "dsa_null": result.dsa_null}
+    meta = {"dataset": dataset, "methods": list(result.methods), "bio_label": result.bio_label,
+            "reconstructed": result.bio_reconstructed, **headline,
+            "counts": _counts(rs, n_boot=int(result.values.shape[1]), n_bio_units=bio.n_units),
+            "headline": headline}
+    return arrays, meta
+
+
+def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, random_state) -> Artifact:
+    from compute.analysis.diagnostics import intensity_arm, unit_tuning
+    from compute.encoding.manifold import encoding_manifold, encoding_manifold_from_factors
+
+    if ctx.source.kind == "bio":
+        # Published factors give the biological manifold directly (METHODS 5.6, factor-only formula).
+        from compute.bio.datasets import load_factors
+
+        manifold = encoding_manifold_from_factors(load_factors(ctx.source.name, data_dir=ctx.settings.bio_dir),
+                                                  random_state=random_state)
+    else:
+        extra = {} if n_restarts is None else {"n_restarts": n_restarts}
+        extra.update({} if rank is None else {"rank": rank})
+        manifold = encoding_manifold(rs, random_state=random_state, control=control.sub(0.0, 0.9), **extra)
+    control.report(0.9, "unit tuning")
+    unit_index = np.asarray(manifold.unit_ids, dtype=int)
+    tuning = unit_tuning(rs)
+    columns = {"cluster": np.asarray(manifold.clusters), "OSI": np.asarray(tuning.osi)[unit_index],
+               "DSI": np.asarray(tuning.dsi)[unit_index],
+               "intensity arm": np.asarray(intensity_arm(rs).flags, dtype=bool)[unit_index],
+               "preferred direction": np.asarray(manifold.preferred_direction, dtype=float)}
+    columns.update({name: np.asarray(values)[unit_index] for name, values in rs.units.items()})
+    if "stream" in rs.units and "channel" in rs.units:
+        columns["feature map"] = np.char.add(np.char.add("s", rs.units["stream"].astype(str)),
+                                             np.char.add(" c", rs.units["channel"].astype(str)))[unit_index]
+    kinds = {name: "continuous" if name in ("OSI", "DSI", "preferred direction") else "categorical"
+             for name in columns}
+    arrays = {"coords": np.asarray(manifold.coords, dtype=float), "unit_index": unit_index,
+              **{f"color__{name}": values for name, values in columns.items()}}
+    diagnostics = {k: v for k, v in dict(manifold.diagnostics).items() if isinstance(v, (int, float, str, bool))}
+    meta = {"color_options": kinds, "diagnostics": diagnostics,
+            "counts": _counts(rs, n_points=int(np.isfinite(arrays["coords"]).all(axis=1).sum())),
+            "headline": diagnostics}
+    return arrays, meta
+
+
+BUILDERS: dict[str, Callable[..., Artifact]] = {
+    "encoding": _encoding,
+    "alignment": _alignment,
+    "tubularity": _tubularity,
+    "decoding": _decoding,
+    "accuracy": _accuracy,
+}

@@ -1,0 +1,339 @@
+"""Every callback function called directly (no browser), with bad inputs: empty selections, unknown
+modules, malformed URL state. View artefacts are planted in a temp cache under the keys the app asks for."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from dash.exceptions import PreventUpdate
+
+from app.pages import accuracy as accuracy_page
+from app.pages import alignment as alignment_page
+from app.pages import compare as compare_page
+from app.pages import explore as explore_page
+from app.pages import stimuli as stimuli_page
+from app.pages import tubularity as tubularity_page
+from app.state import Reader, encode_query
+from callbacks import accuracy, alignment, compare, explore, jobs, shell, stimuli, tubularity
+from callbacks.common import find_view, plain_figure
+from tests.app.conftest import decoding_arrays, encoding_arrays, plant_view
+
+RETINA = "bio:retina"
+CONV1 = "model:conv3d-random:Conv1"
+
+
+def _annotation_text(fig) -> str:
+    layout = fig["layout"] if isinstance(fig, dict) else fig.to_plotly_json()["layout"]
+    return " ".join(a.get("text", "") for a in layout.get("annotations", []))
+
+
+def _progress_sink():
+    calls = []
+    return calls, calls.append
+
+
+# ---------------------------------------------------------------------------------------------- URL state
+class TestReader:
+    def test_valid_values_pass(self):
+        reader = Reader({"a": "x", "b": "x,y", "n": "3", "f": "1"})
+        assert reader.choice("a", ["x", "y"], "y") == "x"
+        assert reader.choices("b", ["x", "y", "z"], ["z"]) == ["x", "y"]
+        assert reader.number("n", 1, low=0, high=5, integer=True) == 3
+        assert reader.flag("f", False) is True
+        assert reader.notices == []
+
+    @pytest.mark.parametrize("query, call, expected, notice", [
+        ({"a": "nope"}, lambda r: r.choice("a", ["x"], "x"), "x", "expected one of"),
+        ({"b": "x,bad"}, lambda r: r.choices("b", ["x"], ["x"]), ["x"], "unknown ['bad'] dropped"),
+        ({"b": "bad"}, lambda r: r.choices("b", ["x"], ["x"]), ["x"], "nothing valid left"),
+        ({"b": "x,y,z"}, lambda r: r.choices("b", ["x", "y", "z"], ["x"], max_items=2), ["x", "y"], "at most 2"),
+        ({"n": "abc"}, lambda r: r.number("n", 1.0, low=0, high=5), 1.0, "not a number"),
+        ({"n": "2.5"}, lambda r: r.number("n", 1, low=0, high=5, integer=True), 1, "not an integer"),
+        ({"n": "99"}, lambda r: r.number("n", 1.0, low=0, high=5), 1.0, "outside"),
+        ({"f": "maybe"}, lambda r: r.flag("f", False), False, "expected 1 or 0"),
+    ], ids=["choice", "choices-partial", "choices-empty", "choices-max", "nan", "non-int", "range", "flag"])
+    def test_bad_values_fall_back_with_a_notice(self, query, call, expected, notice):
+        reader = Reader(query)
+        assert call(reader) == expected
+        assert notice in reader.notices[-1]
+
+    def test_encode_query_round_trips_through_the_reader(self):
+        query = encode_query({"modules": ["Enc L1", "Rec"], "cross": True, "eps": 0.25, "unit": None})
+        assert "unit" not in query
+        from urllib.parse import parse_qsl
+
+        reader = Reader(dict(parse_qsl(query[1:])))
+        assert reader.choices("modules", ["Enc L1", "Rec"], []) == ["Enc L1", "Rec"]
+        assert reader.flag("cross", False) is True and reader.number("eps", 1.0, low=0, high=1) == 0.25
+
+
+class TestPageStates:
+    @pytest.mark.parametrize("page", [stimuli_page, explore_page, compare_page, tubularity_page, alignment_page,
+                                      accuracy_page], ids=lambda p: p.__name__.rsplit(".", 1)[-1])
+    def test_malformed_url_gives_defaults_and_notices(self, page, catalog):
+        bad = {"cls": "no-class", "dir": "17", "source": "model:../etc", "modules": "Nope", "preset": "x",
+               "sources": "model:evil:Rec", "view": "x", "datasets": "mars", "t": "-4", "eps": "nan?",
+               "color": "rainbow", "tube": "x", "link": "2"}
+        default_state, default_notices = page.read_state({}, catalog)
+        state, notices = page.read_state(bad, catalog)
+        assert default_notices == []
+        assert notices, "a malformed URL must be reported to the user"
+        assert state == default_state
+        layout = page.layout(catalog, **bad)
+        assert any(n in json.dumps(layout.to_plotly_json(), default=str) for n in notices[:1])
+
+    def test_explore_url_state_is_read(self, catalog):
+        state, notices = explore_page.read_state(
+            {"source": "model:fnn-random", "modules": "Enc L1,Rec", "show": "Rec", "preset": "all", "t": "5",
+             "cross": "1", "eps": "0.3", "delta": "4", "color": "OSI"}, catalog)
+        assert notices == []
+        assert state["modules"] == ["Enc L1", "Rec"] and state["show"] == "Rec" and state["t"] == 5
+        assert state["stimuli"] == list(catalog.classes) and state["cross"] and state["eps"] == 0.3
+
+    def test_explore_request_covers_each_module(self, catalog):
+        request = explore_page.build_request("model:fnn-random", ["Enc L1", "Rec"], ["grat_W12"])
+        assert [(v["view"], v["source"]) for v in request["views"]] == [
+            ("decoding", "model:fnn-random:Enc+L1"), ("encoding", "model:fnn-random:Enc+L1"),
+            ("decoding", "model:fnn-random:Rec"), ("encoding", "model:fnn-random:Rec")]
+        assert explore_page.build_request("bio:V1", [], ["grat_W12"])["views"][0]["source"] == "bio:V1"
+
+    def test_compare_keeps_at_most_four_panels(self, catalog):
+        tokens = catalog.all_tokens()[:6]
+        state, notices = compare_page.read_state({"sources": ",".join(tokens)}, catalog)
+        assert state["sources"] == tokens[:4] and "at most 4" in notices[0]
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+class TestJobs:
+    @pytest.mark.parametrize("request_, error, match", [
+        (None, TypeError, "must be a dict with a 'views' list"),
+        ({"views": []}, ValueError, "nothing to compute"),
+        ({"views": [{"view": "nope", "source": RETINA}]}, ValueError, "needs 'view' in"),
+        ({"views": [{"view": "decoding", "source": "disk:/etc/passwd"}]}, ValueError, "cannot read source"),
+        ({"views": [{"view": "decoding", "source": RETINA, "options": []}]}, TypeError, "options must be a dict"),
+        ({"views": [{"view": "decoding", "source": RETINA}] * 41}, ValueError, "at most 40 views"),
+    ], ids=["not-dict", "empty", "view", "source", "options", "too-many"])
+    def test_parse_request_errors(self, request_, error, match):
+        with pytest.raises(error, match=match):
+            jobs.parse_request(request_)
+
+    def test_bad_request_is_reported_not_raised(self, ctx):
+        calls, sink = _progress_sink()
+        result, error = jobs.run_views(sink, {"views": []}, ctx=ctx)
+        assert result is None and "nothing to compute" in error and calls[-1] == ("0", "failed")
+
+    def test_cached_views_come_back_as_summaries(self, ctx):
+        arrays, meta = decoding_arrays()
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta, stimuli=["grat_W12", "grat_W1"])
+        calls, sink = _progress_sink()
+        request = {"page": "explore", "views": [{"view": "decoding", "source": RETINA,
+                                                 "options": {"stimuli": ["grat_W12", "grat_W1"]}}]}
+        result, error = jobs.run_views(sink, request, ctx=ctx)
+        assert error == "" and result["views"][0]["key"] == key and calls[-1][0] == "1"
+        assert len(json.dumps(result)) < 10_000
+
+    def test_a_failing_view_does_not_stop_the_others(self, ctx):
+        arrays, meta = decoding_arrays()
+        plant_view(ctx, "decoding", RETINA, arrays, meta)
+        request = {"page": "explore", "views": [{"view": "decoding", "source": "model:no-such-model:Rec"},
+                                                {"view": "decoding", "source": RETINA}]}
+        result, error = jobs.run_views(lambda p: None, request, ctx=ctx)
+        assert [v["source"] for v in result["views"]] == [RETINA]
+        assert "no-such-model" in error
+
+    @pytest.mark.parametrize("fmt", ["npz", "csv"])
+    def test_export_gives_the_shown_arrays(self, ctx, fmt):
+        arrays, meta = decoding_arrays()
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        payload = jobs.export_views({"page": "explore", "views": [{"view": "decoding", "source": RETINA,
+                                                                    "key": key}]}, fmt, ctx=ctx)
+        assert payload["filename"] == f"twinscope-explore.{fmt}"
+        import base64
+
+        content = base64.b64decode(payload["content"]) if payload["base64"] else payload["content"].encode()
+        if fmt == "npz":
+            with np.load(io.BytesIO(content)) as npz:
+                np.testing.assert_array_equal(npz[f"decoding|{RETINA}|coords"], arrays["coords"])
+        else:
+            lines = content.decode().splitlines()
+            assert lines[0] == "view,source,array,index,value"
+            assert f"decoding,{RETINA},curves,{arrays['curves'].size - 1},{arrays['curves'].ravel()[-1]}" in lines
+
+    @pytest.mark.parametrize("result, fmt, match", [(None, "npz", "nothing to export"),
+                                                    ({"views": [{"key": "k"}]}, "xls", "'npz' or 'csv'")])
+    def test_export_errors(self, ctx, result, fmt, match):
+        with pytest.raises(ValueError, match=match):
+            jobs.export_views(result, fmt, ctx=ctx)
+
+
+# ---------------------------------------------------------------------------------------------- shell
+class TestShell:
+    def test_job_bar_state(self):
+        assert shell.job_bar_state(True, 2) == (False, [True, True])
+        assert shell.job_bar_state(False, 1) == (True, [False])
+
+    def test_badge_names_untrained_models_and_reconstructed_biology(self, ctx):
+        requests = [explore_page.build_request("model:conv3d-random", ["Conv1"], []),
+                    explore_page.build_request(RETINA, [], [])]
+        text = shell.badges(requests, ctx=ctx)
+        assert text.startswith(shell.UNTRAINED) and shell.RECONSTRUCTED in text
+        assert shell.badges([], ctx=ctx).startswith(shell.UNTRAINED)
+        assert shell.badges([{"views": [{"source": "garbage::"}]}], ctx=ctx) == ""
+
+    def test_image_format_of_every_graph(self):
+        ids = [{"type": "graph", "name": "a"}, {"type": "graph", "name": "b"}]
+        configs = shell.graph_configs("svg", ids)
+        assert [c["toImageButtonOptions"]["format"] for c in configs] == ["svg", "svg"]
+        assert shell.graph_configs("bmp", ids)[0]["toImageButtonOptions"]["format"] == "png"
+
+
+# ---------------------------------------------------------------------------------------------- stimuli
+class TestStimuli:
+    @pytest.mark.slow
+    def test_preview_animates_the_chosen_sequence(self, ctx):
+        fig, caption, query = stimuli.preview("grat_W2", 90, ctx=ctx)
+        assert len(fig.frames) == 37 and "grat_W2" in caption and query == "?cls=grat_W2&dir=90"
+        other, _, _ = stimuli.preview("grat_W2", 0, ctx=ctx)
+        assert other.data[0].source != fig.data[0].source
+
+    @pytest.mark.parametrize("name, direction, match", [("nope", 0, "unknown stimulus class"),
+                                                        ("grat_W2", 17, "unknown direction")])
+    def test_bad_selection_shows_the_message(self, ctx, name, direction, match):
+        fig, caption, _ = stimuli.preview(name, direction, ctx=ctx)
+        assert match in caption and match in _annotation_text(fig)
+
+    def test_thumbnails_and_click(self, ctx):
+        fig = stimuli.thumbnails(0, ctx=ctx)
+        assert len(fig.data) == len(ctx.catalog.classes)
+        assert stimuli.clicked_class({"points": [{"curveNumber": 2}]}, ctx=ctx) == ctx.catalog.classes[2]
+        with pytest.raises(PreventUpdate):
+            stimuli.clicked_class({"points": []}, ctx=ctx)
+        assert stimuli.thumbnail_png("grat_W12", ctx=ctx).startswith(b"\x89PNG")
+        with pytest.raises(ValueError, match="unknown stimulus class"):
+            stimuli.thumbnail_png("../../etc", ctx=ctx)
+
+
+# ---------------------------------------------------------------------------------------------- explore
+class TestExplore:
+    def test_selection_helpers(self, ctx):
+        options, value = explore.modules_for_source("model:conv3d-random", ctx=ctx)
+        assert [o["value"] for o in options] == list(ctx.catalog.models["conv3d-random"].modules) and value == ["Conv1"]
+        assert explore.modules_for_source(RETINA, ctx=ctx) == ([], [])
+        assert explore.modules_for_source("model:unknown", ctx=ctx) == ([], [])
+        bio = ctx.catalog.preset_names("bio-matched")
+        assert explore.sync_stimuli("explore-preset", "bio-matched", [], ctx=ctx) == ("bio-matched", bio)
+        assert explore.sync_stimuli("explore-stimuli", "custom", list(reversed(bio)), ctx=ctx)[0] == "bio-matched"
+        assert explore.sync_stimuli("explore-stimuli", "all", ["grat_W1", "bogus"], ctx=ctx) == ("custom", ["grat_W1"])
+        assert explore.show_options([], "Rec") == ([], None)
+        assert explore.show_options(["Conv1", "Conv2"], "Rec")[1] == "Conv1"
+        assert explore.slider_value(None, 36) == 36 and explore.slider_value(50, 11) == 11
+
+    def test_page_state_writes_url_and_request(self):
+        query, request = explore.page_state("model:conv3d-random", ["Conv1"], "custom", ["grat_W1"], "Conv1", "OSI",
+                                            3, ["on"], 0.2, 1, 7, 4)
+        assert "modules=Conv1" in query and "stimuli=grat_W1" in query and "cross=1" in query and "hl=4" in query
+        assert request["views"][0]["options"] == {"stimuli": ["grat_W1"]}
+        _, empty = explore.page_state("model:conv3d-random", [], "bio-matched", [], None, "cluster", None, [], 0.5, 2,
+                                      None, None)
+        assert empty["views"] == []
+
+    def test_views_before_any_job_say_press_run(self, ctx):
+        manifold, trajectories, count, last = explore.decoding_views(None, RETINA, None, True, 0.5, 2, ctx=ctx)
+        assert explore.NOT_RUN in _annotation_text(manifold) and last is None and count == ""
+        fig, _ = explore.encoding_view(None, RETINA, None, "cluster", ctx=ctx)
+        assert explore.NOT_RUN in _annotation_text(fig)
+        assert "Click a unit" in _annotation_text(explore.psth_view(None, None, RETINA, None, ctx=ctx))
+
+    def test_decoding_views_and_crossings(self, ctx):
+        from compute.analysis.crossings import crossing_events
+
+        arrays, meta = decoding_arrays(n_time=5)
+        arrays["curves"][1] = arrays["curves"][0] + 0.01  # condition 1 runs next to condition 0: crossings
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        result = {"views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        manifold, trajectories, count, last = explore.decoding_views(result, RETINA, None, True, 0.5, 1, ctx=ctx)
+        expected = len(crossing_events(arrays["curves"], 0.5, 1).midpoint)
+        assert expected > 0 and count.startswith(f"{expected} crossing events") and last == 4
+        kinds = [t["meta"]["kind"] for t in trajectories["data"]]
+        assert kinds.count("trajectory") == 16 and kinds[-1] == "crossings"
+        assert isinstance(trajectories["data"][0]["x"], list), "clientside code slices plain lists"
+        assert sum(len(t["x"]) for t in manifold["data"]) == 16
+        _, plain, off, _ = explore.decoding_views(result, RETINA, None, False, 0.5, 1, ctx=ctx)
+        assert off == "" and "crossings" not in [t["meta"]["kind"] for t in plain["data"]]
+
+    def test_encoding_colour_by_and_unit_click(self, ctx):
+        arrays, meta = encoding_arrays()
+        key = plant_view(ctx, "encoding", CONV1, arrays, meta)
+        result = {"views": [{"view": "encoding", "source": CONV1, "key": key}]}
+        fig, options = explore.encoding_view(result, "model:conv3d-random", "Conv1", "cluster", ctx=ctx)
+        assert len(fig.data) == 3 and {o["value"] for o in options} == set(meta["color_options"])
+        continuous, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "OSI", ctx=ctx)
+        assert len(continuous.data) == 1 and continuous.data[0].marker.showscale
+        unknown, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "rainbow", ctx=ctx)
+        assert len(unknown.data) == 1
+        assert explore.clicked_unit({"points": [{"customdata": [7]}]}) == 7
+        with pytest.raises(PreventUpdate):
+            explore.clicked_unit({"points": [{}]})
+
+    def test_psth_of_an_unextracted_model_says_so(self, ctx):
+        arrays, meta = encoding_arrays()
+        key = plant_view(ctx, "encoding", CONV1, arrays, meta)
+        result = {"views": [{"view": "encoding", "source": CONV1, "key": key}]}
+        fig = explore.psth_view(3, result, "model:conv3d-random", "Conv1", ctx=ctx)
+        assert "not computed yet" in _annotation_text(fig)
+
+
+# ---------------------------------------------------------------------------------------------- other pages
+class TestOtherPages:
+    def test_compare(self, ctx):
+        query, request, notice = compare.compare_state([RETINA, "bio:V1", CONV1, RETINA, "bio:V1"], "encoding", ["on"])
+        assert "link=1" in query and len(request["views"]) == 4 and "At most 4" in notice
+        assert all(v["view"] == "encoding" for v in request["views"])
+        arrays, meta = decoding_arrays()
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        result = {"views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        figures, styles = compare.panels(result, [RETINA, "bio:V1"], "trajectories", ctx=ctx)
+        assert len(figures[0].data) == 16 + 2 and "Press Run" in _annotation_text(figures[1])
+        assert styles[:2] == [{}, {}] and styles[2] == {"display": "none"}
+        assert "Add a source" in _annotation_text(compare.panels(None, [], "decoding", ctx=ctx)[0][0])
+
+    def test_tubularity_alignment_accuracy_before_a_job(self, ctx):
+        assert "Press Run" in _annotation_text(tubularity.bars(None, ctx=ctx))
+        assert all("Press Run" in _annotation_text(f) for f in tubularity.tube_views(None, RETINA, ctx=ctx))
+        fig, columns, rows = alignment.alignment_views({"views": []}, ctx=ctx)
+        assert "Press Run" in _annotation_text(fig) and rows == []
+        fig, columns, rows = accuracy.accuracy_views(None, ctx=ctx)
+        assert "Press Run" in _annotation_text(fig) and rows == []
+        assert "Press Run" in _annotation_text(accuracy.window_view(None, RETINA, ctx=ctx))
+
+    def test_page_states(self):
+        query, request, options, tube = tubularity.tubularity_state([RETINA, "bio:V1"], "bio:nope")
+        assert tube == RETINA and len(request["views"]) == 2 and "sources=" in query
+        assert tubularity.tubularity_state([], None)[3] is None
+        query, request = alignment.alignment_state([CONV1], ["retina", "V1"])
+        assert [v["options"]["dataset"] for v in request["views"]] == ["retina", "V1"]
+        assert accuracy.accuracy_state(None)[1]["views"] == []
+
+    def test_accuracy_from_planted_views(self, ctx):
+        n_time = 4
+        arrays = {"time": np.arange(n_time) / 30.0, "window_logistic": np.full((2, n_time), 0.5),
+                  "window_logistic_sd": np.zeros((2, n_time)), "window_knn": np.full((2, n_time), 0.4),
+                  "logistic_repeats": np.full(5, 0.6)}
+        meta = {"stimuli": ["grat_W12"], "chance": 1 / 11, "logistic": 0.6, "logistic_sd": 0.01, "knn": 0.5,
+                "not_converged": 0, "time_unit": "s"}
+        key = plant_view(ctx, "accuracy", CONV1, arrays, meta)
+        result = {"views": [{"view": "accuracy", "source": CONV1, "key": key}]}
+        fig, columns, rows = accuracy.accuracy_views(result, ctx=ctx)
+        assert rows == [{"source": "Conv1", "logistic regression": 0.6, "3-NN": 0.5}]
+        assert len(accuracy.window_view(result, CONV1, ctx=ctx).data) >= 4
+
+
+def test_find_view_and_plain_figure():
+    result = {"views": [{"view": "decoding", "source": "a", "key": "k1"}, {"view": "encoding", "source": "a"}]}
+    assert find_view(result, "decoding", "a")["key"] == "k1" and find_view(result, "decoding", "b") is None
+    fig = go.Figure(go.Scatter3d(x=np.arange(3.0), y=np.zeros(3), z=np.ones(3)))
+    assert plain_figure(fig)["data"][0]["x"] == [0.0, 1.0, 2.0]

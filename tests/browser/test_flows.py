@@ -1,0 +1,146 @@
+"""Whole flows in headless Chromium: stimuli preview, an Explore job with its linked views, Compare and
+Tubularity pages, cancelling a job, reloading a shared URL. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser.conftest import graph_js, shoot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+JOB_TIMEOUT = 240
+
+
+def _js(dash_duo, expression: str):
+    return dash_duo.driver.execute_script(f"return {expression};")
+
+
+def _wait(dash_duo, condition, timeout: float, what: str):
+    stop = time.monotonic() + timeout
+    while time.monotonic() < stop:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    shoot(dash_duo, f"timeout-{what}")
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _run_job(dash_duo, page: str) -> list[str]:
+    """Click the page's Run button; returns the stage texts seen until the job finished."""
+    dash_duo.find_element(f"[id*='\"{page}\"'][id*='job-run']").click()
+    seen = []
+
+    def finished():
+        stage = dash_duo.find_element("#shell-job-stage").text
+        if stage and (not seen or seen[-1] != stage):
+            seen.append(stage)
+        return stage.startswith("done")
+
+    _wait(dash_duo, finished, JOB_TIMEOUT, f"{page} job")
+    return seen
+
+
+def _traces(dash_duo, name: str) -> int:
+    return _js(dash_duo, f"({graph_js(name)} && {graph_js(name)}.data) ? {graph_js(name)}.data.length : 0") or 0
+
+
+def _first_type(dash_duo, name: str) -> str | None:
+    g = graph_js(name)
+    return _js(dash_duo, f"({g} && {g}.data && {g}.data.length) ? {g}.data[0].type : null")
+
+
+def _no_console_errors(dash_duo):
+    assert dash_duo.get_logs() == []
+
+
+def test_stimuli_preview_follows_the_class(dash_duo, twinscope):
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_contains_text("#stimuli-caption", "grat_W12", timeout=60)
+    first = _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('stimuli-preview')}.data[0].source"), 30, "preview")
+    assert _wait(dash_duo, lambda: _traces(dash_duo, "stimuli-thumbnails") == 11, 30, "thumbnails")
+    dash_duo.select_dcc_dropdown("#stimuli-class", value="pos3dotflow_D2_bg")
+    dash_duo.wait_for_contains_text("#stimuli-caption", "pos3dotflow_D2_bg", timeout=60)
+    changed = _wait(dash_duo, lambda: (_js(dash_duo, f"{graph_js('stimuli-preview')}.data[0].source") != first), 30,
+                    "new preview")
+    assert changed
+    assert _js(dash_duo, f"{graph_js('stimuli-preview')}._transitionData._frames.length") == 37
+    assert "cls=pos3dotflow_D2_bg" in dash_duo.driver.current_url
+    shoot(dash_duo, "stimuli")
+    _no_console_errors(dash_duo)
+
+
+def test_explore_job_linked_views_psth_time_and_shared_url(dash_duo, twinscope):
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/explore?source=model:conv3d-random&modules=Conv1&preset=bio-matched")
+    dash_duo.wait_for_element("#explore-source", timeout=30)
+    stages = _run_job(dash_duo, "explore")
+    assert len(stages) >= 2, f"progress never seen: {stages}"
+    assert dash_duo.find_element("#shell-job-error").text == ""
+    for name in ("explore-decoding", "explore-trajectories", "explore-encoding"):
+        _wait(dash_duo, lambda name=name: _js(dash_duo, f"{graph_js(name)}.data[0].type") == "scatter3d", 60, name)
+    n_time = _js(dash_duo, f"{graph_js('explore-trajectories')}.data[0].x.length")
+    assert n_time == 12, "test profile: 12 frames"
+    # click a unit of the encoding manifold (plotly_click, as a mouse click on a WebGL point would emit)
+    dash_duo.driver.execute_script(
+        f"var g = {graph_js('explore-encoding')};"
+        "g.emit('plotly_click', {points: [{curveNumber: 0, pointNumber: 0, data: g.data[0], fullData: g._fullData[0],"
+        " customdata: g.data[0].customdata[0], x: g.data[0].x[0], y: g.data[0].y[0], z: g.data[0].z[0]}]});")
+    _wait(dash_duo, lambda: _first_type(dash_duo, 'explore-psth') == "heatmap", 60, "psth")
+    # grow the trajectories to bin 4 (clientside)
+    box = dash_duo.find_element("#explore-time input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("4", Keys.ENTER)
+    _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('explore-trajectories')}.data[0].x.length") == 5, 20, "grow")
+    shoot(dash_duo, "explore")
+    shared = dash_duo.driver.current_url
+    assert "t=4" in shared and "unit=" in shared
+    _no_console_errors(dash_duo)
+
+    dash_duo.wait_for_page(shared)
+    dash_duo.wait_for_element("#explore-source", timeout=30)
+    assert dash_duo.find_element("#explore-time input").get_attribute("value") == "4"
+    _run_job(dash_duo, "explore")  # cached: only keys come back
+    _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('explore-trajectories')}.data[0].x.length") == 5, 60,
+          "shared view")
+    _wait(dash_duo, lambda: _first_type(dash_duo, 'explore-psth') == "heatmap", 60, "psth again")
+    shoot(dash_duo, "explore-shared-url")
+    _no_console_errors(dash_duo)
+
+
+def test_compare_and_tubularity_pages(dash_duo, twinscope):
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/compare?sources=bio:retina,bio:V1&view=trajectories")
+    dash_duo.wait_for_element("#compare-sources", timeout=30)
+    _run_job(dash_duo, "compare")
+    for i in range(2):
+        _wait(dash_duo, lambda i=i: _first_type(dash_duo, f'compare-{i}') == "scatter3d", 60,
+              f"compare panel {i}")
+    assert _js(dash_duo, "document.getElementById('compare-panel-3').style.display") == "none"
+    shoot(dash_duo, "compare")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/tubularity?sources=bio:retina,bio:V1")
+    dash_duo.wait_for_element("#tubularity-sources", timeout=30)
+    _run_job(dash_duo, "tubularity")
+    _wait(dash_duo, lambda: _first_type(dash_duo, 'tubularity-bars') == "bar", 60, "bars")
+    shoot(dash_duo, "tubularity")
+    _no_console_errors(dash_duo)
+
+
+def test_cancel_a_running_job(dash_duo, twinscope):
+    dash_duo.start_server(twinscope)
+    # the full-size FNN with random weights takes far longer than the test waits
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/explore?source=model:fnn-random&modules=Enc+L1")
+    dash_duo.wait_for_element("#explore-source", timeout=30)
+    dash_duo.find_element("[id*='\"explore\"'][id*='job-run']").click()
+    _wait(dash_duo, lambda: dash_duo.find_element("#shell-job-cancel").is_enabled(), 60, "job start")
+    dash_duo.find_element("#shell-job-cancel").click()
+    dash_duo.wait_for_text_to_equal("#shell-job-stage", "cancelled", timeout=30)
+    _wait(dash_duo, lambda: not dash_duo.find_element("#shell-job-cancel").is_enabled(), 30, "job end")
+    time.sleep(2)
+    assert dash_duo.find_element("#shell-job-stage").text == "cancelled"
+    shoot(dash_duo, "cancelled")
+    _no_console_errors(dash_duo)

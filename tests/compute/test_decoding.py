@@ -1,0 +1,246 @@
+"""Decoding manifold, accuracy and trajectories on planted synthetic data, against sklearn references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import orthogonal_procrustes, subspace_angles
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import LeaveOneOut, StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
+
+from compute.analysis.decoding import (CV_SEEDS, DecodingAccuracy, DecodingManifold, Trajectories, _pca,
+                                       artifact_key, condition_matrix, decoding_accuracy, decoding_manifold,
+                                       decoding_trajectories, resolve_stimuli)
+from compute.bio.datasets import BIO_STIMULI
+from compute.jobs import Cancelled, JobControl
+from compute.responses import ResponseSet
+from compute.stimuli import CLASS_NAMES
+
+
+def make_set(responses: np.ndarray, stimuli=None) -> ResponseSet:
+    """responses (n_units, n_stimuli, n_directions, n_time) with the first n_stimuli canonical names."""
+    n_stim = responses.shape[1]
+    names = CLASS_NAMES[:n_stim] if stimuli is None else stimuli
+    return ResponseSet(responses=responses, stimuli=names, directions=np.arange(responses.shape[2]) * 45.0,
+                       time=np.arange(responses.shape[3]) / 30.0)
+
+
+def from_conditions(values: np.ndarray, n_stim: int, n_dir: int) -> np.ndarray:
+    """(n_conditions, n_time, n_units) stimulus-major -> (n_units, n_stim, n_dir, n_time)."""
+    n_cond, n_time, n_units = values.shape
+    return values.reshape(n_stim, n_dir, n_time, n_units).transpose(3, 0, 1, 2)
+
+
+def separable(rng, n_units=40, n_stim=4, n_dir=8, n_time=5, spread=0.05):
+    means = rng.normal(0, 3.0, (n_stim, 1, 1, n_units))
+    values = means + rng.normal(0, spread, (n_stim, n_dir, n_time, n_units))
+    return values.reshape(n_stim * n_dir, n_time, n_units)
+
+
+# ------------------------------------------------------------------ stimulus choice and condition matrix
+class TestConditions:
+    def test_condition_matrix_order_and_values(self, rng):
+        resp = rng.random((3, 4, 8, 5))
+        rs = make_set(resp)
+        x, labels = condition_matrix(rs, stimuli=[CLASS_NAMES[2], CLASS_NAMES[0]])
+        assert x.shape == (16, 3) and labels.shape == (16, 2)
+        np.testing.assert_array_equal(labels[:9], [[0, d] for d in range(8)] + [[1, 0]])
+        np.testing.assert_allclose(x[3], resp[:, 2, 3].mean(axis=1))
+        np.testing.assert_allclose(x[8 + 5], resp[:, 0, 5].mean(axis=1))
+
+    def test_default_is_bio_matched_when_present(self, rng):
+        rs = make_set(rng.random((3, 11, 8, 2)))
+        assert resolve_stimuli(rs) == BIO_STIMULI
+        assert resolve_stimuli(rs, default="all") == tuple(CLASS_NAMES)
+        assert condition_matrix(rs)[0].shape == (48, 3)
+        assert resolve_stimuli(rs, "authors-highsf")[1] == "neg3dotflow_D2_bg"
+
+    def test_default_falls_back_to_all(self, rng):
+        rs = make_set(rng.random((3, 2, 8, 2)))
+        assert resolve_stimuli(rs) == tuple(CLASS_NAMES[:2])
+
+    def test_errors(self, rng):
+        rs = make_set(rng.random((3, 2, 8, 2)))
+        with pytest.raises(ValueError, match=r"this set lacks the bio-matched stimuli \['grat_W2',"):
+            resolve_stimuli(rs, "bio-matched")
+        with pytest.raises(ValueError, match="unknown stimulus preset 'six'"):
+            resolve_stimuli(rs, "six")
+        with pytest.raises(ValueError, match="stimuli must be distinct and non-empty"):
+            resolve_stimuli(rs, [0, 0])
+        with pytest.raises(ValueError, match="unknown stimulus 'grat_W99'"):
+            resolve_stimuli(rs, ["grat_W99"])
+        with pytest.raises(TypeError, match="expected a ResponseSet; got ndarray"):
+            condition_matrix(rs.responses)
+
+
+# ------------------------------------------------------------------ manifold and trajectories
+class TestManifold:
+    def test_pca_matches_sklearn(self, rng):
+        for shape in [(50, 8), (8, 50), (400, 250)]:                     # full SVD and ARPACK paths
+            x = rng.normal(size=shape) * np.linspace(3, 1, shape[1])
+            scores, ratio = _pca(x)
+            reference = PCA(3, svd_solver="full")
+            with threadpool_limits(limits=1, user_api="blas"):      # LAPACK threads crawl on a busy machine
+                expected = reference.fit_transform(x)
+            np.testing.assert_allclose(scores, expected, atol=1e-9)
+            np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, atol=1e-12)
+
+    def test_planted_3d_structure_recovered_up_to_rotation(self, rng):
+        n_stim, n_dir, n_units = 3, 8, 30
+        latent = rng.normal(size=(n_stim * n_dir, 3)) * [5.0, 3.0, 2.0]
+        mixing = np.linalg.qr(rng.normal(size=(n_units, 3)))[0].T          # orthonormal rows (3, n_units)
+        values = (latent @ mixing)[:, None, :] + rng.normal(0, 1e-3, (n_stim * n_dir, 4, n_units))
+        result = decoding_manifold(make_set(from_conditions(values, n_stim, n_dir)))
+        centred = latent - latent.mean(axis=0)
+        rotation, _ = orthogonal_procrustes(result.coords, centred)
+        np.testing.assert_allclose(result.coords @ rotation, centred, atol=1e-2)
+        assert result.explained_variance_ratio.sum() > 0.999
+        assert np.all(np.diff(result.explained_variance_ratio) <= 0)
+        assert result.stimuli == tuple(CLASS_NAMES[:3]) and result.labels.shape == (24, 2)
+
+    def test_planted_trajectories(self, rng):
+        n_stim, n_dir, n_time, n_units = 2, 8, 12, 25
+        latent = np.cumsum(rng.normal(size=(n_stim * n_dir, n_time, 3)), axis=1) * [3.0, 2.0, 1.0]
+        mixing = rng.normal(size=(3, n_units))                            # not orthogonal: same subspace
+        values = latent @ mixing
+        result = decoding_trajectories(make_set(from_conditions(values, n_stim, n_dir)))
+        assert result.curves.shape == (16, n_time, 3) and result.time.shape == (n_time,)
+        flat = values.reshape(-1, n_units)
+        loadings = np.linalg.lstsq(result.curves.reshape(-1, 3), flat - flat.mean(axis=0), rcond=None)[0]
+        assert np.max(subspace_angles(loadings.T, mixing.T)) < 1e-6
+        assert result.explained_variance_ratio.sum() == pytest.approx(1.0)
+
+    def test_too_few_units(self, rng):
+        with pytest.raises(ValueError, match="PCA to 3 components needs at least 3 units and 3 rows; got 2 units"):
+            decoding_manifold(make_set(rng.random((2, 2, 8, 3))))
+
+
+# ------------------------------------------------------------------ accuracy
+class TestAccuracy:
+    def test_separable_classes_are_decoded_perfectly(self, rng):
+        rs = make_set(from_conditions(separable(rng), 4, 8))
+        acc = decoding_accuracy(rs, windows=False)
+        assert acc.logistic == 1.0 and acc.knn == 1.0 and acc.logistic_sd == 0.0
+        assert acc.chance == 0.25 and acc.n_classes == 4 and acc.not_converged == 0
+
+    def test_noise_is_at_chance(self):
+        accuracies = []
+        for seed in range(2):
+            rs = make_set(np.random.default_rng(seed).normal(size=(20, 11, 8, 2)))
+            acc = decoding_accuracy(rs, windows=False)
+            assert acc.chance == pytest.approx(1 / 11)
+            accuracies.append((acc.logistic, acc.knn))
+        logistic, knn = np.mean(accuracies, axis=0)
+        assert abs(logistic - 1 / 11) < 0.06 and abs(knn - 1 / 11) < 0.06
+
+    @pytest.mark.slow
+    def test_matches_sklearn_reference(self, rng):
+        values = separable(rng, n_units=20, n_stim=3, spread=10.0)          # overlapping classes
+        rs = make_set(from_conditions(values, 3, 8))
+        acc = decoding_accuracy(rs, windows=False)
+        x, labels = condition_matrix(rs, stimuli="all")
+        y = labels[:, 0]
+        with threadpool_limits(limits=1, user_api="blas"):
+            repeats = [cross_val_score(LogisticRegression(max_iter=500), x, y,
+                                       cv=StratifiedKFold(5, shuffle=True, random_state=seed)).mean()
+                       for seed in CV_SEEDS]
+            knn = cross_val_score(KNeighborsClassifier(3), x, y, cv=LeaveOneOut()).mean()
+        assert 0.4 < np.mean(repeats) < 1.0                                 # the check is not trivial
+        np.testing.assert_allclose(acc.logistic_repeats, repeats, rtol=1e-12)
+        assert acc.knn == pytest.approx(knn)
+
+    @pytest.mark.slow
+    def test_windows(self, rng):
+        n_stim, n_dir, n_time = 3, 8, 4
+        values = rng.normal(0, 1.0, (n_stim * n_dir, n_time, 30))
+        late = separable(rng, n_units=30, n_stim=n_stim, n_time=2) * 3   # information only in the last 2 bins
+        values[:, 2:] += late
+        acc = decoding_accuracy(make_set(from_conditions(values, n_stim, n_dir)))
+        assert acc.window_logistic.shape == acc.window_knn.shape == acc.window_logistic_sd.shape == (2, n_time)
+        np.testing.assert_allclose(acc.time, np.arange(n_time) / 30.0)
+        # the whole trial is both the last increasing and the first decreasing window
+        assert acc.window_logistic[0, -1] == acc.window_logistic[1, 0] == acc.logistic
+        assert acc.window_knn[0, -1] == acc.window_knn[1, 0] == acc.knn
+        assert acc.window_knn[1, -1] == 1.0 and acc.window_logistic[1, -1] == 1.0
+        assert acc.window_knn[0, 0] < 0.7 and acc.window_logistic[0, 0] < 0.7
+
+    def test_no_windows(self, rng):
+        acc = decoding_accuracy(make_set(rng.random((5, 2, 8, 4))), windows=False)
+        assert acc.window_logistic.shape == (2, 0) and acc.time.shape == (0,)
+
+    def test_cancel(self, rng):
+        control = JobControl(cancelled=lambda: True)
+        with pytest.raises(Cancelled):
+            decoding_accuracy(make_set(rng.random((5, 2, 8, 4))), control=control)
+
+    def test_errors(self, rng):
+        with pytest.raises(ValueError, match=r"needs at least 2 stimulus classes; got \['grat_W12'\]"):
+            decoding_accuracy(make_set(rng.random((5, 1, 8, 4))), windows=False)
+        with pytest.raises(ValueError, match="5-fold CV needs at least 5 directions per class; got 4"):
+            decoding_accuracy(make_set(rng.random((5, 2, 4, 4))), windows=False)
+
+
+# ------------------------------------------------------------------ artefacts
+class TestArtifacts:
+    def test_round_trip_through_the_cache(self, rng, tmp_cache):
+        rs = make_set(rng.random((6, 3, 8, 2)))
+        for kind, result in [("manifold", decoding_manifold(rs)), ("trajectories", decoding_trajectories(rs)),
+                             ("accuracy", decoding_accuracy(rs))]:
+            key = artifact_key(kind, rs)
+            tmp_cache.put(key, *result.to_artifact())
+            back = type(result).from_artifact(*tmp_cache.get(key))
+            for name, value in vars(result).items():
+                if isinstance(value, np.ndarray):
+                    np.testing.assert_array_equal(getattr(back, name), value)
+                else:
+                    assert getattr(back, name) == value
+        assert isinstance(back, DecodingAccuracy)
+
+    def test_keys(self, rng):
+        rs = make_set(rng.random((6, 3, 8, 5)))
+        assert artifact_key("manifold", rs) == artifact_key("manifold", rs, stimuli="all")
+        assert artifact_key("manifold", rs) != artifact_key("manifold", rs, stimuli=[0, 1])
+        assert artifact_key("accuracy", rs, windows=True) != artifact_key("accuracy", rs, windows=False)
+        with pytest.raises(ValueError, match="unknown decoding artefact 'tubes'"):
+            artifact_key("tubes", rs)
+
+    def test_wrong_type(self, rng):
+        arrays, meta = decoding_manifold(make_set(rng.random((6, 3, 8, 5)))).to_artifact()
+        with pytest.raises(ValueError, match="artefact holds a 'DecodingManifold', not a Trajectories"):
+            Trajectories.from_artifact(arrays, meta)
+        assert isinstance(DecodingManifold.from_artifact(arrays, meta), DecodingManifold)
+
+
+# ------------------------------------------------------------------ command line
+@pytest.mark.slow
+def test_decode_cli_writes_artifacts(data_dir, tmp_path, monkeypatch, capsys):
+    from compute.cache import ArtifactCache
+    from compute.cli import main
+
+    monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+    assert main(["decode", "--dataset", "V1", "--stimuli", "bio-matched"]) == 0
+    out = capsys.readouterr().out
+    assert "V1 (reconstructed from published factors): 6-way decoding" in out
+    assert "chance               0.167" in out
+    cache = ArtifactCache(tmp_path / "artifacts")
+    keys = dict(line.split("\t")[:2] for line in out.splitlines() if "\t" in line)
+    manifold = DecodingManifold.from_artifact(*cache.get(keys["manifold"]))
+    assert manifold.coords.shape == (48, 3) and manifold.stimuli == BIO_STIMULI
+    accuracy = DecodingAccuracy.from_artifact(*cache.get(keys["accuracy"]))
+    assert f"logistic regression  {accuracy.logistic:.3f}" in out and accuracy.knn == 1.0
+    assert Trajectories.from_artifact(*cache.get(keys["trajectories"])).curves.shape == (48, 135, 3)
+
+
+def test_decode_cli_errors(data_dir, monkeypatch, capsys):
+    from compute.cli import main
+
+    monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data_dir))
+    with pytest.raises(SystemExit):
+        main(["decode", "--model", "fnn-random"])
+    assert "--model needs --module" in capsys.readouterr().err
+    assert main(["decode", "--dataset", "V1", "--stimuli", "grat_W1"]) == 2
+    assert "error: unknown stimulus 'grat_W1'" in capsys.readouterr().err

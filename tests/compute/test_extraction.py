@@ -1,0 +1,399 @@
+"""Cached extraction (METHODS.md 2.2-2.3) on the small causal 3-D CNN and on a 30-unit FNN, and the registry."""
+
+import itertools
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from compute import extraction
+from compute.cache import ArtifactCache
+from compute.config import Settings
+from compute.extraction import (activity_scores, extract, load_responses, module_shapes, record_units,
+                                responses_key)
+from compute.jobs import Cancelled, JobControl
+from compute.models.fnn import build_fnn
+from compute.models.registry import (FNN_MODULE_SPECS, FNN_MODULES, MODELS, SMALL_MODULE_SPECS, ModelEntry,
+                                     ModuleSpec, get_model, select_device)
+from compute.models.small import SmallConv3d, build_small
+from compute.responses import ResponseSet
+from compute.sampling import SamplingSettings, UnitSample, sample_outputs, sample_units
+from compute.stimuli import SuiteSpec, get_suite
+
+SUITE = SuiteSpec(n_instances=2, n_frames=3, classes=(0,))  # 16 sequences of 3 frames
+SAMPLING = SamplingSettings(n_maps=4, n_positions=5, n_output=20)
+
+
+def thin_small(seed: int = 0):
+    """The small model with 8 channels per layer (fast), 40 output units."""
+    return build_small(n_units=40, channels=(8, 8, 8), seed=seed)
+
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory) -> np.ndarray:
+    """uint8 (1 class, 8 directions, 2 instances, 3 frames, 144, 256)."""
+    return get_suite(SUITE, cache=ArtifactCache(tmp_path_factory.mktemp("suite")))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(cache_dir=tmp_path, data_dir=tmp_path / "data", device="cpu")
+
+
+def register(monkeypatch, name: str, modules, make_model) -> list[int]:
+    """Register a test model; returns a list that grows by the batch size at every forward call."""
+    calls: list[int] = []
+
+    def builder(settings):
+        model = make_model()
+        model.register_forward_pre_hook(lambda _m, args: calls.append(args[0].shape[0]))
+        return model, f"{name}-weights"
+
+    monkeypatch.setitem(MODELS, name, ModelEntry(name, f"{name} label", True, tuple(modules), builder))
+    return calls
+
+
+@pytest.fixture
+def two_passes(monkeypatch) -> None:
+    """Force the two-pass scheme (these tiny suites would otherwise fit the one-pass memory budget)."""
+    monkeypatch.setattr(extraction, "SINGLE_PASS_BYTES", 0)
+
+
+@pytest.fixture
+def small(monkeypatch) -> list[int]:
+    return register(monkeypatch, "test-small", SMALL_MODULE_SPECS, thin_small)
+
+
+def run(name="test-small", modules=None, *, cache, settings, **kwargs) -> dict[str, str]:
+    return extract(name, modules, suite=SUITE, sampling=SAMPLING, cache=cache, settings=settings, **kwargs)
+
+
+def manual_pass(model, frames: np.ndarray, specs, *, clip: bool = True) -> dict[str, np.ndarray]:
+    """Reference: run each sequence alone, keep every hooked tensor after its transform (clipped at 0).
+
+    Returns module name -> (n_classes, n_directions, n_instances, n_frames, *map_shape)."""
+    store: dict[str, list] = {spec.name: [] for spec in specs}
+    transforms = {None: lambda x: x, "scaled_gelu": lambda x: F.gelu(x) * 1.7015043497085571,
+                  "readout": model.readout_features if hasattr(model, "readout_features") else None}
+    handles = []
+    for spec in specs:
+        module = model.get_submodule(spec.path)
+        floor = 0.0 if clip else -np.inf
+        keep = lambda t, spec=spec: store[spec.name].append(
+            transforms[spec.transform](t).clamp(min=floor)[0].clone())
+        handles.append(module.register_forward_hook(lambda _m, _a, out, keep=keep: keep(out))
+                       if spec.hook == "output" else
+                       module.register_forward_pre_hook(lambda _m, args, keep=keep: keep(args[0])))
+    with torch.inference_mode():
+        for sequence in frames.reshape((-1,) + frames.shape[3:]):
+            model.reset()
+            for frame in sequence:
+                model(torch.from_numpy(frame.astype(np.float32) / 255)[None, None])
+    for handle in handles:
+        handle.remove()
+    return {name: torch.stack(ts).reshape(frames.shape[:4] + ts[0].shape).numpy() for name, ts in store.items()}
+
+
+# ---------------------------------------------------------------------------------------------- registry
+class TestRegistry:
+    def test_fnn_module_table_follows_the_methods(self):
+        table = {spec.name: (spec.path, spec.hook, spec.transform, spec.kind, spec.streams)
+                 for spec in FNN_MODULE_SPECS}
+        assert FNN_MODULES == ("Enc L1", "Enc L2", "Enc L4", "Enc L5", "Enc L7", "Enc L8", "Rec", "RecOut",
+                               "Readout", "Output")
+        assert table == {
+            "Enc L1": ("core.feedforward.inputs.0", "output", "scaled_gelu", "conv", 4),
+            "Enc L2": ("core.feedforward.blocks.0.convs.0", "output", "scaled_gelu", "conv", 4),
+            "Enc L4": ("core.feedforward.inputs.1", "output", "scaled_gelu", "conv", 4),
+            "Enc L5": ("core.feedforward.blocks.1.convs.0", "output", "scaled_gelu", "conv", 4),
+            "Enc L7": ("core.feedforward.inputs.2", "output", "scaled_gelu", "conv", 4),
+            "Enc L8": ("core.feedforward.blocks.2.convs.0", "output", "scaled_gelu", "conv", 4),
+            "Rec": ("core.recurrent.out", "input", None, "map", 4),
+            "RecOut": ("core.recurrent.out", "output", None, "map", 4),
+            "Readout": ("core.recurrent.out", "output", "readout", "map", 4),
+            "Output": ("", "output", None, "output", 1),
+        }
+
+    @pytest.mark.slow
+    def test_fnn_hook_shapes_match_the_architecture(self):
+        # ARCHITECTURE.md section 6: [N, 4C, H, W] per hook point; Readout (4*128, U); Output (U,)
+        shapes = module_shapes(build_fnn(n_units=30), FNN_MODULE_SPECS, (144, 256))
+        assert shapes == {"Enc L1": (128, 64, 96), "Enc L2": (128, 64, 96), "Enc L4": (256, 32, 48),
+                          "Enc L5": (256, 32, 48), "Enc L7": (512, 16, 24), "Enc L8": (512, 16, 24),
+                          "Rec": (1024, 16, 24), "RecOut": (512, 16, 24), "Readout": (512, 30), "Output": (30,)}
+
+    def test_registered_models(self, settings):
+        assert {"fnn-random", "fnn-official", "conv3d-random"} <= set(MODELS)
+        assert get_model("fnn-random").label == "FNN (untrained, random weights)"
+        assert get_model("fnn-random").untrained and not get_model("fnn-official").untrained
+        assert get_model("fnn-random").module_names == FNN_MODULES
+        model, weights = get_model("conv3d-random").build(settings)
+        assert isinstance(model, SmallConv3d) and not model.training and weights
+        assert get_model("conv3d-random").weights_id(settings) == weights
+
+    def test_official_model_needs_its_weights(self, settings):
+        entry = get_model("fnn-official")
+        assert not entry.available(settings)
+        with pytest.raises(ValueError, match=r"model 'fnn-official' .* is not available: its weights are missing"):
+            entry.build(settings)
+
+    def test_select_device(self):
+        assert select_device("cpu") == torch.device("cpu")
+        assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            assert select_device("cuda").type == "cuda"
+        else:
+            with pytest.raises(ValueError, match="device 'cuda' was requested but CUDA is not available here"):
+                select_device("cuda")
+        with pytest.raises(ValueError, match=r"device must be one of \('auto', 'cpu', 'cuda'\); got 'tpu'"):
+            select_device("tpu")
+
+    def test_errors(self, monkeypatch, settings):
+        with pytest.raises(ValueError, match=r"unknown model 'nope'; known models are \["):
+            get_model("nope")
+        with pytest.raises(ValueError, match=r"model 'fnn-random' has no module 'L3'; its modules are \['Enc L1'"):
+            get_model("fnn-random").module("L3")
+        with pytest.raises(ValueError, match=r"module 'x': hook must be one of \('output', 'input'\); got 'grad'"):
+            ModuleSpec("x", "a", hook="grad")
+        with pytest.raises(ValueError, match="module 'x': streams must be a positive int; got 0"):
+            ModuleSpec("x", "a", streams=0)
+        register(monkeypatch, "test-plain", SMALL_MODULE_SPECS, lambda: torch.nn.Linear(2, 2))
+        with pytest.raises(TypeError, match=r"model 'test-plain' must have a reset\(\) method .* Linear has none"):
+            get_model("test-plain").build(settings)
+
+
+# ---------------------------------------------------------------------------------------------- extract
+class TestExtractSmallModel:
+    def test_response_sets_have_the_layout_and_labels(self, small, tmp_cache, settings):
+        keys = run(cache=tmp_cache, settings=settings)
+        assert list(keys) == ["Conv1", "Conv2", "Conv3", "Pool", "Output"]
+        for module, key in keys.items():
+            rs = tmp_cache.get_responses(key)
+            assert rs.shape == (20, 1, 8, 3) and rs.responses.dtype == np.float32
+            assert rs.responses.min() >= 0 and rs.responses.max() > 0
+            np.testing.assert_allclose(rs.time, np.arange(3) / 30.0)
+            assert rs.time_unit == "s" and rs.stimuli == ("grat_W12",)
+            np.testing.assert_array_equal(rs.directions, np.arange(0, 360, 45))
+            assert rs.provenance == {"label": f"test-small label / {module}", "model": "test-small",
+                                     "weights_id": "test-small-weights", "module": module,
+                                     "suite": SUITE.key_parts(), "seed": 0, "untrained": True,
+                                     "sampling": SAMPLING.key_parts("output" if module == "Output" else
+                                                                    "map" if module == "Pool" else "conv")}
+            assert (rs.units["module"] == module).all()
+            assert key == responses_key("test-small", module, suite=SUITE, sampling=SAMPLING, seed=0,
+                                        weights_id="test-small-weights")
+        conv1 = tmp_cache.get_responses(keys["Conv1"]).units  # 36 x 64 map, authors crop m = 9
+        assert conv1["y"].min() >= 9 and conv1["x"].min() >= 9 and (conv1["stream"] == 0).all()
+        pool = tmp_cache.get_responses(keys["Pool"]).units  # "authors": the first n_maps channels
+        assert set(pool["channel"].tolist()) == {0, 1, 2, 3}
+        output = tmp_cache.get_responses(keys["Output"]).units
+        assert len(set(output["output_index"].tolist())) == 20 and (output["y"] == -1).all()
+
+    def test_one_pass_and_two_passes_agree(self, small, tmp_path, settings, monkeypatch):
+        one = ArtifactCache(tmp_path / "one")
+        keys = run(cache=one, settings=settings)
+        assert small == [1, 16, 16, 16]  # probe frame, then 3 frames of all 16 sequences in one batch
+        monkeypatch.setattr(extraction, "SINGLE_PASS_BYTES", 0)
+        two = ArtifactCache(tmp_path / "two")
+        assert run(cache=two, settings=settings) == keys and len(small) == 4 + 1 + 2 * 3
+        for key in keys.values():
+            a, b = one.get_responses(key), two.get_responses(key)
+            for column in a.units:
+                np.testing.assert_array_equal(a.units[column], b.units[column])
+            np.testing.assert_allclose(a.responses, b.responses, rtol=1e-6, atol=1e-7)
+
+    def test_a_second_call_computes_nothing(self, small, tmp_cache, settings):
+        keys = run(cache=tmp_cache, settings=settings)
+        n_calls = len(small)
+        assert run(cache=tmp_cache, settings=settings) == keys and len(small) == n_calls
+        rs = load_responses("test-small", "Conv2", suite=SUITE, sampling=SAMPLING, cache=tmp_cache,
+                            settings=settings)
+        assert rs.equals(tmp_cache.get_responses(keys["Conv2"]))
+
+    def test_only_missing_modules_are_computed_and_a_sample_ignores_its_companions(self, small, tmp_path,
+                                                                                   settings):
+        alone, joint = ArtifactCache(tmp_path / "alone"), ArtifactCache(tmp_path / "joint")
+        key = run(modules=["Conv2"], cache=alone, settings=settings)["Conv2"]
+        stamp = alone.path(key).stat().st_mtime_ns
+        before = len(small)
+        keys = run(modules=["Conv1", "Conv2"], cache=alone, settings=settings)
+        assert len(small) > before and alone.path(key).stat().st_mtime_ns == stamp
+        run(modules=["Conv1", "Conv2", "Output"], cache=joint, settings=settings)
+        for module in ("Conv1", "Conv2"):
+            assert joint.get_responses(keys[module]).equals(alone.get_responses(keys[module]))
+
+    def test_batching_does_not_change_the_result(self, small, two_passes, tmp_path, settings):
+        whole = run(modules=["Conv3", "Pool"], cache=ArtifactCache(tmp_path / "a"), settings=settings)
+        per_condition = run(modules=["Conv3", "Pool"], cache=ArtifactCache(tmp_path / "b"), settings=settings,
+                            batch_size=3)  # rounded down to one condition (2 instances) per batch
+        for module, key in whole.items():
+            a = ArtifactCache(tmp_path / "a").get_responses(key)
+            b = ArtifactCache(tmp_path / "b").get_responses(per_condition[module])
+            np.testing.assert_array_equal(a.units["channel"], b.units["channel"])
+            np.testing.assert_allclose(a.responses, b.responses, rtol=1e-5, atol=1e-6)
+
+    def test_cancel_raises_and_leaves_nothing(self, small, tmp_cache, settings):
+        polls = itertools.count()
+        control = JobControl(cancelled=lambda: next(polls) >= 4)
+        with pytest.raises(Cancelled):
+            run(cache=tmp_cache, settings=settings, control=control)
+        assert not list(tmp_cache.root.glob("responses-*")) and not list(tmp_cache.root.glob("*.tmp"))
+        assert len(run(cache=tmp_cache, settings=settings)) == 5  # the locks were released
+
+    def test_concurrent_identical_requests_compute_once(self, small, tmp_cache, settings):
+        results, errors = [], []
+
+        def job():
+            try:
+                results.append(run(modules=["Conv1", "Output"], cache=tmp_cache, settings=settings))
+            except Exception as err:  # pragma: no cover - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=job) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and results[0] == results[1]
+        assert len(small) == 1 + 3  # one extraction's forward calls
+
+    def test_progress_reports_both_passes(self, small, two_passes, tmp_cache, settings):
+        reports = []
+        run(modules=["Conv1"], cache=tmp_cache, settings=settings,
+            control=JobControl(progress=lambda f, text: reports.append((f, text))))
+        fractions = [f for f, _ in reports]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0
+        assert any(text.startswith("pass 1/2 (scores): sequences 1-16/16, frame 2/3") for _, text in reports)
+        assert any(text.startswith("pass 2/2 (responses)") for _, text in reports)
+
+    def test_not_extracted_yet(self, small, tmp_cache, settings):
+        with pytest.raises(KeyError, match=r"test-small label / Pool has not been extracted for these settings .*"
+                                           r"python -m compute extract --model test-small --modules 'Pool'"):
+            load_responses("test-small", "Pool", suite=SUITE, sampling=SAMPLING, cache=tmp_cache, settings=settings)
+
+    @pytest.mark.parametrize("modules, kwargs, error, message", [
+        ("Conv1", {}, TypeError, r"modules must be a sequence of module names, e.g. \['Conv1'\]"),
+        (["Conv9"], {}, ValueError, r"model 'test-small' has no module 'Conv9'; its modules are \['Conv1'"),
+        ([], {}, ValueError, r"no modules requested; choose from \['Conv1'"),
+        (None, {"seed": -1}, ValueError, "seed must be a non-negative int; got -1"),
+        (None, {"suite": "all"}, TypeError, "suite must be a compute.stimuli.SuiteSpec; got str"),
+        (None, {"sampling": {"n_maps": 4}}, TypeError, "sampling must be a compute.sampling.SamplingSettings"),
+        (None, {"batch_size": 0}, ValueError, "batch_size must be a positive int or None; got 0"),
+    ], ids=["string", "unknown", "empty", "seed", "suite", "sampling", "batch"])
+    def test_argument_errors(self, small, tmp_cache, settings, modules, kwargs, error, message):
+        options = {"suite": SUITE, "sampling": SAMPLING, **kwargs}
+        with pytest.raises(error, match=message):
+            extract("test-small", modules, cache=tmp_cache, settings=settings, **options)
+        assert small == []
+
+    def test_registry_mistakes_are_reported(self, monkeypatch, tmp_cache, settings):
+        register(monkeypatch, "test-bad-path", [ModuleSpec("Deep", "conv9")], thin_small)
+        with pytest.raises(ValueError, match=r"module 'Deep': the model \(SmallConv3d\) has no submodule 'conv9'"):
+            run("test-bad-path", cache=tmp_cache, settings=settings)
+        register(monkeypatch, "test-bad-kind", [ModuleSpec("Rates", "")], thin_small)
+        with pytest.raises(ValueError, match=r"module 'Rates' \(output of 'the model'\) gave a tensor of shape "
+                                             r"\(1, 40\); kind 'conv' expects \[N, C, H, W\]"):
+            run("test-bad-kind", cache=tmp_cache, settings=settings)
+        register(monkeypatch, "test-greedy", [ModuleSpec("Pool", "head", hook="input", kind="map")],
+                 thin_small)
+        with pytest.raises(ValueError, match=r"module 'Pool': only 0 maps have at least n_positions=500 "
+                                             r"responsive positions \(8 of the 8 maps respond at all\)"):
+            extract("test-greedy", suite=SUITE, sampling=SamplingSettings(n_maps=4, n_positions=500,
+                                                                          recurrent_channels="all streams"),
+                    cache=tmp_cache, settings=settings)
+        assert not list(tmp_cache.root.glob("responses-*"))
+
+
+# ---------------------------------------------------------------------------------------------- passes
+class TestPasses:
+    @pytest.fixture(scope="class")
+    def model(self):
+        return thin_small(seed=1)
+
+    @pytest.fixture(scope="class")
+    def units(self, model, frames):
+        scores = activity_scores(model, SMALL_MODULE_SPECS[:4], frames, sampling=SAMPLING)
+        units = {spec.name: sample_units(scores[spec.name], module=spec.name, settings=SAMPLING, random_state=0)
+                 for spec in SMALL_MODULE_SPECS[:4]}
+        units["Output"] = sample_outputs(40, module="Output", settings=SAMPLING, random_state=0)
+        return units
+
+    def test_responses_are_the_instance_average_of_the_hooked_units(self, model, frames, units):
+        frames = frames[:, :2]  # 2 directions x 2 instances
+        recorded = record_units(model, SMALL_MODULE_SPECS, frames, units)
+        reference = manual_pass(model, frames, SMALL_MODULE_SPECS)
+        for name, unit in units.items():
+            maps = reference[name].reshape(reference[name].shape[:4] + (-1,))[..., unit.index]
+            expected = maps.mean(axis=2).transpose(3, 0, 1, 2)  # (unit, class, direction, time)
+            np.testing.assert_allclose(recorded[name], expected, rtol=1e-4, atol=1e-6)
+
+    def test_responses_are_causal(self, model, frames, units):
+        changed = frames.copy()
+        changed[:, :, :, 2] = 255 - changed[:, :, :, 2]
+        a = record_units(model, SMALL_MODULE_SPECS, frames, units)
+        b = record_units(model, SMALL_MODULE_SPECS, changed, units)
+        for name in units:
+            np.testing.assert_array_equal(a[name][..., :2], b[name][..., :2])
+            assert not np.allclose(a[name][..., 2], b[name][..., 2])
+
+    def test_errors(self, model, frames, units):
+        with pytest.raises(ValueError, match=r"frames must be uint8 of shape \(n_classes, n_directions, "
+                                             r"n_instances, n_frames, H, W\); got float64"):
+            record_units(model, SMALL_MODULE_SPECS, frames / 255.0, units)
+        with pytest.raises(ValueError, match=r"no units given for modules \['Output'\]"):
+            record_units(model, SMALL_MODULE_SPECS, frames, {k: v for k, v in units.items() if k != "Output"})
+        with pytest.raises(ValueError, match="output modules are drawn uniformly and have no scores"):
+            activity_scores(model, SMALL_MODULE_SPECS, frames)
+        wrong = {**units, "Pool": replace(units["Pool"], map_shape=(8, 3, 3))}
+        with pytest.raises(ValueError, match=r"module 'Pool' gave maps of shape \(8, 9, 16\), but its units were "
+                                             r"drawn from maps of shape \(8, 3, 3\)"):
+            record_units(model, SMALL_MODULE_SPECS, frames, wrong)
+
+
+# ---------------------------------------------------------------------------------------------- FNN
+@pytest.fixture(scope="module")
+def fnn():
+    return build_fnn(n_units=30, seed=0)
+
+
+class TestFNN:
+    @pytest.mark.slow
+    def test_each_module_reads_what_the_methods_say(self, fnn, frames, rng):
+        """Conv hooks: pre-activation, then scaled GELU; Rec: input of core.recurrent.out; Readout:
+        readout_features at (channel, output unit); Output: the forward return."""
+        clip = frames[:, :1, :1, :2]  # 1 sequence of 2 frames
+        shapes = module_shapes(fnn, FNN_MODULE_SPECS, (144, 256))
+        units = {spec.name: sample_units(rng.random(shapes[spec.name]) + 0.01, module=spec.name, streams=4,
+                                         settings=SAMPLING, random_state=0)
+                 for spec in FNN_MODULE_SPECS if spec.kind != "output"}
+        units["Output"] = sample_outputs(30, module="Output", settings=SAMPLING, random_state=0)
+        recorded = record_units(fnn, FNN_MODULE_SPECS, clip, units)
+        raw_encoder = [replace(spec, name=f"raw {spec.name}", transform=None) for spec in FNN_MODULE_SPECS[:6]]
+        reference = manual_pass(fnn, clip, FNN_MODULE_SPECS)
+        raw = manual_pass(fnn, clip[:, :, :, :1], raw_encoder, clip=False)
+        for name, unit in units.items():
+            maps = reference[name].reshape(reference[name].shape[:4] + (-1,))[..., unit.index]
+            np.testing.assert_allclose(recorded[name], maps[:, :, 0].transpose(3, 0, 1, 2), rtol=1e-4, atol=1e-6)
+        # the encoder hooks see values no scaled GELU can produce (its minimum is about -0.29)
+        assert all(raw[f"raw {name}"].min() < -0.3 for name in FNN_MODULES[:6])
+
+    @pytest.mark.slow
+    def test_extract_all_ten_modules(self, monkeypatch, tmp_cache, settings):
+        register(monkeypatch, "test-fnn", FNN_MODULE_SPECS, lambda: build_fnn(n_units=30, seed=0))
+        suite = SuiteSpec(n_instances=1, n_frames=2, classes=(0,))
+        sampling = replace(SAMPLING, n_positions=3)
+        keys = extract("test-fnn", suite=suite, sampling=sampling, cache=tmp_cache, settings=settings)
+        assert list(keys) == list(FNN_MODULES)
+        sets = {name: tmp_cache.get_responses(key) for name, key in keys.items()}
+        for name, rs in sets.items():
+            assert isinstance(rs, ResponseSet) and rs.shape == (12 if name != "Output" else 20, 1, 8, 2) and rs.responses.min() >= 0
+            assert rs.provenance["untrained"] is True
+        for name in ("Rec", "RecOut", "Readout"):  # "authors": first n_maps channels, all of stream 0
+            assert (sets[name].units["stream"] == 0).all() and sets[name].units["channel"].max() < 4
+        assert (sets["Readout"].units["y"] == -1).all() and sets["Readout"].units["output_index"].max() < 30
+        assert sets["Enc L7"].units["y"].min() >= 4 and sets["Enc L1"].units["x"].min() >= 16
+        assert set(sets["Enc L8"].units["stream"].tolist()) <= {0, 1, 2, 3}

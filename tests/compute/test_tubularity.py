@@ -1,0 +1,297 @@
+"""Tubularity (METHODS.md section 6): planted geometry, invariances, brute-force references, bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import special_ortho_group
+
+from compute.analysis.tubularity import (compare_groups, default_stimuli, response_curves, sensitivity_grid,
+                                         tubularity, tubularity_of_responses)
+from compute.bio.datasets import BIO_STIMULI
+from compute.jobs import Cancelled, JobControl
+from compute.responses import ResponseSet
+
+ALL_CLASSES = ("grat_W12", "grat_W1", "grat_W2", "neg1dotflow_D1_bg", "neg3dotflow_D1_bg", "neg1dotflow_D2_bg",
+               "neg3dotflow_D2_bg", "pos1dotflow_D1_bg", "pos3dotflow_D1_bg", "pos1dotflow_D2_bg",
+               "pos3dotflow_D2_bg")
+FAST = {"M": 40, "n_bins": 30}  # coarser resampling keeps the bootstrap tests quick
+
+
+def _smooth_bundle(rng, radius: float, *, n_curves: int = 8, n_time: int = 60, dims: int = 5) -> np.ndarray:
+    """Noisy copies of one smooth curve: base(t) + radius * smooth offset; shape (n_curves, n_time, dims)."""
+    t = np.linspace(0, 1, n_time)[:, None]
+    base = np.concatenate([np.cos(2 * np.pi * t * (k + 1) / 2) * (3 + k) for k in range(dims)], axis=1)
+    phases = rng.uniform(0, 2 * np.pi, (n_curves, 1, dims))
+    offsets = np.sin(2 * np.pi * t[None] + phases) + 0.5 * np.cos(6 * np.pi * t[None] + 2 * phases)
+    return base[None] + radius * offsets
+
+
+def _two_bundles(rng) -> tuple[np.ndarray, np.ndarray]:
+    curves = np.concatenate([_smooth_bundle(rng, 0.2), _smooth_bundle(rng, 0.5)[..., ::-1]])
+    return curves, np.repeat([0, 1], 8)
+
+
+# --------------------------------------------------------------------------------------- planted geometry
+class TestPlantedGeometry:
+    def test_s_tight_of_straight_tube_is_radius_over_length(self):
+        length, r, M, n_bins = 10.0, 2.0, 150, 100
+        angles = np.arange(8) * np.pi / 4
+        x = np.linspace(0, length, 30)
+        curves = np.stack([np.stack([x, np.full(30, r * np.cos(a)), np.full(30, r * np.sin(a))], axis=1)
+                           for a in angles])
+        res = tubularity(curves, np.zeros(8), M=M, n_bins=n_bins)
+        # By hand: every point lies at radius r from the axis (the centerline, of length L); a point at u_i
+        # in bin b is also (u_i - u_b) * L along the axis from c(u_b). The 8 or 16 distances of a bin take at
+        # most two values, each 8 times, so the 0.9-quantile is the larger one.
+        u = np.linspace(0, 1, M)
+        bins = np.minimum((u * n_bins).astype(int), n_bins - 1)
+        centres = (np.arange(n_bins) + 0.5) / n_bins
+        radius = [np.sqrt(r ** 2 + (length * np.max(np.abs(u[bins == b] - centres[b]))) ** 2) for b in range(n_bins)]
+        assert res.length[0] == pytest.approx(length, rel=1e-12)
+        assert res.s_tight[0] == pytest.approx(np.mean(radius) / length, rel=1e-9)
+        assert res.s_tight[0] == pytest.approx(r / length, rel=1e-3)
+
+    @pytest.mark.parametrize("seed", [0, 1])
+    def test_s_tight_increases_with_tube_radius(self, seed):
+        values = [tubularity(_smooth_bundle(np.random.default_rng(seed), r), np.zeros(8)).s_tight[0]
+                  for r in (0.05, 0.1, 0.2, 0.4, 0.8)]
+        assert np.all(np.diff(values) > 0)
+
+    def test_parallel_tangents_contribute_nothing(self):
+        s = np.linspace(-1, 1, 40)
+        parallel = np.stack([np.stack([s, np.full(40, 0.3 * k), np.zeros(40)], axis=1) for k in range(3)])
+        res = tubularity(parallel, np.zeros(3), M=60, n_bins=50)
+        assert res.eps[0] == pytest.approx(0.3)
+        assert res.s_cross[0] == pytest.approx(0.0, abs=1e-15)
+
+    def test_transverse_crossing_beats_parallel_and_grows_with_angle(self):
+        s = np.linspace(-1, 1, 40)
+
+        def crossing(deg):
+            half = np.deg2rad(deg) / 2
+            lines = [np.stack([s * np.cos(half), sign * s * np.sin(half), np.zeros(40)], axis=1) for sign in (1, -1)]
+            return tubularity(np.stack(lines), [0, 0], M=60, n_bins=50).s_cross[0]
+
+        spacing = 0.3
+        parallel = np.stack([np.stack([s, np.full(40, spacing * k), np.zeros(40)], axis=1) for k in range(2)])
+        values = [crossing(deg) for deg in (10, 20, 45, 90)]
+        assert tubularity(parallel, [0, 0], M=60, n_bins=50).s_cross[0] < 1e-15 < values[0]
+        assert np.all(np.diff(values) > 0)
+
+    def test_eps_and_s_cross_match_brute_force(self, rng):
+        curves = np.cumsum(rng.normal(size=(3, 12, 2)), axis=1)
+        M = 25
+        res = tubularity(curves, [0, 0, 0], M=M, n_bins=10)
+        pts = res.points
+        u = np.linspace(0, 1, M)
+        tan = np.gradient(pts, u, axis=1)
+        tan /= np.linalg.norm(tan, axis=2, keepdims=True)
+        nearest = [min(np.linalg.norm(pts[c, i] - pts[o, j]) for o in range(3) if o != c for j in range(M))
+                   for c in range(3) for i in range(M)]
+        eps = np.median(nearest)
+        total = 0.0
+        for c in range(3):
+            for o in range(c + 1, 3):
+                for i in range(M):
+                    for j in range(M):
+                        d = np.linalg.norm(pts[c, i] - pts[o, j])
+                        if d < 3 * eps:
+                            total += np.exp(-d ** 2 / (2 * eps ** 2)) * (1 - (tan[c, i] @ tan[o, j]) ** 2) / M ** 2
+        assert res.eps[0] == pytest.approx(eps, rel=1e-12)
+        assert res.s_cross[0] * res.length[0] == pytest.approx(2 / (3 * 2) * total, rel=1e-10)
+
+    def test_resampling_is_equal_in_arclength(self):
+        t = np.sort(np.random.default_rng(3).uniform(0, 1, 20))
+        t[0], t[-1] = 0.0, 1.0
+        line = np.stack([3 * t, 4 * t], axis=1)          # straight, length 5, uneven time steps
+        res = tubularity(np.stack([line, line + [0.0, 1.0]]), [0, 0], M=11, n_bins=10)
+        steps = np.linalg.norm(np.diff(res.points, axis=1), axis=2)
+        np.testing.assert_allclose(steps, 0.5, rtol=1e-12)
+
+    def test_bundles_and_weighted_aggregate(self, rng):
+        curves, labels = _two_bundles(rng)
+        curves = np.concatenate([curves, _smooth_bundle(rng, 0.3, n_curves=4)])
+        labels = np.concatenate([labels, np.full(4, 2)])
+        res = tubularity(curves, labels)
+        assert res.s_tight.shape == res.s_cross.shape == (3,)
+        assert res.points.shape == (20, 150, 5) and res.centerlines.shape == (3, 150, 5)
+        np.testing.assert_array_equal(res.n_curves, [8, 8, 4])
+        assert res.mean_s_tight == pytest.approx(np.sum(res.s_tight * [8, 8, 4]) / 20)
+        assert res.s_tight[0] < res.s_tight[1]  # planted radius 0.2 vs 0.5, the second also longer
+
+
+# --------------------------------------------------------------------------------------- invariances
+class TestInvariance:
+    def test_scaling(self, rng):
+        # Scaling curves by a scales every distance, eps, L and the centerline residuals by a; the smoothing
+        # factor s bounds squared residuals, so with s -> a^2 s the fitted centerline scales exactly. Then
+        # S_tight = R_q / L is unchanged; S_cross: exp(-d^2 / 2 eps^2), the 3 eps cut-off, unit tangents and
+        # w = 1/M are unchanged, so X is unchanged and S_cross = X / L is divided by a.
+        curves, labels = _two_bundles(rng)
+        base = tubularity(curves, labels, smoothing=2.0)
+        for a in (0.1, 7.0):
+            scaled = tubularity(a * curves, labels, smoothing=2.0 * a ** 2)
+            np.testing.assert_allclose(scaled.s_tight, base.s_tight, rtol=1e-8)
+            np.testing.assert_allclose(scaled.s_cross, base.s_cross / a, rtol=1e-8)
+            np.testing.assert_allclose(scaled.eps, a * base.eps, rtol=1e-8)
+        interpolating = tubularity(curves, labels, smoothing=0.0)
+        np.testing.assert_allclose(tubularity(5 * curves, labels, smoothing=0.0).s_tight, interpolating.s_tight,
+                                   rtol=1e-8)
+
+    def test_translation(self, rng):
+        curves, labels = _two_bundles(rng)
+        base = tubularity(curves, labels)
+        moved = tubularity(curves + rng.normal(size=5) * 10, labels)
+        np.testing.assert_allclose(moved.s_tight, base.s_tight, rtol=1e-7)
+        np.testing.assert_allclose(moved.s_cross, base.s_cross, rtol=1e-7)
+
+    def test_rotation(self, rng):
+        curves, labels = _two_bundles(rng)
+        # Any rotation with an interpolating centerline (s = 0: a linear smoother commutes with rotations).
+        q = special_ortho_group.rvs(5, random_state=1)
+        base = tubularity(curves, labels, smoothing=0.0)
+        turned = tubularity(curves @ q, labels, smoothing=0.0)
+        np.testing.assert_allclose(turned.s_tight, base.s_tight, rtol=1e-8)
+        np.testing.assert_allclose(turned.s_cross, base.s_cross, rtol=1e-8)
+        # Signed axis permutations (the freedom of a PCA basis) with the default per-dimension smoothing.
+        signed = np.eye(5)[[3, 0, 4, 1, 2]] * [1, -1, 1, -1, -1]
+        base = tubularity(curves, labels)
+        turned = tubularity(curves @ signed, labels)
+        np.testing.assert_allclose(turned.s_tight, base.s_tight, rtol=1e-10)
+        np.testing.assert_allclose(turned.s_cross, base.s_cross, rtol=1e-10)
+
+    def test_deterministic_and_label_order_free(self, rng):
+        curves, labels = _two_bundles(rng)
+        a = tubularity(curves, labels)
+        order = rng.permutation(len(labels))
+        b = tubularity(curves[order], np.where(labels[order] == 0, "x", "y"))
+        np.testing.assert_allclose(a.s_tight, b.s_tight, rtol=1e-12)
+        np.testing.assert_allclose(a.s_cross, b.s_cross, rtol=1e-12)
+        assert list(b.bundles) == ["x", "y"]
+
+
+class TestTubularityErrors:
+    @pytest.mark.parametrize("kwargs, match", [
+        ({"M": 3}, "M must be an integer >= 4"),
+        ({"n_bins": 200}, r"n_bins must be an integer in 1..M=150"),
+        ({"q": 1.5}, r"q must lie in \[0, 1\]"),
+        ({"smoothing": -1.0}, "smoothing must be a finite number >= 0"),
+    ])
+    def test_bad_settings(self, rng, kwargs, match):
+        curves, labels = _two_bundles(rng)
+        with pytest.raises(ValueError, match=match):
+            tubularity(curves, labels, **kwargs)
+
+    def test_bad_curves(self, rng):
+        curves, labels = _two_bundles(rng)
+        with pytest.raises(ValueError, match=r"curves must be 3-D \(curve, time, dimension\); got shape \(16, 60\)"):
+            tubularity(curves[..., 0], labels)
+        with pytest.raises(ValueError, match=r"labels must have shape \(16,\)"):
+            tubularity(curves, labels[:5])
+        with pytest.raises(ValueError, match=r"bundles \['9'\] have 1"):
+            tubularity(curves, np.concatenate([labels[:-1], [9]]))
+        with pytest.raises(ValueError, match="at least 2 time points"):
+            tubularity(curves[:, :1], labels)
+        bad = curves.copy()
+        bad[0, 0, 0] = np.nan
+        with pytest.raises(ValueError, match="curves contains NaN or infinite values"):
+            tubularity(bad, labels)
+
+
+# --------------------------------------------------------------------------------------- response sets
+def _response_set(rng, *, spread: float, stimuli=ALL_CLASSES, n_units: int = 40, n_time: int = 12,
+                  label: str = "synthetic") -> ResponseSet:
+    """Units respond to a stimulus with one temporal profile; directions modulate the gain by ``spread``."""
+    t = np.linspace(0, 1, n_time)
+    profile = np.sin(np.pi * t[None] * rng.uniform(0.5, 2.0, (n_units, 1)) + rng.uniform(0, 1, (n_units, 1))) + 1.2
+    gain = rng.gamma(2.0, 1.0, (n_units, len(stimuli), 1, 1))
+    tuning = 1 + spread * rng.normal(size=(n_units, 1, 8, 1))
+    resp = gain * tuning * profile[:, None, None, :] + 0.01 * rng.normal(size=(n_units, len(stimuli), 8, n_time))
+    return ResponseSet(resp.astype(np.float32), stimuli, provenance={"label": label})
+
+
+class TestTubularityOfResponses:
+    def test_default_stimuli_pick_bio_six_by_name(self, rng):
+        rs = _response_set(rng, spread=0.1)
+        assert default_stimuli(rs) == BIO_STIMULI
+        assert default_stimuli(rs.select(stimuli=[0, 1, 3])) == ("grat_W12", "grat_W1", "neg1dotflow_D1_bg")
+        result = tubularity_of_responses(rs, n_boot=2, n_components=4, **FAST)
+        assert result.stimuli == BIO_STIMULI
+        assert result.s_tight.shape == (2,) and result.bundle_s_tight.shape == (2, 6)
+
+    def test_response_curves_layout(self, rng):
+        rs = _response_set(rng, spread=0.1)
+        curves, labels = response_curves(rs, stimuli=["grat_W2", "grat_W12"], n_components=3)
+        assert curves.shape == (16, 12, 3)
+        np.testing.assert_array_equal(labels, np.repeat([0, 1], 8))
+
+    def test_tight_bundles_score_lower_and_test_says_so(self, rng):
+        tight = tubularity_of_responses(_response_set(rng, spread=0.05), n_boot=5, n_components=4, random_state=1,
+                                        **FAST)
+        loose = tubularity_of_responses(_response_set(rng, spread=0.6), n_boot=5, n_components=4, random_state=1,
+                                        **FAST)
+        assert tight.s_tight_mean < loose.s_tight_mean
+        assert tight.s_tight_se > 0
+        U, p = compare_groups(tight.s_tight, loose.s_tight)
+        assert U == 0.0 and p < 0.01
+
+    def test_same_seed_same_values_and_grid_shares_draws(self, rng):
+        rs = _response_set(rng, spread=0.3)
+        a = tubularity_of_responses(rs, n_boot=3, n_components=4, random_state=5, **FAST)
+        b = tubularity_of_responses(rs, n_boot=3, n_components=4, random_state=5, **FAST)
+        np.testing.assert_array_equal(a.s_tight, b.s_tight)
+        grid = sensitivity_grid(rs, qs=(0.8, 0.9), smoothings=(1.0, 2.0), n_boot=3, n_components=4,
+                                random_state=5, **FAST)
+        assert grid.s_tight.shape == (3, 2, 2) and grid.s_cross.shape == (3, 2)
+        np.testing.assert_allclose(grid.s_tight[:, 1, 1], a.s_tight, rtol=1e-12)
+        np.testing.assert_allclose(grid.s_cross[:, 1], a.s_cross, rtol=1e-12)
+        assert np.all(grid.s_tight_mean[1] > grid.s_tight_mean[0])  # a higher quantile, a wider radius
+        assert grid.s_tight_se.shape == (2, 2) and grid.s_cross_mean.shape == (2,)
+
+    def test_progress_and_cancel(self, rng):
+        rs = _response_set(rng, spread=0.3)
+        seen = []
+        tubularity_of_responses(rs, n_boot=2, n_components=3, **FAST,
+                                control=JobControl(progress=lambda f, t: seen.append(f)))
+        assert seen[-1] == 1.0
+        with pytest.raises(Cancelled):
+            tubularity_of_responses(rs, n_boot=2, control=JobControl(cancelled=lambda: True))
+
+    def test_errors(self, rng):
+        rs = _response_set(rng, spread=0.3)
+        with pytest.raises(TypeError, match="rs must be a ResponseSet; got ndarray"):
+            tubularity_of_responses(rs.responses)
+        with pytest.raises(ValueError, match="n_boot must be an integer >= 1; got 0"):
+            tubularity_of_responses(rs, n_boot=0)
+        with pytest.raises(ValueError, match=r"n_components must be an integer in 1..40"):
+            tubularity_of_responses(rs, n_components=41)
+        with pytest.raises(ValueError, match="unknown stimulus 'nope'"):
+            tubularity_of_responses(rs, stimuli=["nope"])
+
+
+@pytest.mark.slow
+def test_reconstructed_retina_is_tighter_than_v1(data_dir):
+    # METHODS 3: the reconstruction from published factors keeps retina tighter than V1.
+    from compute.bio.datasets import load_dataset
+
+    values = {name: tubularity_of_responses(load_dataset(name, data_dir=data_dir), n_boot=3, **FAST)
+              for name in ("retina", "V1")}
+    assert values["retina"].reconstructed and values["V1"].reconstructed
+    assert values["retina"].s_tight_mean < values["V1"].s_tight_mean
+    assert compare_groups(values["retina"].s_tight, values["V1"].s_tight).p < 0.1
+
+
+class TestCompareGroups:
+    def test_known_u_and_p(self):
+        U, p = compare_groups([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+        assert U == 0.0 and p == pytest.approx(0.05)          # exact: 1 of C(6, 3) = 20 orderings
+        assert compare_groups([1.0, 2.0, 3.0], [4.0, 5.0, 6.0], alternative="greater").p == pytest.approx(1.0)
+
+    def test_errors(self):
+        with pytest.raises(ValueError, match="alternative must be 'less', 'greater' or 'two-sided'; got 'lower'"):
+            compare_groups([1.0], [2.0], alternative="lower")
+        with pytest.raises(ValueError, match="both groups need at least one value; got 0 and 1"):
+            compare_groups([], [2.0])
+        with pytest.raises(ValueError, match=r"a_values must be 1-D"):
+            compare_groups([[1.0]], [2.0])
