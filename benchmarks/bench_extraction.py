@@ -4,8 +4,9 @@
 
 Each configuration runs in a fresh subprocess with an empty cache (so nothing is reused and the peak RSS is
 that run's own). "full" = 3 instances per condition (the study), "quick look" = 1 instance. With --quick only
-the first stimulus class is extracted (1/11 of the sequences) and the time of the two passes is
-extrapolated to all 11 classes; setup (model build, stimulus rendering, shape probe) is reported apart.
+the first stimulus class and the first 8 frames are extracted (1/11 of the sequences, 8/37 of the frames)
+and the time of the passes is extrapolated to the whole suite; setup (model build, stimulus rendering, shape
+probe) is reported apart. The peak RSS of a --quick run is a lower bound.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-N_CLASSES = 11
+N_CLASSES, N_FRAMES, QUICK_FRAMES = 11, 37, 8
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -42,21 +43,23 @@ def _child(args: argparse.Namespace) -> None:
             marks["passes"] = time.perf_counter()
 
     classes = (0,) if args.quick else tuple(range(N_CLASSES))
-    suite = SuiteSpec(n_instances=args.instances, classes=classes)
+    n_frames = QUICK_FRAMES if args.quick else N_FRAMES
+    suite = SuiteSpec(n_instances=args.instances, n_frames=n_frames, classes=classes)
     settings = Settings.from_env()
     start = time.perf_counter()
     keys = extract(args.model, None, suite=suite, cache=ArtifactCache(settings.cache_dir / "artifacts"),
                    settings=settings, control=JobControl(progress=progress), batch_size=args.batch_size)
     end = time.perf_counter()
     setup = marks.get("passes", end) - start
-    print(json.dumps({"modules": len(keys), "classes": len(classes), "wall_s": end - start, "setup_s": setup,
+    print(json.dumps({"modules": len(keys), "classes": len(classes), "frames": n_frames,
+                      "wall_s": end - start, "setup_s": setup,
                       "passes_s": end - start - setup, "threads": torch.get_num_threads(),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one class only, extrapolated to 11")
+    parser.add_argument("--quick", action="store_true", help="1 class x 8 frames, extrapolated to 11 x 37")
     parser.add_argument("--model", default="fnn-random")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--batch-size", type=int, default=None)
@@ -65,8 +68,9 @@ def main() -> None:
     if args.instances is not None:
         _child(args)
         return
-    print(f"bench_extraction: model {args.model}, {'--quick (1 of 11 classes, extrapolated)' if args.quick else 'full suite'}"
-          f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    what = "--quick (1 class x 8 frames, extrapolated)" if args.quick else "whole suite"
+    print(f"bench_extraction: model {args.model}, {what}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     for label, instances in (("full (3 instances)", 3), ("quick look (1 instance)", 1)):
         with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
             command = [sys.executable, __file__, "--instances", str(instances), "--model", args.model]
@@ -74,9 +78,11 @@ def main() -> None:
             command += ["--threads", str(args.threads)] if args.threads else []
             command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
             env = {**os.environ, "TWINSCOPE_CACHE_DIR": tmp, "PYTHONPATH": str(REPO)}
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"{label} failed:\n{done.stderr[-3000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        scale = N_CLASSES / result["classes"]
+        scale = N_CLASSES / result["classes"] * N_FRAMES / result["frames"]
         estimate = result["setup_s"] + result["passes_s"] * scale
         print(f"{label:<24} modules {result['modules']:>2}  threads {result['threads']}  "
               f"wall {result['wall_s']:8.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import plotly.graph_objects as go
 
@@ -17,22 +15,22 @@ def find_view(result: dict | None, view: str, token: str | None) -> dict | None:
 
 
 def _plain(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
     if isinstance(obj, dict):
-        if "bdata" in obj and "dtype" in obj:
-            array = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"]))
-            if "shape" in obj:
-                array = array.reshape([int(n) for n in str(obj["shape"]).split(",")])
-            return array.tolist()
         return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj
 
 
 def plain_figure(fig: go.Figure) -> dict:
-    """The figure as JSON with plain lists instead of plotly's base64 typed arrays, so that clientside
-    callbacks can slice traces (``assets/twinscope.js``)."""
-    return _plain(fig.to_plotly_json())
+    """The figure as JSON-ready dicts with plain lists, so clientside callbacks can slice traces
+    (``assets/twinscope.js``). Reads the figure's validated trace and layout dicts directly: plotly's
+    ``to_plotly_json`` would first encode every array as base64 (about 10x slower here)."""
+    return {"data": _plain(fig._data), "layout": _plain(fig._layout)}
 
 
 def message_figure(text: str) -> go.Figure:

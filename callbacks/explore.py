@@ -108,7 +108,7 @@ def slider_value(t: int | None, last: int) -> int:
 
 
 def encoding_view(result, source, show, color, *, ctx: AppContext):
-    """(encoding figure, colour-by options)."""
+    """(encoding figure as plain JSON, colour-by options)."""
     from app.figures import encoding_figure
     from compute.workflows import load_view
 
@@ -124,7 +124,8 @@ def encoding_view(result, source, show, color, *, ctx: AppContext):
                           unit_index=arrays["unit_index"], title=meta["label"],
                           untrained=meta.get("untrained", False), reconstructed=meta.get("reconstructed", False))
     fig.update_layout(uirevision=entry["key"])
-    return fig, [{"label": name, "value": name} for name in options]
+    # plain lists: plotly.js keeps base64 arrays as typed arrays, whose clickData customdata is not a list
+    return plain_figure(fig), [{"label": name, "value": name} for name in options]
 
 
 def _color_column(color: str | None, options: dict) -> str | None:

@@ -82,7 +82,7 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
         control = JobControl(progress=_throttled(set_progress, i / len(items), 1 / len(items), prefix))
         try:
             key = compute_view(view, source, run=ctx.run, cache=ctx.cache, settings=ctx.settings,
-                               control=control, **options)
+                               control=control, **{**ctx.catalog.profile.options_for(view), **options})
         except (ValueError, TypeError, KeyError) as error:
             errors.append(f"{prefix}: {str(error).strip(chr(39))}")
             continue

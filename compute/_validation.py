@@ -29,3 +29,13 @@ def check_responses(responses) -> np.ndarray:
     """4-D float32 responses (unit, stimulus, direction, time) or ValueError."""
     return check_array(responses, ndim=4, name="responses", axes="unit, stimulus, direction, time",
                        dtype=np.float32)
+
+
+def check_int(value, *, name: str, low: int, high: int | None = None, why: str = "") -> int:
+    """``value`` as an int in ``low..high`` (no upper bound when ``high`` is None) or ValueError;
+    ``why`` (e.g. " (at least 2 test conditions)") is added to the message."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name} must be an integer {bound}{why}; got {value!r}")
+    return int(value)

@@ -10,9 +10,15 @@ so extraction makes two passes over the suite, each one recording every requeste
    which keep only per-batch time sums and a running max over conditions;
 2. ``record_units``: only the sampled units, averaged over instances.
 
-Output modules draw their units uniformly and need no first pass. ``extract`` adds the content-addressed
-cache: modules already cached are skipped, each module is written atomically when both passes are done,
-concurrent identical requests compute once (per-module locks), and CUDA work holds a cross-process lock.
+Shortcuts with identical results: output modules draw their units uniformly and need no first pass; when
+the instance-averaged time courses of every candidate unit of the requested modules fit in
+``SINGLE_PASS_BYTES`` (e.g. Rec, RecOut, Enc L7 or Enc L8 alone), pass 1 keeps them and pass 2 is skipped;
+for models registered as ``truncatable`` each forward call stops after the last module read (Enc L1 alone
+costs a fraction of a full forward).
+
+``extract`` adds the content-addressed cache: modules already cached are skipped, each module is written
+atomically when its responses are complete, concurrent identical requests compute once (per-module locks),
+and CUDA work holds a cross-process lock.
 """
 
 from __future__ import annotations
@@ -35,9 +41,8 @@ from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_
 # Bump when a change in this module alters extracted responses; part of every responses key.
 EXTRACTION_VERSION = 1
 DEFAULT_BATCH = {"cpu": 24, "cuda": 96}
-# When the instance-averaged time courses of every candidate unit of the requested modules fit in this many
-# bytes (e.g. Rec, RecOut, Enc L7 or Enc L8 alone, with the full suite), pass 1 keeps them and the second
-# pass is skipped; the result is the same.
+# One pass when all kept candidate time courses fit here (2.5 GiB; full suite: Rec or RecOut 0.2 GB,
+# Enc L7 or Enc L8 1.4 GB, Output 0.13 GB; Enc L1 5.8 GB does not), which keeps the peak RSS under 6 GB.
 SINGLE_PASS_BYTES = 5 * 2**29
 GPU_LOCK = "device-cuda"
 _ELEMENTWISE = (None, "scaled_gelu")
@@ -114,15 +119,35 @@ class _Pass(Protocol):
     def end(self, conditions: range, n_instances: int) -> None: ...
 
 
+class _StopForward(Exception):
+    """Raised by a hook to end a forward call early (``truncate``)."""
+
+
 def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray, step: _Pass, *,
-               device: torch.device, batch_size: int, control: JobControl, stage: str) -> None:
+               device: torch.device, batch_size: int, control: JobControl, stage: str,
+               truncate: bool = False) -> None:
+    """Run every sequence (batches of whole conditions, reset before each), feeding the hooks to ``step``.
+
+    With ``truncate``, each forward call stops right after the last hooked module (in call order, learnt
+    on the first frame); only valid when no module's state depends on modules that run after it.
+    """
     n_classes, n_directions, n_instances, n_time = frames.shape[:4]
     sequences = frames.reshape((n_classes * n_directions * n_instances, n_time) + frames.shape[4:])
     n_conditions = n_classes * n_directions
     per_batch = max(1, batch_size // n_instances)
     total = n_conditions * n_instances
+    order: list[str] = []
+    last: list[str] = []
+
+    def sink(spec: ModuleSpec, tensor: torch.Tensor) -> None:
+        step.sink(spec, tensor)
+        if not last and spec.name not in order:
+            order.append(spec.name)
+        if last and spec.name == last[0]:
+            raise _StopForward
+
     model.eval()
-    with torch.inference_mode(), _hooks(model, specs, step.sink):
+    with torch.inference_mode(), _hooks(model, specs, sink):
         for first in range(0, n_conditions, per_batch):
             conditions = range(first, min(first + per_batch, n_conditions))
             batch = torch.from_numpy(np.array(sequences[first * n_instances: conditions.stop * n_instances]))
@@ -135,7 +160,12 @@ def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.n
                                f"{stage}: sequences {first * n_instances + 1}-{conditions.stop * n_instances}"
                                f"/{total}, frame {t + 1}/{n_time}")
                 step.t = t
-                model(batch[:, t].unsqueeze(1).float() / 255.0)
+                try:
+                    model(batch[:, t].unsqueeze(1).float() / 255.0)
+                except _StopForward:
+                    pass
+                if truncate and not last and order:
+                    last.append(order[-1])
             step.end(conditions, n_instances)
     control.report(1.0, f"{stage}: done")
 
@@ -272,12 +302,15 @@ def module_shapes(model: torch.nn.Module, specs: Sequence[ModuleSpec], frame_sha
 
 def activity_scores(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray, *,
                     sampling: SamplingSettings = SamplingSettings(), device: torch.device = torch.device("cpu"),
-                    batch_size: int | None = None, control: JobControl | None = None) -> dict[str, np.ndarray]:
+                    batch_size: int | None = None, control: JobControl | None = None,
+                    truncate: bool = False) -> dict[str, np.ndarray]:
     """Pass 1: position scores of every unit of the spatial modules ``specs`` over the suite.
 
     Parameters
     ----------
     frames : ndarray of shape (n_classes, n_directions, n_instances, n_frames, H, W), uint8
+    truncate : bool, default=False
+        Stop each forward call after the last hooked module (``ModelEntry.truncatable`` models only).
 
     Returns
     -------
@@ -289,20 +322,22 @@ def activity_scores(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames:
         raise ValueError("output modules are drawn uniformly and have no scores; pass only spatial modules")
     step = _ScorePass(model, specs, sampling)
     _run_suite(model, specs, frames, step, device=device, batch_size=_batch_size(batch_size, device),
-               control=ensure_control(control), stage="pass 1/2 (scores)")
+               control=ensure_control(control), stage="pass 1/2 (scores)", truncate=truncate)
     return step.scores()
 
 
 def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray,
                  units: Mapping[str, UnitSample], *, device: torch.device = torch.device("cpu"),
                  batch_size: int | None = None, control: JobControl | None = None,
-                 stage: str = "pass 2/2 (responses)") -> dict[str, np.ndarray]:
+                 stage: str = "pass 2/2 (responses)", truncate: bool = False) -> dict[str, np.ndarray]:
     """Pass 2: responses of the given units, clipped at 0 and averaged over instances.
 
     Parameters
     ----------
     frames : ndarray of shape (n_classes, n_directions, n_instances, n_frames, H, W), uint8
     units : dict of module name -> UnitSample, one per spec
+    truncate : bool, default=False
+        Stop each forward call after the last hooked module (``ModelEntry.truncatable`` models only).
 
     Returns
     -------
@@ -316,7 +351,7 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
     step = _RecordPass(model, {spec.name: units[spec.name] for spec in specs}, n_classes * n_directions, n_time,
                        device)
     _run_suite(model, specs, frames, step, device=device, batch_size=_batch_size(batch_size, device),
-               control=ensure_control(control), stage=stage)
+               control=ensure_control(control), stage=stage, truncate=truncate)
     return {name: out.reshape(out.shape[0], n_classes, n_directions, n_time) for name, out in step.out.items()}
 
 
@@ -427,7 +462,8 @@ def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpe
     if frames.shape[:4] != (len(suite.classes), len(DIRECTIONS), suite.n_instances, suite.n_frames):
         raise ValueError(f"the suite gave frames of shape {frames.shape}, which does not match {suite}")
     units, responses = _sample_and_record(model, specs, frames, sampling=sampling, seed=seed, device=device,
-                                          batch_size=batch_size, control=control.sub(0.05, 1.0))
+                                          batch_size=batch_size, truncate=entry.truncatable,
+                                          control=control.sub(0.05, 1.0))
     stimuli = tuple(CLASS_NAMES[c] for c in suite.classes)
     time = np.arange(suite.n_frames) / FRAME_RATE
     return {spec.name: ResponseSet(
@@ -441,7 +477,7 @@ def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpe
 
 def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: np.ndarray, *,
                        sampling: SamplingSettings, seed: int, device: torch.device, batch_size: int,
-                       control: JobControl) -> tuple[dict[str, UnitSample], dict[str, np.ndarray]]:
+                       truncate: bool, control: JobControl) -> tuple[dict[str, UnitSample], dict[str, np.ndarray]]:
     """Units of every module and their responses (n_units, n_classes, n_directions, n_frames), in one pass
     (scores and kept candidate responses, when they fit in SINGLE_PASS_BYTES), or in two."""
     shapes = module_shapes(model, specs, frames.shape[4:], device=device)
@@ -455,7 +491,7 @@ def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: 
     if spatial:
         _run_suite(model, specs if single else spatial, frames, first, device=device,
                    batch_size=batch_size, control=control.sub(0.0, 1.0 if single else 0.5),
-                   stage="pass 1/1 (scores and responses)" if single else "pass 1/2 (scores)")
+                   stage="pass 1/1 (scores and responses)" if single else "pass 1/2 (scores)", truncate=truncate)
     scores = first.scores()
     units = {spec.name: sample_outputs(shapes[spec.name][0], module=spec.name, settings=sampling,
                                        random_state=module_rng(seed, spec.name))
@@ -468,7 +504,8 @@ def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: 
             (-1,) + frames.shape[:2] + (n_time,)) for spec in specs}
     return units, record_units(model, specs, frames, units, device=device, batch_size=batch_size,
                                control=control.sub(0.5 if spatial else 0.0, 1.0),
-                               stage="pass 2/2 (responses)" if spatial else "pass 1/1 (responses)")
+                               stage="pass 2/2 (responses)" if spatial else "pass 1/1 (responses)",
+                               truncate=truncate)
 
 
 def load_responses(model_name: str, module: str, *, suite: SuiteSpec = SuiteSpec(),

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from compute._validation import check_random_state
+
+if TYPE_CHECKING:  # torch is imported where scores are computed, so settings stay cheap to import
+    import torch
 
 CROPS = ("authors", "symmetric")
 RECURRENT_CHANNELS = ("authors", "all streams")
@@ -87,7 +89,7 @@ class SamplingSettings:
         return {name: parts[name] for name in _KIND_FIELDS[_check_choice("kind", kind, KINDS)]}
 
     def n_units(self, kind: str) -> int:
-        """Units drawn from a module of ``kind``."""
+        """Units drawn from a module of ``kind`` (at most, for spatial modules: see ``sample_units``)."""
         return self.n_output if _check_choice("kind", kind, KINDS) == "output" else self.n_maps * self.n_positions
 
 
@@ -143,6 +145,8 @@ def normalised_time_average(time_sum: torch.Tensor, sequence_max: torch.Tensor, 
     -------
     Tensor of shape (n_sequences, *unit_shape), values in [0, 1]
     """
+    import torch
+
     scale = torch.where(sequence_max > 0, 1.0 / (n_time * sequence_max), torch.zeros_like(sequence_max))
     return time_sum * scale.reshape((-1,) + (1,) * (time_sum.ndim - 1))
 
@@ -150,7 +154,7 @@ def normalised_time_average(time_sum: torch.Tensor, sequence_max: torch.Tensor, 
 class ScoreAccumulator:
     """Position scores of one module, accumulated over batches of whole conditions, one frame at a time.
 
-    For each batch: ``start(n_sequences)``, then ``add(frame)`` once per frame with the clipped candidate
+    For each batch: ``start()``, then ``add(frame)`` once per frame with the clipped candidate
     activity of shape (n_sequences, *unit_shape), then ``end(n_instances)``. Sequences of a batch are
     ordered condition-major (all instances of a condition are adjacent). ``scores()`` returns the
     position scores, shape unit_shape: max over conditions of the instance-averaged normalised response.
@@ -166,6 +170,8 @@ class ScoreAccumulator:
         self._sum, self._max, self._n_time = None, None, 0
 
     def add(self, activity: torch.Tensor) -> None:
+        import torch
+
         activity = activity.float()
         frame_max = activity.reshape(activity.shape[0], -1).amax(dim=1)
         if self._sum is None:
@@ -176,6 +182,8 @@ class ScoreAccumulator:
         self._n_time += 1
 
     def end(self, n_instances: int) -> None:
+        import torch
+
         if self._sum is None:
             raise ValueError("ScoreAccumulator.end called before any frame was added")
         normalised = normalised_time_average(self._sum, self._max, self._n_time)
@@ -203,6 +211,8 @@ def position_scores(activity: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape unit_shape, float64
     """
+    import torch
+
     activity = np.asarray(activity, dtype=np.float32)
     if activity.ndim < 4:
         raise ValueError("activity must be (condition, instance, time, *unit_shape) with at least one unit "
@@ -268,10 +278,13 @@ def _draw(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarra
 def sample_units(scores: np.ndarray, *, module: str, streams: int = 1,
                  settings: SamplingSettings = SamplingSettings(),
                  random_state: int | np.random.Generator | None = None) -> UnitSample:
-    """Draw maps, then positions, proportionally to their scores.
+    """Draw maps, then positions, proportionally to their scores (without replacement).
 
-    A map is eligible only if at least ``n_positions`` of its positions have a positive score, so that
-    every drawn unit responds to some stimulus (zero-score units are never drawn).
+    DECISION (METHODS 2.3 leaves it open): units with a zero score (silent for the whole suite) are never
+    drawn. A map with fewer responsive positions than ``n_positions`` gives all of them, and when fewer
+    maps respond than ``n_maps`` all responding maps are taken, so a module can yield fewer than
+    n_maps * n_positions units (e.g. the random FNN's Rec with the "authors" channels). This keeps every
+    unit meaningful and the draw faithful to the scores instead of padding with silent units.
 
     Parameters
     ----------
@@ -288,7 +301,7 @@ def sample_units(scores: np.ndarray, *, module: str, streams: int = 1,
     Returns
     -------
     UnitSample
-        n_maps * n_positions units, map by map in draw order.
+        At most n_maps * n_positions units, map by map in draw order.
     """
     rng = check_random_state(random_state)
     scores = np.asarray(scores, dtype=np.float64)
@@ -302,19 +315,15 @@ def sample_units(scores: np.ndarray, *, module: str, streams: int = 1,
     if n_channels % streams:
         raise ValueError(f"{n_channels} channels cannot form {streams} equal streams")
     flat = scores.reshape(n_channels, -1)
-    responsive = (flat > 0).sum(axis=1)
-    eligible = responsive >= settings.n_positions
-    if eligible.sum() < settings.n_maps:
-        raise ValueError(
-            f"module {module!r}: only {int(eligible.sum())} maps have at least n_positions={settings.n_positions} "
-            f"responsive positions ({int((responsive > 0).sum())} of the {n_channels} maps respond at all), but "
-            f"n_maps={settings.n_maps} maps are needed; reduce n_maps or n_positions (or use "
-            "recurrent_channels='all streams')")
-    map_score = np.where(eligible, flat.mean(axis=1), 0.0)
-    maps = _draw(rng, map_score, settings.n_maps)
-    positions = np.stack([_draw(rng, flat[c], settings.n_positions) for c in maps])
-    channel = np.repeat(maps, settings.n_positions).astype(np.int64)
-    position = positions.reshape(-1).astype(np.int64)
+    map_score = flat.mean(axis=1)
+    n_responding = int(np.count_nonzero(map_score))
+    if n_responding == 0:
+        raise ValueError(f"module {module!r}: no candidate unit responds to any stimulus of the suite; "
+                         "nothing can be sampled (check the module, or use a larger suite)")
+    maps = _draw(rng, map_score, min(settings.n_maps, n_responding))
+    positions = [_draw(rng, flat[c], min(settings.n_positions, int(np.count_nonzero(flat[c])))) for c in maps]
+    channel = np.repeat(maps, [p.size for p in positions]).astype(np.int64)
+    position = np.concatenate(positions).astype(np.int64)
     per_stream = n_channels // streams
     none = np.full(channel.size, -1, dtype=np.int64)
     if scores.ndim == 3:

@@ -147,6 +147,17 @@ def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagg
     return arrays, meta
 
 
+def _encoding_rank(source, rank: int | None) -> int | None:
+    """The permuted-CP rank of a model module: ``rank`` or the seed study's (``MODULE_RANKS``)."""
+    from compute.encoding.manifold import MODULE_RANKS
+
+    if source.kind == "bio" or rank is not None:
+        return rank
+    if source.module not in MODULE_RANKS:
+        raise ValueError(f"no seed-study rank for module {source.module!r}; pass rank=...")
+    return MODULE_RANKS[source.module]
+
+
 def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, random_state) -> Artifact:
     from compute.analysis.diagnostics import intensity_arm, unit_tuning
     from compute.encoding.manifold import encoding_manifold, encoding_manifold_from_factors
@@ -158,9 +169,10 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, ra
         manifold = encoding_manifold_from_factors(load_factors(ctx.source.name, data_dir=ctx.settings.bio_dir),
                                                   random_state=random_state)
     else:
+        rank = _encoding_rank(ctx.source, rank)
         extra = {} if n_restarts is None else {"n_restarts": n_restarts}
-        extra.update({} if rank is None else {"rank": rank})
-        manifold = encoding_manifold(rs, random_state=random_state, control=control.sub(0.0, 0.9), **extra)
+        manifold = encoding_manifold(rs, rank=rank, random_state=random_state, control=control.sub(0.0, 0.9),
+                                     **extra)
     control.report(0.9, "unit tuning")
     unit_index = np.asarray(manifold.unit_ids, dtype=int)
     tuning = unit_tuning(rs)
@@ -182,6 +194,11 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, ra
             "headline": diagnostics}
     return arrays, meta
 
+
+PRECHECKS: dict[str, Callable[..., Any]] = {
+    "encoding": lambda source, rank, **_: _encoding_rank(source, rank),
+}
+"""Option checks that need the source, run by ``compute_view`` before any data is loaded."""
 
 BUILDERS: dict[str, Callable[..., Artifact]] = {
     "encoding": _encoding,

@@ -309,11 +309,13 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
     compute once). Progress: 0-50 % source responses, 50-100 % the analysis. Options: ``VIEW_OPTIONS``.
     The artefact layout of each view is documented in ``compute.views``.
     """
-    from compute.views import BUILDERS
+    from compute.views import BUILDERS, PRECHECKS
 
     cache, settings = _resolve(cache, settings)
     control = ensure_control(control)
     opts = normalise_options(view, options)
+    if view in PRECHECKS:
+        PRECHECKS[view](source, **opts)
     key = view_key(view, source, run=run, settings=settings, **opts)
     if key in cache:
         control.report(1.0, f"{view}: from cache")

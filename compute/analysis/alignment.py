@@ -24,7 +24,8 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.decomposition import PCA
 
-from compute._validation import check_array, check_random_state
+from compute._validation import check_array, check_int, check_random_state
+from compute.analysis._stats import rowwise_pearson
 from compute.analysis.timebase import resample_time
 from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import JobControl, ensure_control
@@ -147,15 +148,6 @@ def _rdm_upper(x: np.ndarray) -> np.ndarray:
     return 1.0 - (xn @ xn.swapaxes(1, 2))[:, iu, ju]
 
 
-def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching rows, (T, K) x (T, K) -> (T,); 0 where undefined."""
-    ac = a - a.mean(axis=1, keepdims=True)
-    bc = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((ac ** 2).sum(axis=1) * (bc ** 2).sum(axis=1))
-    r = np.divide((ac * bc).sum(axis=1), den, out=np.zeros(a.shape[0]), where=den > 0)
-    return np.nan_to_num(r, nan=0.0)
-
-
 def rsa_score(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Representational similarity per time bin: Spearman rho between the upper triangles of the two
     RDMs (RDM = 1 - Pearson correlation between condition vectors).
@@ -174,7 +166,7 @@ def rsa_score(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     a, b = _rdm_upper(x), _rdm_upper(y)
     undefined = np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1)
     a, b = np.nan_to_num(a), np.nan_to_num(b)
-    rho = _rowwise_pearson(rankdata(a, axis=1), rankdata(b, axis=1))
+    rho = rowwise_pearson(rankdata(a, axis=1), rankdata(b, axis=1))
     return np.where(undefined, 0.0, rho)
 
 
@@ -210,9 +202,8 @@ def cca_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 3) -> np.ndar
     ndarray of shape (n_time,), in [0, 1]
     """
     x, y = _check_pair(x, y, axes="time, condition, unit", same_axes=(0, 1))
-    limit = min(x.shape[1] - 1, x.shape[2], y.shape[2])
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= limit:
-        raise ValueError(f"n_components must be an integer in 1..{limit} for these shapes; got {n_components!r}")
+    check_int(n_components, name="n_components", low=1, high=min(x.shape[1] - 1, x.shape[2], y.shape[2]),
+              why=" for these shapes")
     ux, _ = _top_components(x - x.mean(axis=1, keepdims=True), n_components)
     uy, _ = _top_components(y - y.mean(axis=1, keepdims=True), n_components)
     corr = np.linalg.svd(ux.swapaxes(1, 2) @ uy, compute_uv=False)
@@ -252,15 +243,10 @@ def lp_score(x: np.ndarray, y: np.ndarray, *, n_splits: int = 10, n_train: int =
     """
     x, y = _check_pair(x, y, axes="time, condition, unit", same_axes=(0, 1))
     n_cond = x.shape[1]
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or not 2 <= n_train <= n_cond - 2:
-        raise ValueError(f"n_train must be an integer in 2..{n_cond - 2} (at least 2 test conditions); "
-                         f"got {n_train!r}")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
-        raise ValueError(f"n_splits must be an integer >= 1; got {n_splits!r}")
+    check_int(n_train, name="n_train", low=2, high=n_cond - 2, why=" (at least 2 test conditions)")
+    check_int(n_splits, name="n_splits", low=1)
     for name, k, n_units in (("x_components", x_components, x.shape[2]), ("y_components", y_components, y.shape[2])):
-        limit = min(n_cond, n_units)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
-            raise ValueError(f"{name} must be an integer in 1..{limit} (conditions, units); got {k!r}")
+        check_int(k, name=name, low=1, high=min(n_cond, n_units), why=" (conditions, units)")
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
     rng = check_random_state(random_state)
@@ -333,9 +319,8 @@ def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_met
 def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape) -> None:
     if score_method not in ("wasserstein", "angular", "euclidean"):
         raise ValueError(f"score_method must be 'wasserstein', 'angular' or 'euclidean'; got {score_method!r}")
-    limit = min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2])
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= limit:
-        raise ValueError(f"n_components must be an integer in 1..{limit} for these shapes; got {n_components!r}")
+    check_int(n_components, name="n_components", low=1, high=min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2]),
+              why=" for these shapes")
     if x_shape[1] < 3:
         raise ValueError(f"DSA needs at least 3 time bins; got {x_shape[1]}")
 
@@ -375,11 +360,8 @@ def _resolve_preset(preset: str, n_boot: int | None, n_nulls: int | None) -> tup
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
     n_boot = PRESETS[preset]["n_boot"] if n_boot is None else n_boot
     n_nulls = PRESETS[preset]["n_nulls"] if n_nulls is None else n_nulls
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1; got {n_boot!r}")
-    if isinstance(n_nulls, bool) or not isinstance(n_nulls, (int, np.integer)) or n_nulls < 2:
-        raise ValueError(f"n_nulls must be an integer >= 2 (a z-score needs a spread); got {n_nulls!r}")
-    return int(n_boot), int(n_nulls)
+    return (check_int(n_boot, name="n_boot", low=1),
+            check_int(n_nulls, name="n_nulls", low=2, why=" (a z-score needs a spread)"))
 
 
 def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *, n_boot: int, n_nulls: int,

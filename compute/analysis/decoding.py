@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from scipy.sparse.linalg import svds
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -34,6 +35,9 @@ LOGISTIC_MAX_ITER = 500
 KNN_NEIGHBOURS = 3
 WINDOWS = ("increasing", "decreasing")
 _FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
+# _ONE_THREAD: every BLAS call here is small (a 48 x 1146 SVD, a 38-sample logistic fit, ARPACK
+# matrix-vector products). Measured on a busy 2-core machine, OpenBLAS threads made them 10-100x slower
+# (a 48 x 1146 SVD: 3.3 s with 2 threads, 0.02 s with 1), so the kernels run single-threaded.
 
 
 class _Artifact:
@@ -225,12 +229,13 @@ def _pca(x: np.ndarray, n_components: int = 3) -> tuple[np.ndarray, np.ndarray]:
                          f"{n_components} rows; got {n_features} units and {n_samples} rows")
     xc = x - x.mean(axis=0)
     small = min(n_samples, n_features)
-    if small <= _FULL_SVD_MAX:
-        u, singular, vt = np.linalg.svd(xc, full_matrices=False)
-        u, singular, vt = u[:, :n_components], singular[:n_components], vt[:n_components]
-    else:
-        u, singular, vt = svds(xc, k=n_components, v0=np.full(small, 1.0 / np.sqrt(small)), tol=0)
-        u, singular, vt = u[:, ::-1], singular[::-1], vt[::-1]
+    with threadpool_limits(limits=1, user_api="blas"):     # see _ONE_THREAD
+        if small <= _FULL_SVD_MAX:
+            u, singular, vt = np.linalg.svd(xc, full_matrices=False)
+            u, singular, vt = u[:, :n_components], singular[:n_components], vt[:n_components]
+        else:
+            u, singular, vt = svds(xc, k=n_components, v0=np.full(small, 1.0 / np.sqrt(small)), tol=0)
+            u, singular, vt = u[:, ::-1], singular[::-1], vt[::-1]
     signs = np.sign(vt[np.arange(n_components), np.abs(vt).argmax(axis=1)])
     total = float(np.einsum("ij,ij->", xc, xc))
     ratio = singular ** 2 / total if total > 0 else np.zeros(n_components)
@@ -285,7 +290,8 @@ def _logistic_cv(x: np.ndarray, y: np.ndarray, splits: list[list[tuple[np.ndarra
         fold_scores = []
         for train, test in folds:
             model = LogisticRegression(solver="lbfgs", max_iter=LOGISTIC_MAX_ITER)
-            with warnings.catch_warnings():
+            # inputs were checked once by the caller; sklearn's per-fit checks cost about a third of a fit
+            with warnings.catch_warnings(), config_context(assume_finite=True, skip_parameter_validation=True):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(x[train], y[train])
             not_converged += int(np.max(model.n_iter_) >= LOGISTIC_MAX_ITER)
@@ -345,6 +351,8 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
         raise ValueError(f"stratified {CV_FOLDS}-fold CV needs at least {CV_FOLDS} directions per class; "
                          f"got {len(rs.directions)}")
     states, labels = _states(rs, names)
+    if not np.all(np.isfinite(states)):
+        raise ValueError(f"{rs.label}: responses contain NaN or infinite values; decoding needs finite responses")
     y = labels[:, 0]
     splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(y, y)) for seed in CV_SEEDS]
 
@@ -356,8 +364,7 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
     window_logistic = np.zeros((len(WINDOWS), n_time))
     window_sd = np.zeros((len(WINDOWS), n_time))
     window_knn = np.zeros((len(WINDOWS), n_time))
-    # Thousands of tiny fits: BLAS threads only add synchronisation cost (10-20x slower on a busy machine).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"):     # see _ONE_THREAD
         repeats, not_converged, knn = evaluate(states.mean(axis=1))
         for w, means in enumerate(_window_means(states) if windows else ()):
             for t in range(n_time):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import rankdata
 
+from compute.analysis._stats import rowwise_pearson
 from compute.responses import ResponseSet
 
 
@@ -117,14 +118,6 @@ def unit_tuning(rs: ResponseSet) -> Tuning:
                   stimuli=rs.stimuli)
 
 
-def _rowwise_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of a (n, T) with b (T,) or matching rows of b (n, T); 0 if constant."""
-    ac = a - a.mean(axis=-1, keepdims=True)
-    bc = b - b.mean(axis=-1, keepdims=True)
-    den = np.sqrt((ac ** 2).sum(axis=-1) * (bc ** 2).sum(axis=-1))
-    return np.divide((ac * bc).sum(axis=-1), den, out=np.zeros(a.shape[0]), where=den > 0)
-
-
 def intensity_arm(rs: ResponseSet, *, max_osi: float = 0.2, max_dsi: float = 0.2, min_psth_corr: float = 0.9,
                   min_ramp: float = 0.9) -> IntensityArm:
     """Flag units that ramp up non-selectively for every condition (METHODS.md section 8).
@@ -155,8 +148,8 @@ def intensity_arm(rs: ResponseSet, *, max_osi: float = 0.2, max_dsi: float = 0.2
             raise ValueError(f"{name} must lie in [-1, 1]; got {value!r}")
     tuning = unit_tuning(rs)
     psth = rs.responses[..., rs.onset_index:].astype(np.float64).mean(axis=(1, 2))
-    psth_corr = _rowwise_corr(psth, psth.mean(axis=0))
-    ramp = _rowwise_corr(rankdata(psth, axis=1), np.arange(psth.shape[1], dtype=float))
+    psth_corr = rowwise_pearson(psth, psth.mean(axis=0))
+    ramp = rowwise_pearson(rankdata(psth, axis=1), np.arange(psth.shape[1], dtype=float))
     with np.errstate(invalid="ignore"):
         flags = ((tuning.osi <= max_osi) & (tuning.dsi <= max_dsi) & (psth_corr >= min_psth_corr)
                  & (ramp >= min_ramp))

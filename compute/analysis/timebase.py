@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.signal import resample
 
+from compute._validation import check_int
 from compute.responses import ResponseSet
 
 
@@ -37,8 +38,7 @@ def resample_time(rs: ResponseSet, n_time: int) -> ResponseSet:
     """
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
-    if isinstance(n_time, bool) or not isinstance(n_time, (int, np.integer)) or n_time < 2:
-        raise ValueError(f"n_time must be an integer >= 2; got {n_time!r}")
+    n_time = check_int(n_time, name="n_time", low=2)
     n_in = rs.n_time
     if n_in == n_time:
         return rs

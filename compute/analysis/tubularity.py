@@ -27,13 +27,12 @@ from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from compute._validation import check_array, check_random_state
+from compute._validation import check_array, check_int, check_random_state
 from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 
 N_LENGTH_POINTS = 400  # polyline points for the centerline length L
-BLOCK_ROWS = 2048      # rows per block of pairwise distances (bounds memory for large bundles)
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -232,39 +231,31 @@ def _resample_arclength(curves: np.ndarray, M: int) -> tuple[np.ndarray, np.ndar
     return points, tangents
 
 
-def _row_blocks(n: int):
-    """Row slices of at most BLOCK_ROWS rows, so pairwise blocks stay small for any bundle size."""
-    return (slice(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS))
-
-
-def _bundle_pair_terms(flat: np.ndarray, tangents: np.ndarray, owner: np.ndarray, m: int, M: int
-                       ) -> tuple[float, float]:
+def _bundle_pair_terms(points: np.ndarray, tangents: np.ndarray) -> tuple[float, float]:
     """eps and the crossing sum X of one bundle (steps 4 and 6).
 
-    flat, tangents : (m*M, D) points and unit tangents of the bundle's curves, curve after curve;
-    owner : (m*M,) curve of each point. Pairwise squared distances are exact (``cdist``), in row blocks.
+    points, tangents : (m, M, D) resampled curves of the bundle and their unit tangents. Distances are
+    exact (``cdist``), one curve against the others at a time, so memory stays O(m M^2).
 
     eps = median over points of the distance to the nearest point of a different curve (floor 1e-12);
     X = 2 / (m (m - 1)) * sum over unordered pairs from different curves closer than 3 eps of
     exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
     """
-    n = flat.shape[0]
-    blocks = list(_row_blocks(n))
-    # A bundle of 8 x 150 points is one block: keep its distances for the second pass.
-    kept = cdist(flat, flat, "sqeuclidean") if len(blocks) == 1 else None
-    nearest = np.empty(n)
-    for rows in blocks:
-        d2 = cdist(flat[rows], flat, "sqeuclidean") if kept is None else kept.copy()
-        d2[owner[rows, None] == owner[None, :]] = np.inf
-        nearest[rows] = d2.min(axis=1)
+    m, M, D = points.shape
+    flat, flat_tan = points.reshape(m * M, D), tangents.reshape(m * M, D)
+    nearest = np.empty((m, M))
+    for c in range(m):
+        per_curve = cdist(points[c], flat, "sqeuclidean").reshape(M, m, M).min(axis=2)
+        per_curve[:, c] = np.inf
+        nearest[c] = per_curve.min(axis=1)
     eps = max(float(np.median(np.sqrt(nearest))), 1e-12)
     total = 0.0
-    for rows in blocks:
-        d2 = cdist(flat[rows], flat, "sqeuclidean") if kept is None else kept
-        # Unordered pairs once: point j after point i, on a later curve (owner[j] > owner[i]).
-        close = (owner[None, :] > owner[rows, None]) & (d2 < (3.0 * eps) ** 2)
-        cos = tangents[rows] @ tangents.T
-        total += float(np.sum(np.exp(-d2[close] / (2.0 * eps ** 2)) * (1.0 - cos[close] ** 2)))
+    for c in range(m - 1):
+        later = slice((c + 1) * M, None)  # each unordered pair of curves once
+        d2 = cdist(points[c], flat[later], "sqeuclidean")
+        close = d2 < (3.0 * eps) ** 2
+        cos = (tangents[c] @ flat_tan[later].T)[close]
+        total += float(np.sum(np.exp(-d2[close] / (2.0 * eps ** 2)) * (1.0 - cos ** 2)))
     return eps, 2.0 / (m * (m - 1)) * total / M ** 2
 
 
@@ -314,10 +305,12 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
         members = np.flatnonzero(curve_bundle == b)
         m = members.size
         pts, tan = points[members], tangents[members]
-        owner = np.repeat(np.arange(m), M)
-        eps, crossing = _bundle_pair_terms(pts.reshape(m * M, D), tan.reshape(m * M, D), owner, m, M)
+        eps, crossing = _bundle_pair_terms(pts, tan)
         out["eps"][b] = eps
         mean_curve = pts.mean(axis=0)
+        if np.ptp(mean_curve, axis=0).max() == 0:
+            raise ValueError(f"bundle {b} has a centerline of zero length (its mean curve does not move); "
+                             "S_tight and S_cross are undefined for it")
         # Points of bin k are all member points whose u falls in bin k (same bins for every curve).
         groups = np.tile(point_bin, m)
         for k, s in enumerate(smoothings):
@@ -336,10 +329,8 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
 # ---------------------------------------------------------------------------------------------- checks
 def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[float], n_bins: int
                     ) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 4:
-        raise ValueError(f"M must be an integer >= 4 (a cubic spline needs more than 3 points); got {M!r}")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or not 1 <= n_bins <= M:
-        raise ValueError(f"n_bins must be an integer in 1..M={M} so that every bin holds a point; got {n_bins!r}")
+    M = check_int(M, name="M", low=4, why=" (a cubic spline needs more than 3 points)")
+    check_int(n_bins, name="n_bins", low=1, high=M, why=" (at most M, so that every bin holds a point)")
     qs = np.asarray(q_values, dtype=float).ravel()
     if qs.size == 0 or np.any(~np.isfinite(qs)) or np.any((qs < 0) | (qs > 1)):
         raise ValueError(f"q must lie in [0, 1]; got {list(np.atleast_1d(q_values))}")
@@ -409,7 +400,8 @@ def default_stimuli(rs: ResponseSet) -> tuple[str, ...]:
     return rs.stimuli
 
 
-def _state_matrix(rs: ResponseSet, stimuli: Sequence[str | int] | None) -> tuple[np.ndarray, tuple[str, ...], tuple[int, int, int]]:
+def _state_matrix(rs: ResponseSet, stimuli: Sequence[str | int] | None
+                  ) -> tuple[np.ndarray, tuple[str, ...], tuple[int, int, int]]:
     """Rows = (stimulus, direction, time) states in C order, columns = units: shape (n_s*n_d*T, n_units)."""
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
@@ -442,10 +434,7 @@ def response_curves(rs: ResponseSet, *, stimuli: Sequence[str | int] | None = No
 
 
 def _check_components(n_components: int, shape: tuple[int, int]) -> None:
-    limit = min(shape)
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= limit:
-        raise ValueError(f"n_components must be an integer in 1..{limit} (states x units = {shape}); "
-                         f"got {n_components!r}")
+    check_int(n_components, name="n_components", low=1, high=min(shape), why=f" (states x units = {shape})")
 
 
 def _pca_curves(z: np.ndarray, shape: tuple[int, int, int], n_components: int, rng: np.random.Generator
@@ -462,8 +451,7 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Per-bootstrap per-bundle s_tight (n_boot, n_q, n_s, n_bundles), s_cross (n_boot, n_s, n_bundles),
     curve counts (n_bundles,) and the stimuli used."""
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1; got {n_boot!r}")
+    check_int(n_boot, name="n_boot", low=1)
     control = ensure_control(control)
     rng = check_random_state(random_state)
     states, names, shape = _state_matrix(rs, stimuli)
@@ -527,7 +515,8 @@ def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | N
 
 
 def sensitivity_grid(rs: ResponseSet, *, qs: Sequence[float] = (0.70, 0.75, 0.8, 0.85, 0.9, 0.95),
-                     smoothings: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0), stimuli: Sequence[str | int] | None = None,
+                     smoothings: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0),
+                     stimuli: Sequence[str | int] | None = None,
                      n_boot: int = 30, n_components: int = 10, random_state: int | np.random.Generator | None = 0,
                      M: int = 150, n_bins: int = 100, control: JobControl | None = None) -> SensitivityGrid:
     """Bootstrap S_tight over every (q, s) and S_cross over every s (METHODS.md section 6, step 8).

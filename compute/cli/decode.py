@@ -43,18 +43,13 @@ def main(argv: list[str]) -> int:
     from compute.analysis.decoding import (artifact_key, decoding_accuracy, decoding_manifold,
                                            decoding_trajectories)
     from compute.cache import default_cache
+    from compute.cli._tables import load_dataset, load_module
 
     stimuli = _stimuli(args.stimuli)
     cache = default_cache()
     try:
-        if args.dataset is not None:
-            from compute.bio.datasets import load_dataset
-
-            rs = load_dataset(args.dataset, random_state=args.seed)
-        else:
-            from compute.extraction import load_responses
-
-            rs = load_responses(args.model, args.module, seed=args.seed)
+        rs = (load_dataset(args.dataset, seed=args.seed) if args.dataset is not None
+              else load_module(args.model, args.module, seed=args.seed))
         control = console_control()
         accuracy = decoding_accuracy(rs, stimuli=stimuli, windows=args.windows, control=control)
         results = {

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment, minimize
 
 from compute._validation import check_array, check_random_state
 from compute.jobs import JobControl, ensure_control
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["PermutedCP", "PermutedCPResult", "RankDiagnostics", "effective_dimensionality",
            "factor_match_score", "permuted_cp", "rank_diagnostics", "resolve_device"]
@@ -112,6 +115,8 @@ class RankDiagnostics:
 # ---------------------------------------------------------------------------------------------- checks
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` reads TWINSCOPE_DEVICE; "auto" picks CUDA when available, else CPU."""
+    import torch
+
     if isinstance(device, torch.device):
         return device
     if device is None:
@@ -151,23 +156,28 @@ def _check_rank(rank, X: np.ndarray) -> int:
 
 # ---------------------------------------------------------------------------------------------- kernel
 class _Objective:
-    """f(theta) and its gradient for the permuted CP model, on torch tensors.
+    """f(theta) and its gradient for the permuted CP model of X / ||X||, on torch tensors.
 
     theta = [vec(A); vec(B); vec(C)] (row-major) as one float64 numpy vector, the layout L-BFGS-B sees.
+    X is scaled to unit norm, so f = 1/2 ||P(X) - Xhat||^2 / ||X||^2 = (1 - fit) / 2 whatever the data's
+    scale, and float32 arithmetic is enough (the residual is summed directly, in float64).
     """
 
     def __init__(self, X: np.ndarray, rank: int, n_directions: int, device: torch.device,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype | None = None) -> None:
+        import torch
+
         n, s, length = X.shape
         self.shape = (n, s, length)
         self.rank = rank
         self.n_dir = n_directions
         self.n_time = length // n_directions
         self.device = device
-        self.dtype = dtype
+        self.dtype = torch.float32 if dtype is None else dtype
+        self.norm = float(np.sqrt(np.sum(np.square(X, dtype=np.float64))))
         # Fortran flattening (index = d + D * t) is a C-order (time, direction) view.
-        self.X4 = torch.as_tensor(X, dtype=dtype, device=device).reshape(n, s, self.n_time, n_directions)
-        self.norm_sq = float(np.sum(np.square(X, dtype=np.float64)))
+        self.X4 = torch.as_tensor(X / self.norm, dtype=self.dtype, device=device).reshape(
+            n, s, self.n_time, n_directions)
         d = torch.arange(n_directions, device=device)
         # rolled[d] = X[(d - k) mod D]: gather index per shift k, shape (D_shift, D)
         self.roll_index = (d[None, :] - d[:, None]) % n_directions
@@ -176,6 +186,8 @@ class _Objective:
         self.n_eval = 0
 
     def split(self, theta: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        import torch
+
         n, s, length = self.shape
         r = self.rank
         t = torch.as_tensor(theta, dtype=self.dtype, device=self.device)
@@ -183,6 +195,8 @@ class _Objective:
 
     def best_shifts(self, xhat4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Best shift of every block and its inner product <Xhat, roll_k X>, each (N, S)."""
+        import torch
+
         n, s = self.shape[:2]
         gram = torch.einsum("nstd,nste->nsde", xhat4, self.X4).reshape(n, s, -1)
         cross = gram[:, :, self.cross_index].reshape(n, s, self.n_dir, self.n_dir).sum(-1)
@@ -191,10 +205,14 @@ class _Objective:
 
     def shifted(self, k: torch.Tensor) -> torch.Tensor:
         """P(X): every block rolled by its shift, shape (N, S, T, D)."""
+        import torch
+
         idx = self.roll_index[k]  # (N, S, D)
         return torch.gather(self.X4, 3, idx[:, :, None, :].expand_as(self.X4))
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        import torch
+
         self.n_eval += 1
         n, s, length = self.shape
         A, B, C = self.split(theta)
@@ -210,13 +228,20 @@ class _Objective:
         return f, grad.cpu().numpy().astype(np.float64)
 
     def evaluate(self, A: np.ndarray, B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
-        """Shifts (N, S) and the squared residual ||P(X) - Xhat||^2 of plain factor matrices."""
+        """Shifts (N, S) and the relative squared residual ||P(X) - Xhat||^2 / ||X||^2 of factor
+        matrices of the scaled problem."""
+        import torch
+
         n, s, length = self.shape
         kr = torch.as_tensor(np.einsum("nr,sr->nsr", A, B).reshape(n * s, -1), dtype=self.dtype, device=self.device)
         xhat = kr @ torch.as_tensor(C, dtype=self.dtype, device=self.device).T
         k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
-        resid = float(((self.shifted(k).reshape(n * s, length) - xhat).double() ** 2).sum())
-        return k.cpu().numpy().astype(np.int64), resid
+        resid = xhat.sub_(self.shifted(k).reshape(n * s, length))
+        return k.cpu().numpy().astype(np.int64), float(torch.sum(resid * resid, dtype=torch.float64))
+
+    def factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Factor matrices of the scaled problem as float64 numpy arrays."""
+        return tuple(M.cpu().numpy().astype(np.float64) for M in self.split(theta))
 
 
 def _random_start(shape: tuple[int, int, int], rank: int, rng: np.random.Generator) -> np.ndarray:
@@ -238,16 +263,28 @@ def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
     return lambdas[order], A[:, order], B[:, order], C[:, order]
 
 
-def _fit_once(objective: _Objective, theta0: np.ndarray, max_iter: int, tol: float):
-    bounds = [(0.0, None)] * theta0.size
-    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+def _restart(objective: _Objective, rng: np.random.Generator, max_iter: int, tol: float):
+    """One L-BFGS-B run from a random start: factors (of X / ||X||), shifts, relative squared residual,
+    iterations."""
+    theta0 = _random_start(objective.shape, objective.rank, rng)
+    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
                    options={"maxiter": max_iter, "ftol": tol, "gtol": 0.0, "maxcor": 10})
-    return res.x, int(res.nit)
+    A, B, C = objective.factors(res.x)
+    shifts, resid = objective.evaluate(A, B, C)
+    return A, B, C, shifts, resid, int(res.nit)
+
+
+def _check_options(n_restarts, max_iter, tol) -> None:
+    for name, value in (("n_restarts", n_restarts), ("max_iter", max_iter)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0; got {tol!r}")
 
 
 def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: int = 20,
                 random_state: int | np.random.Generator | None = None,
-                device: str | torch.device | None = None, max_iter: int = 1000, tol: float = 1e-9,
+                device: str | torch.device | None = None, max_iter: int = 1000, tol: float = 1e-7,
                 control: JobControl | None = None) -> PermutedCPResult:
     """Permuted non-negative CP decomposition with re-chosen circular shifts (METHODS.md 5.4).
 
@@ -267,8 +304,9 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
         Where the objective runs; None reads TWINSCOPE_DEVICE.
     max_iter : int, default=1000
         L-BFGS-B iterations per restart (the authors' maxIts).
-    tol : float, default=1e-9
-        L-BFGS-B ``ftol``: stop when the relative decrease of the objective falls below it.
+    tol : float, default=1e-7
+        L-BFGS-B ``ftol`` on f = (1 - fit) / 2: a restart stops when one iteration improves the fit by
+        less than 2 * tol.
     control : JobControl or None
         Progress (one step per restart) and cancellation.
 
@@ -279,12 +317,7 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     """
     X = _check_tensor(X, n_directions)
     rank = _check_rank(rank, X)
-    if not isinstance(n_restarts, (int, np.integer)) or n_restarts < 1:
-        raise ValueError(f"n_restarts must be a positive int; got {n_restarts!r}")
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int; got {max_iter!r}")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0; got {tol!r}")
+    _check_options(n_restarts, max_iter, tol)
     rng = check_random_state(random_state)
     control = ensure_control(control)
     objective = _Objective(X, rank, int(n_directions), resolve_device(device))
@@ -294,16 +327,14 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     for i in range(n_restarts):
         control.check()
         control.report(i / n_restarts, f"permuted CP rank {rank}: restart {i + 1}/{n_restarts}")
-        theta, n_iter = _fit_once(objective, _random_start(X.shape, rank, rng), int(max_iter), float(tol))
-        A, B, C = (M.cpu().numpy() for M in objective.split(theta))
-        shifts, resid = objective.evaluate(A, B, C)
-        errors[i] = np.sqrt(resid / objective.norm_sq)
+        run = _restart(objective, rng, int(max_iter), float(tol))
+        errors[i] = np.sqrt(run[4])
         if best is None or errors[i] < errors[best[0]]:
-            best = (i, A, B, C, shifts, resid, n_iter)
+            best = (i, run)
     control.report(1.0, f"permuted CP rank {rank}: done")
-    i, A, B, C, shifts, resid, n_iter = best
+    i, (A, B, C, shifts, resid, n_iter) = best
     lambdas, A, B, C = _normalise(A, B, C)
-    return PermutedCPResult(lambdas=lambdas, A=A, B=B, C=C, shifts=shifts, fit=1.0 - resid / objective.norm_sq,
+    return PermutedCPResult(lambdas=lambdas * objective.norm, A=A, B=B, C=C, shifts=shifts, fit=1.0 - resid,
                             error=float(errors[i]), restart_errors=errors, n_iter=n_iter,
                             n_directions=int(n_directions))
 
@@ -314,7 +345,7 @@ class PermutedCP:
 
     def __init__(self, rank: int, *, n_directions: int = 8, n_restarts: int = 20,
                  random_state: int | np.random.Generator | None = None, device: str | None = None,
-                 max_iter: int = 1000, tol: float = 1e-9) -> None:
+                 max_iter: int = 1000, tol: float = 1e-7) -> None:
         self.rank = rank
         self.n_directions = n_directions
         self.n_restarts = n_restarts
@@ -357,7 +388,7 @@ def effective_dimensionality(A: np.ndarray) -> float:
 
 def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions: int = 8,
                      random_state: int | np.random.Generator | None = None, device: str | None = None,
-                     max_iter: int = 1000, tol: float = 1e-9, control: JobControl | None = None) -> RankDiagnostics:
+                     max_iter: int = 1000, tol: float = 1e-7, control: JobControl | None = None) -> RankDiagnostics:
     """Error and effective dimensionality of every restart for every rank (METHODS.md 5.5).
 
     Parameters
@@ -374,24 +405,24 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions
     if ranks.ndim != 1 or ranks.size == 0 or ranks.dtype.kind not in "iu" or np.any(ranks < 2):
         raise ValueError(f"ranks must be a non-empty 1-D sequence of ints >= 2; got {ranks.tolist()!r}")
     X = _check_tensor(X, n_directions)
+    _check_options(n_restarts, max_iter, tol)
+    for rank in ranks.tolist():
+        _check_rank(rank, X)
     rng = check_random_state(random_state)
     control = ensure_control(control)
-    objective_device = resolve_device(device)
+    torch_device = resolve_device(device)
     errors = np.empty((ranks.size, n_restarts))
     eds = np.empty((ranks.size, n_restarts))
     seconds = np.empty(ranks.size)
     for j, rank in enumerate(ranks.tolist()):
-        rank = _check_rank(rank, X)
-        objective = _Objective(X, rank, n_directions, objective_device)
+        objective = _Objective(X, rank, n_directions, torch_device)
         start = time.perf_counter()
         for i in range(n_restarts):
             control.check()
             control.report((j * n_restarts + i) / (ranks.size * n_restarts), f"rank {rank}: restart {i + 1}")
-            theta, _ = _fit_once(objective, _random_start(X.shape, rank, rng), int(max_iter), float(tol))
-            A, B, C = (M.cpu().numpy() for M in objective.split(theta))
-            _, resid = objective.evaluate(A, B, C)
-            errors[j, i] = np.sqrt(resid / objective.norm_sq)
-            eds[j, i] = effective_dimensionality(_normalise(A, B, C)[1])
+            A, _, _, _, resid, _ = _restart(objective, rng, int(max_iter), float(tol))
+            errors[j, i] = np.sqrt(resid)
+            eds[j, i] = effective_dimensionality(A)
         seconds[j] = time.perf_counter() - start
     control.report(1.0, "rank scan done")
     return RankDiagnostics(ranks=ranks, errors=errors, effective_dims=eds, seconds=seconds)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from itertools import chain
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,6 @@ from torch import nn
 
 N_STREAMS = 4
 SCALE_GELU = 1.7015043497085571
-STIMULUS_SHAPE = (1, 144, 256)  # channels, height, width of one frame, as the public model was trained
 RETINA_SHAPE = (128, 192)
 CORE_SHAPE = (16, 24)  # height, width of the recurrent core and of the readout feature map
 CORE_CHANNELS = 128  # RecOut channels per stream
@@ -120,8 +119,8 @@ class _StreamConv(_Leaf):
     Input (N, S*I, H, W) -> output (N, S*O, H', W'); with ``shared_input`` the input has I channels seen by
     every stream (the stimulus, the behaviour). Pointwise maps (T = k = stride = 1) also take 2-D input
     (N, S*I) -> (N, S*O) and run as batched matrix products.
-    Non-pointwise maps are causal over time: a ring buffer keeps the last T inputs (zeros after reset);
-    kernel index 0 multiplies frame t - (T - 1), index T - 1 the current frame.
+    Temporal maps (T > 1) are causal: a ring buffer keeps the last T inputs (zeros after reset); kernel
+    index 0 multiplies frame t - (T - 1), index T - 1 the current frame.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, streams: int = N_STREAMS, in_groups: int = 1,
@@ -576,8 +575,9 @@ class _Feature(nn.Module):
 class _Readout(_Leaf):
     """RecOut (N, S*C, 16, 24) -> per-stream log-rates (N, S, U).
 
-    Without gradients the bilinear sampling and the feature weights run as one cached sparse operator
-    (S*U, S*C*16*24) with 4*C entries per row; with gradients, grid_sample then the weighted sum.
+    On CPU without gradients, the bilinear sampling and the feature weights run as one cached sparse
+    operator (S*U, S*C*16*24) with 4*C entries per row (for U = 9941 about 160 MB, read once per batch);
+    otherwise grid_sample, then the weighted sum over channels.
     """
 
     def __init__(self, n_units: int, channels: int = CORE_CHANNELS) -> None:
@@ -629,7 +629,7 @@ class _Readout(_Leaf):
 
     def forward(self, recout: torch.Tensor) -> torch.Tensor:
         n = recout.shape[0]
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or recout.device.type != "cpu":
             features = self.features(recout).reshape(n, N_STREAMS, self.channels, self.n_units)
             log_rates = torch.einsum("nscu,suc->nsu", features, self._weights())
         else:

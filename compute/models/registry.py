@@ -84,6 +84,9 @@ class ModelEntry:
         Whether ``build`` can run (e.g. official weights downloaded).
     source_files : callable(Settings) -> list of Path
         Files the weights come from; their size and mtime decide when a memoised weights id is stale.
+    truncatable : bool
+        True when no module's state depends on modules that run after it within a frame (no top-down
+        feedback), so extraction may stop a forward call after the last module it reads.
     """
 
     name: str
@@ -93,6 +96,7 @@ class ModelEntry:
     builder: Callable[[Settings], tuple[torch.nn.Module, str]] = field(repr=False, compare=False)
     is_available: Callable[[Settings], bool] = field(repr=False, compare=False, default=_always)
     source_files: Callable[[Settings], list[Path]] = field(repr=False, compare=False, default=lambda s: [])
+    truncatable: bool = False
 
     @property
     def module_names(self) -> tuple[str, ...]:
@@ -201,11 +205,15 @@ def _small_random(settings: Settings) -> tuple[torch.nn.Module, str]:
 
 MODELS: dict[str, ModelEntry] = {
     entry.name: entry for entry in (
-        ModelEntry("fnn-random", "FNN (untrained, random weights)", True, FNN_MODULE_SPECS, _fnn_random),
+        # The FNN and the small CNN are feedforward within a frame: the state of a module (temporal buffers,
+        # LSTM states) depends only on earlier modules and its own past, so forwards may be truncated.
+        ModelEntry("fnn-random", "FNN (untrained, random weights)", True, FNN_MODULE_SPECS, _fnn_random,
+                   truncatable=True),
         ModelEntry("fnn-official", f"FNN (official weights, session {FNN_SESSION} scan {FNN_SCAN})", False,
-                   FNN_MODULE_SPECS, _fnn_official, _fnn_official_available, _fnn_official_files),
+                   FNN_MODULE_SPECS, _fnn_official, _fnn_official_available, _fnn_official_files,
+                   truncatable=True),
         ModelEntry("conv3d-random", "Small causal 3-D CNN (untrained, random weights)", True,
-                   SMALL_MODULE_SPECS, _small_random),
+                   SMALL_MODULE_SPECS, _small_random, truncatable=True),
     )
 }
 

@@ -94,17 +94,21 @@ class SmallConv3d(nn.Module):
 
 def build_small(*, n_units: int = 2500, channels: tuple[int, int, int] = (48, 48, 48), seed: int = 0
                 ) -> SmallConv3d:
-    """A ``SmallConv3d`` with seeded random weights (He-normal weights, biases N(0, 0.1^2)), in eval mode.
+    """A ``SmallConv3d`` with seeded random weights, in eval mode.
 
-    Seeding uses a private ``torch.Generator``; the global torch RNG is untouched.
+    Weights are He-normal and then centred per output channel (so a uniform input drives no channel and
+    no channel is silenced by the positive mean of its GELU inputs); biases are N(0.3, 0.1^2), so every
+    unit has some baseline activity. Seeding uses a private ``torch.Generator``; the global torch RNG is
+    untouched.
     """
     model = SmallConv3d(n_units=n_units, channels=channels)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name.endswith("bias"):
-                param.copy_(0.1 * torch.randn(param.shape, generator=generator))
+                param.copy_(0.3 + 0.1 * torch.randn(param.shape, generator=generator))
             else:
                 fan_in = math.prod(param.shape[1:])
-                param.copy_(torch.randn(param.shape, generator=generator) * math.sqrt(2.0 / fan_in))
+                weight = torch.randn(param.shape, generator=generator) * math.sqrt(2.0 / fan_in)
+                param.copy_(weight - weight.flatten(1).mean(dim=1).reshape((-1,) + (1,) * (weight.ndim - 1)))
     return model.eval()

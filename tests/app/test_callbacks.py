@@ -126,6 +126,13 @@ class TestJobs:
         result, error = jobs.run_views(sink, {"views": []}, ctx=ctx)
         assert result is None and "nothing to compute" in error and calls[-1] == ("0", "failed")
 
+    def test_profile_view_options_are_defaults(self, ctx):
+        arrays, meta = encoding_arrays()
+        key = plant_view(ctx, "encoding", CONV1, arrays, meta, **ctx.catalog.profile.options_for("encoding"))
+        result, error = jobs.run_views(lambda p: None, {"views": [{"view": "encoding", "source": CONV1}]}, ctx=ctx)
+        assert ctx.catalog.profile.options_for("encoding") == {"rank": 4, "n_restarts": 2}
+        assert error == "" and result["views"][0]["key"] == key
+
     def test_cached_views_come_back_as_summaries(self, ctx):
         arrays, meta = decoding_arrays()
         key = plant_view(ctx, "decoding", RETINA, arrays, meta, stimuli=["grat_W12", "grat_W1"])
@@ -270,11 +277,12 @@ class TestExplore:
         key = plant_view(ctx, "encoding", CONV1, arrays, meta)
         result = {"views": [{"view": "encoding", "source": CONV1, "key": key}]}
         fig, options = explore.encoding_view(result, "model:conv3d-random", "Conv1", "cluster", ctx=ctx)
-        assert len(fig.data) == 3 and {o["value"] for o in options} == set(meta["color_options"])
+        assert len(fig["data"]) == 3 and {o["value"] for o in options} == set(meta["color_options"])
+        assert isinstance(fig["data"][0]["customdata"][0], list), "clickData needs plain customdata rows"
         continuous, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "OSI", ctx=ctx)
-        assert len(continuous.data) == 1 and continuous.data[0].marker.showscale
+        assert len(continuous["data"]) == 1 and continuous["data"][0]["marker"]["showscale"]
         unknown, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "rainbow", ctx=ctx)
-        assert len(unknown.data) == 1
+        assert len(unknown["data"]) == 1
         assert explore.clicked_unit({"points": [{"customdata": [7]}]}) == 7
         with pytest.raises(PreventUpdate):
             explore.clicked_unit({"points": [{}]})

@@ -31,7 +31,9 @@ def _wait(dash_duo, condition, timeout: float, what: str):
 
 
 def _run_job(dash_duo, page: str) -> list[str]:
-    """Click the page's Run button; returns the stage texts seen until the job finished."""
+    """Click the page's Run button once the page's own callbacks settled; returns the stage texts seen
+    until the job finished."""
+    _wait(dash_duo, dash_duo._wait_for_callbacks, 60, f"{page} callbacks")
     dash_duo.find_element(f"[id*='\"{page}\"'][id*='job-run']").click()
     seen = []
 
@@ -82,7 +84,7 @@ def test_explore_job_linked_views_psth_time_and_shared_url(dash_duo, twinscope):
     assert len(stages) >= 2, f"progress never seen: {stages}"
     assert dash_duo.find_element("#shell-job-error").text == ""
     for name in ("explore-decoding", "explore-trajectories", "explore-encoding"):
-        _wait(dash_duo, lambda name=name: _js(dash_duo, f"{graph_js(name)}.data[0].type") == "scatter3d", 60, name)
+        _wait(dash_duo, lambda name=name: _first_type(dash_duo, name) == "scatter3d", 60, name)
     n_time = _js(dash_duo, f"{graph_js('explore-trajectories')}.data[0].x.length")
     assert n_time == 12, "test profile: 12 frames"
     # click a unit of the encoding manifold (plotly_click, as a mouse click on a WebGL point would emit)
@@ -114,7 +116,7 @@ def test_explore_job_linked_views_psth_time_and_shared_url(dash_duo, twinscope):
 
 def test_compare_and_tubularity_pages(dash_duo, twinscope):
     dash_duo.start_server(twinscope)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/compare?sources=bio:retina,bio:V1&view=trajectories")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/compare?sources=model:conv3d-random:Conv1,model:conv3d-random:Conv2&view=trajectories")
     dash_duo.wait_for_element("#compare-sources", timeout=30)
     _run_job(dash_duo, "compare")
     for i in range(2):
@@ -122,7 +124,7 @@ def test_compare_and_tubularity_pages(dash_duo, twinscope):
               f"compare panel {i}")
     assert _js(dash_duo, "document.getElementById('compare-panel-3').style.display") == "none"
     shoot(dash_duo, "compare")
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/tubularity?sources=bio:retina,bio:V1")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/tubularity?sources=model:conv3d-random:Conv1")
     dash_duo.wait_for_element("#tubularity-sources", timeout=30)
     _run_job(dash_duo, "tubularity")
     _wait(dash_duo, lambda: _first_type(dash_duo, 'tubularity-bars') == "bar", 60, "bars")

@@ -181,6 +181,10 @@ class TestAccuracy:
             decoding_accuracy(make_set(rng.random((5, 1, 8, 4))), windows=False)
         with pytest.raises(ValueError, match="5-fold CV needs at least 5 directions per class; got 4"):
             decoding_accuracy(make_set(rng.random((5, 2, 4, 4))), windows=False)
+        responses = rng.random((5, 2, 8, 4))
+        responses[0, 1, 2, 3] = np.nan
+        with pytest.raises(ValueError, match="responses contain NaN or infinite values; decoding needs finite"):
+            decoding_accuracy(make_set(responses), windows=False)
 
 
 # ------------------------------------------------------------------ artefacts

@@ -20,7 +20,7 @@ from compute.models.registry import (FNN_MODULE_SPECS, FNN_MODULES, MODELS, SMAL
                                      ModuleSpec, get_model, select_device)
 from compute.models.small import SmallConv3d, build_small
 from compute.responses import ResponseSet
-from compute.sampling import SamplingSettings, UnitSample, sample_outputs, sample_units
+from compute.sampling import SamplingSettings, sample_outputs, sample_units
 from compute.stimuli import SuiteSpec, get_suite
 
 SUITE = SuiteSpec(n_instances=2, n_frames=3, classes=(0,))  # 16 sequences of 3 frames
@@ -44,16 +44,17 @@ def settings(tmp_path) -> Settings:
     return Settings(cache_dir=tmp_path, data_dir=tmp_path / "data", device="cpu")
 
 
-def register(monkeypatch, name: str, modules, make_model) -> list[int]:
-    """Register a test model; returns a list that grows by the batch size at every forward call."""
+def register(monkeypatch, name: str, modules, make_model, *, counted: str = "", **options) -> list[int]:
+    """Register a test model; returns a list that grows by the batch size at every call of the submodule
+    ``counted`` ("" = every forward call of the model)."""
     calls: list[int] = []
 
     def builder(settings):
         model = make_model()
-        model.register_forward_pre_hook(lambda _m, args: calls.append(args[0].shape[0]))
+        model.get_submodule(counted).register_forward_pre_hook(lambda _m, args: calls.append(args[0].shape[0]))
         return model, f"{name}-weights"
 
-    monkeypatch.setitem(MODELS, name, ModelEntry(name, f"{name} label", True, tuple(modules), builder))
+    monkeypatch.setitem(MODELS, name, ModelEntry(name, f"{name} label", True, tuple(modules), builder, **options))
     return calls
 
 
@@ -227,14 +228,26 @@ class TestExtractSmallModel:
             assert joint.get_responses(keys[module]).equals(alone.get_responses(keys[module]))
 
     def test_batching_does_not_change_the_result(self, small, two_passes, tmp_path, settings):
-        whole = run(modules=["Conv3", "Pool"], cache=ArtifactCache(tmp_path / "a"), settings=settings)
-        per_condition = run(modules=["Conv3", "Pool"], cache=ArtifactCache(tmp_path / "b"), settings=settings,
+        whole = run(modules=["Pool"], cache=ArtifactCache(tmp_path / "a"), settings=settings)
+        per_condition = run(modules=["Pool"], cache=ArtifactCache(tmp_path / "b"), settings=settings,
                             batch_size=3)  # rounded down to one condition (2 instances) per batch
         for module, key in whole.items():
             a = ArtifactCache(tmp_path / "a").get_responses(key)
             b = ArtifactCache(tmp_path / "b").get_responses(per_condition[module])
             np.testing.assert_array_equal(a.units["channel"], b.units["channel"])
             np.testing.assert_allclose(a.responses, b.responses, rtol=1e-5, atol=1e-6)
+
+    def test_truncated_forwards_give_the_same_responses(self, monkeypatch, tmp_cache, settings):
+        heads = register(monkeypatch, "test-full", SMALL_MODULE_SPECS, thin_small, counted="head")
+        truncated_heads = register(monkeypatch, "test-truncated", SMALL_MODULE_SPECS, thin_small, counted="head",
+                                   truncatable=True)
+        full = tmp_cache.get_responses(run("test-full", ["Conv1"], cache=tmp_cache, settings=settings)["Conv1"])
+        truncated = tmp_cache.get_responses(run("test-truncated", ["Conv1"], cache=tmp_cache,
+                                                settings=settings)["Conv1"])
+        np.testing.assert_array_equal(full.responses, truncated.responses)
+        np.testing.assert_array_equal(full.units["channel"], truncated.units["channel"])
+        # probe frame and the first frame (which learns the call order) reach the head; later frames stop
+        assert len(heads) == 1 + 3 and len(truncated_heads) == 1 + 1
 
     def test_cancel_raises_and_leaves_nothing(self, small, tmp_cache, settings):
         polls = itertools.count()
@@ -298,13 +311,6 @@ class TestExtractSmallModel:
         with pytest.raises(ValueError, match=r"module 'Rates' \(output of 'the model'\) gave a tensor of shape "
                                              r"\(1, 40\); kind 'conv' expects \[N, C, H, W\]"):
             run("test-bad-kind", cache=tmp_cache, settings=settings)
-        register(monkeypatch, "test-greedy", [ModuleSpec("Pool", "head", hook="input", kind="map")],
-                 thin_small)
-        with pytest.raises(ValueError, match=r"module 'Pool': only 0 maps have at least n_positions=500 "
-                                             r"responsive positions \(8 of the 8 maps respond at all\)"):
-            extract("test-greedy", suite=SUITE, sampling=SamplingSettings(n_maps=4, n_positions=500,
-                                                                          recurrent_channels="all streams"),
-                    cache=tmp_cache, settings=settings)
         assert not list(tmp_cache.root.glob("responses-*"))
 
 
@@ -382,18 +388,55 @@ class TestFNN:
         assert all(raw[f"raw {name}"].min() < -0.3 for name in FNN_MODULES[:6])
 
     @pytest.mark.slow
+    def test_truncated_forwards_keep_the_state(self, fnn, frames, rng):
+        """Stopping a forward after Enc L2 (a causal temporal conv) or at Rec (the input of
+        core.recurrent.out) must not skip the buffer or LSTM-state updates the next frame needs."""
+        clip = frames[:, :1, :1]  # 1 sequence of 3 frames
+        specs = [FNN_MODULE_SPECS[1], FNN_MODULE_SPECS[6]]
+        shapes = module_shapes(fnn, specs, (144, 256))
+        units = {spec.name: sample_units(rng.random(shapes[spec.name]) + 0.01, module=spec.name, streams=4,
+                                         settings=SAMPLING, random_state=0) for spec in specs}
+        full = record_units(fnn, specs, clip, units)
+        for spec in specs:
+            truncated = record_units(fnn, [spec], clip, units, truncate=True)
+            np.testing.assert_array_equal(truncated[spec.name], full[spec.name])
+
+    @pytest.mark.slow
     def test_extract_all_ten_modules(self, monkeypatch, tmp_cache, settings):
         register(monkeypatch, "test-fnn", FNN_MODULE_SPECS, lambda: build_fnn(n_units=30, seed=0))
         suite = SuiteSpec(n_instances=1, n_frames=2, classes=(0,))
-        sampling = replace(SAMPLING, n_positions=3)
-        keys = extract("test-fnn", suite=suite, sampling=sampling, cache=tmp_cache, settings=settings)
+        keys = extract("test-fnn", suite=suite, sampling=SAMPLING, cache=tmp_cache, settings=settings)
         assert list(keys) == list(FNN_MODULES)
         sets = {name: tmp_cache.get_responses(key) for name, key in keys.items()}
         for name, rs in sets.items():
-            assert isinstance(rs, ResponseSet) and rs.shape == (12 if name != "Output" else 20, 1, 8, 2) and rs.responses.min() >= 0
+            assert isinstance(rs, ResponseSet) and rs.shape[1:] == (1, 8, 2) and rs.responses.min() >= 0
             assert rs.provenance["untrained"] is True
+            assert 0 < rs.n_units <= 20  # 4 maps x 5 positions at most (short maps give fewer); 20 outputs
         for name in ("Rec", "RecOut", "Readout"):  # "authors": first n_maps channels, all of stream 0
             assert (sets[name].units["stream"] == 0).all() and sets[name].units["channel"].max() < 4
+        assert sets["Output"].n_units == 20 and sets["Enc L1"].n_units == 20
         assert (sets["Readout"].units["y"] == -1).all() and sets["Readout"].units["output_index"].max() < 30
         assert sets["Enc L7"].units["y"].min() >= 4 and sets["Enc L1"].units["x"].min() >= 16
         assert set(sets["Enc L8"].units["stream"].tolist()) <= {0, 1, 2, 3}
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+class TestCli:
+    @pytest.mark.slow
+    def test_extract_prints_key_and_file(self, tmp_path, monkeypatch, capsys):
+        from compute.cli import main
+
+        monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+        assert main(["extract", "--model", "conv3d-random", "--modules", "Conv1", "--instances", "1",
+                     "--frames", "2", "--device", "cpu"]) == 0
+        module, key, path = capsys.readouterr().out.strip().split("\t")
+        assert module == "Conv1" and key.startswith("responses-") and path.endswith(f"{key}.npz")
+        rs = ResponseSet.from_arrays(dict(np.load(path, allow_pickle=False)))
+        assert rs.shape == (2000, 11, 8, 2) and rs.provenance["model"] == "conv3d-random"
+
+    def test_errors_are_reported(self, tmp_path, monkeypatch, capsys):
+        from compute.cli import main
+
+        monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+        assert main(["extract", "--model", "conv3d-random", "--modules", "Conv9"]) == 2
+        assert "error: model 'conv3d-random' has no module 'Conv9'" in capsys.readouterr().err

@@ -125,9 +125,9 @@ class TestSampleUnits:
         scores[2], scores[4] = 3.0, 1.0
         settings = SamplingSettings(n_maps=1, n_positions=5)
         first = [sample_units(scores, module="m", settings=settings, random_state=s).channel[0]
-                 for s in range(2000)]
+                 for s in range(600)]
         assert set(first) == {2, 4}
-        assert np.mean(np.array(first) == 2) == pytest.approx(0.75, abs=0.03)
+        assert np.mean(np.array(first) == 2) == pytest.approx(0.75, abs=0.05)  # sd 0.018
 
     def test_zero_activity_maps_and_positions_are_never_drawn(self, rng):
         scores = _scores_with_active_maps([0, 3, 5]) * rng.random((6, 8, 10))
@@ -184,17 +184,29 @@ class TestSampleUnits:
         assert sample.output_index.min() >= 0 and sample.output_index.max() < 30
         np.testing.assert_array_equal(sample.index, (sample.stream * 128 + sample.channel) * 30 + sample.output_index)
 
+    def test_short_maps_give_all_their_responsive_positions(self):
+        scores = np.zeros((3, 4, 5))
+        scores[0].flat[[1, 7, 13]] = 1.0  # 3 responsive positions
+        scores[1].flat[:12] = 2.0
+        sample = sample_units(scores, module="m", settings=SamplingSettings(n_maps=2, n_positions=5),
+                              random_state=0)
+        assert sample.n_units == 8
+        assert set((sample.index[sample.channel == 0]).tolist()) == {1, 7, 13}
+        assert (sample.channel == 1).sum() == 5 and (scores.reshape(-1)[sample.index] > 0).all()
+
+    def test_all_responding_maps_are_taken_when_fewer_than_n_maps(self):
+        scores = _scores_with_active_maps([1, 4])
+        sample = sample_units(scores, module="m", settings=SamplingSettings(n_maps=4, n_positions=3),
+                              random_state=0)
+        assert sorted(set(sample.channel.tolist())) == [1, 4] and sample.n_units == 6
+
     @pytest.mark.parametrize("scores, kwargs, error, message", [
-        (np.ones((4, 3, 3)), {"settings": SamplingSettings(n_maps=5, n_positions=2)}, ValueError,
-         r"module 'm': only 4 maps have at least n_positions=2 responsive positions \(4 of the 4 maps respond "
-         r"at all\), but n_maps=5 maps are needed; reduce n_maps or n_positions"),
-        (np.ones((2, 2, 2)), {"settings": SamplingSettings(n_maps=1, n_positions=5)}, ValueError,
-         r"only 0 maps have at least n_positions=5 responsive positions \(2 of the 2 maps respond at all\)"),
+        (np.zeros((4, 3, 3)), {}, ValueError, "module 'm': no candidate unit responds to any stimulus of the suite"),
         (-np.ones((4, 3, 3)), {}, ValueError, "scores must be finite and non-negative"),
         (np.ones(5), {}, ValueError, r"scores must be \(channel, H, W\) or \(channel, position\); got shape \(5,\)"),
         (np.ones((6, 3, 3)), {"streams": 4}, ValueError, "6 channels cannot form 4 equal streams"),
         (np.ones((6, 3, 3)), {"random_state": "x"}, TypeError, "random_state must be an int"),
-    ], ids=["too-few-maps", "too-few-positions", "negative", "rank", "streams", "random-state"])
+    ], ids=["silent", "negative", "rank", "streams", "random-state"])
     def test_errors(self, scores, kwargs, error, message):
         with pytest.raises(error, match=message):
             sample_units(scores, module="m", **kwargs)
@@ -203,13 +215,13 @@ class TestSampleUnits:
 class TestSampleOutputs:
     def test_uniform_draw_without_replacement(self):
         draws = [sample_outputs(20, module="Output", settings=SamplingSettings(n_output=10), random_state=s)
-                 for s in range(2000)]
+                 for s in range(800)]
         for d in draws[:5]:
             assert len(set(d.index)) == 10 and (np.diff(d.index) > 0).all()
             np.testing.assert_array_equal(d.output_index, d.index)
             assert (d.channel == -1).all() and (d.stream == -1).all() and d.map_shape == (20,)
         counts = np.bincount(np.concatenate([d.index for d in draws]), minlength=20)
-        assert np.all(np.abs(counts - 1000) < 120)  # each unit in half of the draws (sd ~ 22)
+        assert np.all(np.abs(counts - 400) < 60)  # each unit in half of the draws (sd ~ 14)
 
     def test_errors(self):
         with pytest.raises(ValueError, match="module 'Output' has 30 output units; n_output=2000 cannot be drawn"):

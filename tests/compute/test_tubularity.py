@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import special_ortho_group
 
-from compute.analysis.tubularity import (compare_groups, default_stimuli, response_curves, sensitivity_grid,
-                                         tubularity, tubularity_of_responses)
+from compute.analysis.tubularity import (_group_quantiles, compare_groups, default_stimuli, response_curves,
+                                         sensitivity_grid, tubularity, tubularity_of_responses)
 from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import Cancelled, JobControl
 from compute.responses import ResponseSet
@@ -174,7 +174,7 @@ class TestInvariance:
 class TestTubularityErrors:
     @pytest.mark.parametrize("kwargs, match", [
         ({"M": 3}, "M must be an integer >= 4"),
-        ({"n_bins": 200}, r"n_bins must be an integer in 1..M=150"),
+        ({"n_bins": 200}, r"n_bins must be an integer in 1..150 \(at most M"),
         ({"q": 1.5}, r"q must lie in \[0, 1\]"),
         ({"smoothing": -1.0}, "smoothing must be a finite number >= 0"),
     ])
@@ -197,6 +197,15 @@ class TestTubularityErrors:
         bad[0, 0, 0] = np.nan
         with pytest.raises(ValueError, match="curves contains NaN or infinite values"):
             tubularity(bad, labels)
+        with pytest.raises(ValueError, match="bundle 0 has a centerline of zero length"):
+            tubularity(np.ones((2, 5, 3)), [0, 0])
+
+
+def test_group_quantiles_match_numpy(rng):
+    values, groups = rng.normal(size=200), rng.integers(0, 7, 200)
+    qs = np.array([0.0, 0.3, 0.9, 1.0])
+    expected = [[np.quantile(values[groups == g], q) for g in range(7)] for q in qs]
+    np.testing.assert_allclose(_group_quantiles(values, groups, 7, qs), expected, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------- response sets

@@ -333,25 +333,24 @@ class TestViewsEndToEnd:
     @pytest.mark.slow
     def test_alignment_and_collectors(self, tmp_cache, data_dir, rng):
         settings = Settings(cache_dir=tmp_cache.root, data_dir=Path(data_dir))
-        keys: dict[str, dict[str, str]] = {}
-        for module in ("A", "B"):
-            source = Source("model", "fnn-random", module)
-            tmp_cache.put_responses(f"responses-{module}", tiny_set(rng, label=module, reconstructed=False))
-            tmp_cache.put(source_key(source, settings=settings), {}, {"responses_key": f"responses-{module}"})
-            keys[module] = {"V1": compute_view("alignment", source, cache=tmp_cache, settings=settings,
-                                               dataset="V1", methods=("rsa", "cca"))}
+        source = Source("model", "fnn-random", "A")
+        tmp_cache.put_responses("responses-A", tiny_set(rng, label="A", reconstructed=False))
+        tmp_cache.put(source_key(source, settings=settings), {}, {"responses_key": "responses-A"})
+        keys = {"A": {"V1": compute_view("alignment", source, cache=tmp_cache, settings=settings,
+                                         dataset="V1", methods=("rsa", "cca"))}, "B": {}}
         arrays, meta = load_view(keys["A"]["V1"], cache=tmp_cache)
         assert arrays["values"].shape == (2, 10) and arrays["per_time"].shape == (2, 10, N_TIME)
         assert meta["methods"] == ["rsa", "cca"] and meta["reconstructed"] is True and meta["dsa_z"] is None
         rsa = meta["scores"]["rsa"]
         assert rsa["low"] <= rsa["mean"] <= rsa["high"]
         assert meta["mean_alignment"] == pytest.approx(arrays["values"].mean(axis=1).mean())
-        series = workflows.alignment_series({"A": keys["A"], "B": {}}, cache=tmp_cache)
+        series = workflows.alignment_series(keys, cache=tmp_cache)
         assert series["modules"] == ["A", "B"] and set(series["scores"]["V1"]) == {"rsa", "cca"}
         means = series["scores"]["V1"]["rsa"]["mean"]
         assert means[0] == rsa["mean"] and np.isnan(means[1])
         table = workflows.alignment_table_data(keys, cache=tmp_cache)
-        assert table["modules"] == ["A", "B"] and len(table["means"]["V1"]) == 2
+        assert table["modules"] == ["A", "B"] and table["means"]["V1"][0] == meta["mean_alignment"]
+        assert np.isnan(table["means"]["V1"][1])
 
 
 # ---------------------------------------------------------------------------------------------- unit maps
@@ -372,3 +371,32 @@ class TestUnitResponseMap:
             unit_response_map(bio_source, 1.5, cache=tmp_cache, settings=settings)
         with pytest.raises(KeyError, match="not computed yet"):
             unit_response_map(Source("model", "fnn-random", "Rec"), 0, cache=tmp_cache, settings=settings)
+
+
+def test_drop_flagged_removes_planted_intensity_arm(tmp_cache, settings, rng):
+    rs = tiny_set(rng)
+    arm = np.broadcast_to(np.linspace(0.1, 2.0, N_TIME), (4, 6, 8, N_TIME))  # untuned ramps
+    planted = ResponseSet(responses=np.concatenate([rs.responses, arm]), stimuli=rs.stimuli, time_unit="bin",
+                          provenance={"label": "with arm"})
+    source = Source("bio", "retina")
+    tmp_cache.put_responses(source_key(source, settings=settings), planted)
+    kept = view_summary(compute_view("decoding", source, cache=tmp_cache, settings=settings, drop_flagged=True),
+                        cache=tmp_cache)
+    full = view_summary(compute_view("decoding", source, cache=tmp_cache, settings=settings), cache=tmp_cache)
+    assert full["counts"]["n_units"] == N_UNITS + 4 and kept["counts"]["n_units"] == N_UNITS
+
+
+@pytest.mark.slow
+def test_encoding_view_on_tiny_model_source(tmp_cache, settings, rng):
+    source = Source("model", "fnn-random", "Rec")
+    tmp_cache.put_responses("responses-enc", tiny_set(rng, label="enc"))
+    tmp_cache.put(source_key(source, settings=settings), {}, {"responses_key": "responses-enc"})
+    key = compute_view("encoding", source, cache=tmp_cache, settings=settings, rank=2, n_restarts=1)
+    arrays, meta = load_view(key, cache=tmp_cache)
+    assert arrays["coords"].shape == (N_UNITS, 3)
+    np.testing.assert_array_equal(arrays["unit_index"], np.arange(N_UNITS))
+    assert meta["color_options"]["OSI"] == "continuous" and meta["color_options"]["cell_type"] == "categorical"
+    assert arrays["color__cell_type"][4] == "type1" and arrays["color__intensity arm"].dtype == bool
+    assert meta["diagnostics"]["rank"] == 2
+    with pytest.raises(ValueError, match="no seed-study rank for module 'Pool'"):
+        compute_view("encoding", Source("model", "conv3d-random", "Pool"), cache=tmp_cache, settings=settings)

@@ -1,0 +1,76 @@
+"""``python -m compute encode``: encoding manifold of a dataset or module (METHODS.md section 5)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m compute encode",
+        description="Encoding manifold (METHODS.md section 5): prints its diagnostics and writes it to the "
+                    "artefact cache. A dataset without --rank uses the published permuted-CP factors; with "
+                    "--rank its responses (the authors' traces when TWINSCOPE_BIO_TRACES has them, else the "
+                    "reconstruction) are decomposed like a model module.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=("retina", "V1"), help="a biological reference")
+    source.add_argument("--model", help="a model of the registry (e.g. fnn-random); needs --module")
+    parser.add_argument("--module", help="module of --model, e.g. 'Enc L1' (extract it first)")
+    parser.add_argument("--rank", type=int, default=None,
+                        help="permuted-CP rank (default for a module: the seed study's rank of that module)")
+    parser.add_argument("--restarts", type=int, default=20, help="random restarts of the decomposition (20)")
+    parser.add_argument("--stimuli", default="bio-matched",
+                        choices=("bio-matched", "authors-lowsf", "authors-highsf", "per-unit-best"),
+                        help="six stimuli per unit (default: bio-matched)")
+    parser.add_argument("--ian", default="greedy", choices=("greedy", "lp"), help="IAN scale objective")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="decomposition restarts; unit sampling of a model / direction offsets of "
+                             "reconstructed biology (default: 0)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.model is not None and args.module is None:
+        parser.error("--model needs --module")
+    from compute.cache import default_cache
+    from compute.cli._tables import load_dataset, load_module
+    from compute.encoding.manifold import MODULE_RANKS, encoding_manifold_key, get_encoding_manifold
+    from compute.jobs import Cancelled, console_control
+
+    cache = default_cache()
+    try:
+        if args.dataset is not None and args.rank is None:
+            source, rank = args.dataset, None
+        else:
+            source = (load_dataset(args.dataset, seed=args.seed) if args.dataset is not None
+                      else load_module(args.model, args.module, seed=args.seed))
+            rank = args.rank if args.rank is not None else MODULE_RANKS.get(args.module)
+            if rank is None:
+                raise ValueError(f"no seed-study rank for module {args.module!r}; pass --rank")
+        options = dict(rank=rank, n_restarts=args.restarts, random_state=args.seed, stimuli=args.stimuli,
+                       ian_objective=args.ian)
+        manifold = get_encoding_manifold(source, cache=cache, control=console_control(), **options)
+        key = encoding_manifold_key(source, **options)
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("\ninterrupted; nothing was written", file=sys.stderr)
+        return 130
+    d = manifold.diagnostics
+    print(f"{d['source']}: encoding manifold of {manifold.n_units} units")
+    fit = "" if d.get("fit") is None else f", fit {d['fit']:.4f}"
+    print(f"  rank {d['rank']}{fit}, effective dimensionality {d['effective_dimensionality']:.2f}")
+    print(f"  PCA: {d['n_pcs']} components ({100 * d['explained_variance']:.1f} % variance), "
+          f"{d['n_unique']} distinct points")
+    print(f"  IAN ({d['ian_objective']}): C {d['ian_C']:.3f}, {d['ian_edges']} edges, {d['ian_iterations']} "
+          f"iterations{'' if d['ian_converged'] else ' (not converged)'}, {d['n_disconnected']} points set aside")
+    c = d["clusteredness"]
+    print(f"  clusteredness: silhouette excess {c['silhouette_excess']:.3f} (data {c['silhouette']:.3f}, "
+          f"Gaussian {c['silhouette_gaussian']:.3f}); 10th diffusion eigenvalue {c['diffusion_eig10']:.3f}")
+    print(f"  HDBSCAN clusters: {d['n_clusters']}")
+    print(f"encoding-manifold\t{key}\t{cache.path(key)}")
+    return 0
