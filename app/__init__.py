@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, background_manager: Any = No
 
         background_manager = dash.DiskcacheManager(diskcache.Cache(str(settings.cache_dir / "jobs")))
     artifacts = settings.cache_dir / "artifacts"
-    catalog = get_catalog(settings, artifacts)
+    catalog = get_catalog(settings)
     ctx = AppContext(settings=settings, cache=ArtifactCache(artifacts), catalog=catalog)
     app = dash.Dash(
         __name__, use_pages=True, pages_folder="", assets_folder=str(ASSETS),

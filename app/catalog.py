@@ -1,24 +1,15 @@
 """What the pages offer: models and their modules, datasets, stimulus classes and presets, colour-by
 options, and the source tokens built from them.
 
-``compute.models.registry`` imports torch, which the web process must not load; ``model_infos`` therefore
-reads the registry in a short-lived subprocess and keeps the answer in the artefact cache, keyed by the
-registry's source files and the weight files present (so downloading official weights shows them).
+The model list is read once per process: a model whose weights are downloaded later appears after a restart.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from compute.cache import ArtifactCache, content_key
-from compute.config import REPO_ROOT, Settings
+from compute.config import Settings
 
 from app.profile import RunProfile, run_profile
 
@@ -132,58 +123,22 @@ def source_tokens(source: str, modules: list[str]) -> list[str]:
     return [source_token("bio", name)] if kind == "bio" else [source_token("model", name, m) for m in modules]
 
 
-_PROBE = """
-import json, sys
-from compute.config import Settings
-from compute.models.registry import MODELS
-settings = Settings.from_env()
+def model_infos(settings: Settings) -> dict[str, ModelInfo]:
+    """Available registered models (name -> ModelInfo); the registry loads no torch."""
+    from compute.models.registry import MODELS
 
-def available(entry):
-    try:
-        return entry.available(settings)
-    except ImportError:  # a model whose code is not installed is simply not offered
-        return False
-
-json.dump([{"name": e.name, "label": e.label, "untrained": e.untrained, "modules": list(e.module_names),
-            "available": available(e)} for e in MODELS.values()], sys.stdout)
-"""
-
-
-def _probe_key(settings: Settings) -> str:
-    models = REPO_ROOT / "compute" / "models"
-    code = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(models.glob("*.py"))}
-    weights = settings.weights_dir
-    files = ({p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(weights.iterdir()) if p.is_file()}
-             if weights.is_dir() else {})
-    return content_key("catalog", code=code, weights=files, weights_dir=str(weights))
-
-
-def model_infos(settings: Settings, cache: ArtifactCache) -> dict[str, ModelInfo]:
-    """Available registered models (name -> ModelInfo), read without importing torch here."""
-    key = _probe_key(settings)
-
-    def probe():
-        env = {**os.environ, "TWINSCOPE_CACHE_DIR": str(settings.cache_dir),
-               "TWINSCOPE_DATA_DIR": str(settings.data_dir)}
-        done = subprocess.run([sys.executable, "-c", _PROBE], cwd=REPO_ROOT, env=env, capture_output=True,
-                              text=True, timeout=300, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"could not read the model registry:\n{done.stderr[-2000:]}")
-        return {}, {"models": json.loads(done.stdout)}
-
-    _, meta = cache.get_or_compute(key, probe)
-    return {m["name"]: ModelInfo(m["name"], m["label"], bool(m["untrained"]), tuple(m["modules"]))
-            for m in meta["models"] if m["available"]}
+    return {e.name: ModelInfo(e.name, e.label, e.untrained, e.module_names)
+            for e in MODELS.values() if e.available(settings)}
 
 
 @functools.lru_cache(maxsize=8)
-def get_catalog(settings: Settings, cache_root: Path, profile: RunProfile | None = None) -> Catalog:
-    """The catalogue for ``settings`` (memoised per process; ``cache_root`` holds the probe's answer)."""
+def get_catalog(settings: Settings, profile: RunProfile | None = None) -> Catalog:
+    """The catalogue for ``settings`` (memoised per process)."""
     from compute.bio.datasets import DATASETS
     from compute.stimuli import CLASS_NAMES, DIRECTIONS, PRESETS
 
     profile = run_profile() if profile is None else profile
-    models = model_infos(settings, ArtifactCache(cache_root))
+    models = model_infos(settings)
     if profile.model not in models:
         raise ValueError(f"the profile's model {profile.model!r} is not available; available: {sorted(models)}")
     return Catalog(models=models, datasets=tuple(DATASETS), classes=tuple(CLASS_NAMES),

@@ -1,12 +1,14 @@
 """Wall time and peak RSS of a full extraction (all modules of a model) and of the quick look.
 
-    python benchmarks/bench_extraction.py [--quick] [--model fnn-random] [--threads 2] [--batch-size 24]
+    python benchmarks/bench_extraction.py [--quick] [--model fnn-random] [--modules Rec ...] [--threads 2]
+                                          [--batch-size 24]
 
 Each configuration runs in a fresh subprocess with an empty cache (so nothing is reused and the peak RSS is
 that run's own). "full" = 3 instances per condition (the study), "quick look" = 1 instance. With --quick only
 the first stimulus class and the first 8 frames are extracted (1/11 of the sequences, 8/37 of the frames)
 and the time of the passes is extrapolated to the whole suite; setup (model build, stimulus rendering, shape
-probe) is reported apart. The peak RSS of a --quick run is a lower bound.
+probe) is reported apart. The peak RSS of a --quick run is a lower bound. CPU = user + system seconds of
+the run (all threads), a number less sensitive than wall time to other processes on a shared machine.
 """
 
 from __future__ import annotations
@@ -47,20 +49,22 @@ def _child(args: argparse.Namespace) -> None:
     suite = SuiteSpec(n_instances=args.instances, n_frames=n_frames, classes=classes)
     settings = Settings.from_env()
     start = time.perf_counter()
-    keys = extract(args.model, None, suite=suite, cache=ArtifactCache(settings.cache_dir / "artifacts"),
+    keys = extract(args.model, args.modules, suite=suite, cache=ArtifactCache(settings.cache_dir / "artifacts"),
                    settings=settings, control=JobControl(progress=progress), batch_size=args.batch_size)
     end = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     setup = marks.get("passes", end) - start
     print(json.dumps({"modules": len(keys), "classes": len(classes), "frames": n_frames,
                       "wall_s": end - start, "setup_s": setup,
                       "passes_s": end - start - setup, "threads": torch.get_num_threads(),
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 class x 8 frames, extrapolated to 11 x 37")
     parser.add_argument("--model", default="fnn-random")
+    parser.add_argument("--modules", nargs="+", default=None, help="module names (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--instances", type=int, default=None, help=argparse.SUPPRESS)
@@ -69,12 +73,13 @@ def main() -> None:
         _child(args)
         return
     what = "--quick (1 class x 8 frames, extrapolated)" if args.quick else "whole suite"
-    print(f"bench_extraction: model {args.model}, {what}, {os.cpu_count()} CPUs, "
+    print(f"bench_extraction: model {args.model}, modules {args.modules or 'all'}, {what}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
     for label, instances in (("full (3 instances)", 3), ("quick look (1 instance)", 1)):
         with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
             command = [sys.executable, __file__, "--instances", str(instances), "--model", args.model]
             command += ["--quick"] if args.quick else []
+            command += ["--modules", *args.modules] if args.modules else []
             command += ["--threads", str(args.threads)] if args.threads else []
             command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
             env = {**os.environ, "TWINSCOPE_CACHE_DIR": tmp, "PYTHONPATH": str(REPO)}
@@ -85,8 +90,9 @@ def main() -> None:
         scale = N_CLASSES / result["classes"] * N_FRAMES / result["frames"]
         estimate = result["setup_s"] + result["passes_s"] * scale
         print(f"{label:<24} modules {result['modules']:>2}  threads {result['threads']}  "
-              f"wall {result['wall_s']:8.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "
-              f"whole suite ~{estimate / 60:6.1f} min  peak RSS {result['peak_rss_mib']:7.0f} MiB")
+              f"wall {result['wall_s']:7.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "
+              f"CPU {result['cpu_s']:7.1f} s  whole suite ~{estimate / 60:6.1f} min  "
+              f"peak RSS {result['peak_rss_mib']:6.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote_plus, unquote_plus
 
@@ -159,7 +160,12 @@ def source_key(source: Source, *, run: RunSettings = RunSettings(), settings: Se
     """Content key of a source's response set (for a model: of the pointer to its extraction)."""
     settings = Settings.from_env() if settings is None else settings
     if source.kind == "model":
-        parts: dict[str, Any] = {"run": run.key_parts()}
+        from compute.models.registry import get_model
+
+        # Size and mtime of the weight files (official FNN): replaced weights give new keys, without torch here.
+        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (p.name, None, None)
+                 for p in map(Path, get_model(source.name).source_files(settings))]
+        parts: dict[str, Any] = {"run": run.key_parts(), "weights_files": files}
     else:
         traces = settings.bio_traces_dir
         parts = {"seed": run.seed, "traces": None if traces is None else str(traces)}
@@ -449,8 +455,8 @@ def tubularity_comparison(keys: Mapping[str, str], *, reference: str | None = No
     loaded = {name: load_view(key, cache=cache) for name, key in keys.items()}
     out: dict[str, Any] = {"names": list(keys), "reference": reference,
                            "unreliable_cross": [n for n, (_, m) in loaded.items() if m.get("reconstructed")]}
-    for field in ("s_tight", "s_tight_se", "s_cross", "s_cross_se"):
-        out[field] = [float(m[field]) for _, m in loaded.values()]
+    for name in ("s_tight", "s_tight_se", "s_cross", "s_cross_se"):
+        out[name] = [float(m[name]) for _, m in loaded.values()]
     if reference is not None:
         ref = loaded[reference][0]["s_tight_boot"]
         out["p_tight"] = {n: float(compare_groups(ref, a["s_tight_boot"]).p)

@@ -7,11 +7,11 @@ from compute.encoding.manifold import (EncodingManifold, chance_purity, clustere
                                        encoding_manifold_from_factors, encoding_manifold_key, get_encoding_manifold,
                                        neighbour_purity)
 from compute.encoding.neural_matrix import NeuralMatrix, factor_coordinates, neural_matrix, reduce_pca
-from compute.encoding.permuted_cp import (PermutedCP, PermutedCPResult, RankDiagnostics, effective_dimensionality,
+from compute.encoding.permuted_cp import (PermutedCPResult, RankDiagnostics, effective_dimensionality,
                                           factor_match_score, permuted_cp, rank_diagnostics)
 from compute.encoding.tensor import EncodingTensor, encoding_tensor
 
-__all__ = ["DiffusionMap", "EncodingManifold", "EncodingTensor", "IANKernel", "NeuralMatrix", "PermutedCP",
+__all__ = ["DiffusionMap", "EncodingManifold", "EncodingTensor", "IANKernel", "NeuralMatrix",
            "PermutedCPResult", "RankDiagnostics", "chance_purity", "clusteredness", "diffusion_map",
            "effective_dimensionality", "encoding_manifold", "encoding_manifold_from_factors",
            "encoding_manifold_key", "encoding_tensor", "factor_coordinates", "factor_match_score",

@@ -19,12 +19,13 @@ edges are set aside (scale 0, no kernel row) rather than failing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
-from scipy.spatial import Delaunay, cKDTree
+from scipy.spatial import Delaunay, QhullError, cKDTree
 from scipy.stats import norm
 
 from compute._validation import check_array
@@ -115,19 +116,20 @@ def _blocked(D2: np.ndarray, pairs: np.ndarray, chunk: int = 1024) -> np.ndarray
     return out
 
 
-def _gabriel_exact(points: np.ndarray, n_filter: int = 24) -> np.ndarray:
-    """Exact Gabriel edges in any dimension: a cheap filter with each endpoint's nearest neighbours as
-    candidate blockers, then the full test on the surviving pairs."""
-    n = points.shape[0]
-    D2 = _squared_distances(points)
+def _gabriel_exact(D2: np.ndarray, n_filter: int = 24, chunk: int = 64) -> np.ndarray:
+    """Exact Gabriel edges in any dimension from squared distances (n, n): a cheap filter with each
+    endpoint's nearest neighbours as candidate blockers, then the full test on the surviving pairs."""
+    n = D2.shape[0]
     m = min(n - 1, n_filter)
-    near = np.argsort(D2, axis=1)[:, 1:m + 1]                                   # (n, m)
+    near = np.argpartition(D2 + np.diag(np.full(n, np.inf)), m - 1, axis=1)[:, :m]   # (n, m), self excluded
     survives = np.ones((n, n), dtype=bool)
-    for i in range(n):
-        k = near[i]
-        hit = (D2[i, k][None, :] + D2[:, k]) <= D2[i][:, None] * (1.0 + 1e-12)   # (n, m): k blocks (i, j)
-        hit[k, np.arange(m)] = False                                            # k == j is no blocker
-        survives[i] &= ~hit.any(axis=1)
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        k = near[rows]                                                           # (b, m)
+        through = np.take_along_axis(D2[rows], k, axis=1)[:, :, None] + D2[k]   # (b, m, n): d_ik^2 + d_kj^2
+        hit = through <= D2[rows][:, None, :] * (1.0 + 1e-12)                   # k blocks (i, j)
+        hit[np.arange(rows.size)[:, None], np.arange(m)[None, :], k] = False    # k == j is no blocker
+        survives[rows] &= ~hit.any(axis=1)
     survives &= survives.T
     pairs = np.argwhere(np.triu(survives, k=1))
     return pairs[~_blocked(D2, pairs)]
@@ -157,7 +159,8 @@ def gabriel_graph(points: np.ndarray, *, method: str = "auto") -> np.ndarray:
         Distinct points.
     method : {"auto", "delaunay", "exact"}, default="auto"
         "delaunay" tests only Delaunay edges (scipy/qhull; fast in 2-3 dimensions); "exact" filters all
-        pairs vectorised (any dimension); "auto" uses Delaunay for n_dims <= 3.
+        pairs vectorised (any dimension); "auto" uses Delaunay for n_dims <= 3 and falls back to "exact"
+        when qhull cannot triangulate (points in a lower-dimensional flat).
 
     Returns
     -------
@@ -167,12 +170,22 @@ def gabriel_graph(points: np.ndarray, *, method: str = "auto") -> np.ndarray:
     points = _check_points(points)
     if method not in ("auto", "delaunay", "exact"):
         raise ValueError(f"method must be 'auto', 'delaunay' or 'exact'; got {method!r}")
+    return _gabriel(points, None, method)
+
+
+def _gabriel(points: np.ndarray, D2: np.ndarray | None, method: str) -> np.ndarray:
+    edges = None
     if method == "delaunay" or (method == "auto" and 2 <= points.shape[1] <= 3):
         if points.shape[1] < 2:
             raise ValueError("method='delaunay' needs points of at least 2 dimensions; use 'exact'")
-        edges = _gabriel_delaunay(points)
-    else:
-        edges = _gabriel_exact(points)
+        try:
+            edges = _gabriel_delaunay(points)
+        except QhullError:
+            if method == "delaunay":
+                raise ValueError("qhull cannot triangulate these points (they lie in a lower-dimensional "
+                                 "flat); use method='exact'") from None
+    if edges is None:
+        edges = _gabriel_exact(_squared_distances(points) if D2 is None else D2)
     order = np.lexsort((edges[:, 1], edges[:, 0]))
     return edges[order].astype(np.int64)
 
@@ -196,9 +209,14 @@ def greedy_scales(edges: np.ndarray, lengths: np.ndarray, farthest: np.ndarray, 
     ndarray of shape (n_points,)
         Scales with sigma_i sigma_j >= (C d_ij)^2 on every edge (0 for points without edges).
     """
-    sig = [0.0] * farthest.shape[0]
-    cap = farthest.tolist()
-    for (i, j), d in zip(edges.tolist(), lengths.tolist()):
+    pairs = zip(edges[:, 0].tolist(), edges[:, 1].tolist(), lengths.tolist())
+    return np.asarray(_greedy(pairs, farthest.tolist(), C))
+
+
+def _greedy(pairs, cap: list[float], C: float) -> list[float]:
+    """The greedy pass over (i, j, d_ij) triples in order; ``cap`` holds the upper bounds."""
+    sig = [0.0] * len(cap)
+    for i, j, d in pairs:
         w = C * d
         si, sj = sig[i], sig[j]
         if si == 0.0 and sj == 0.0:
@@ -206,7 +224,7 @@ def greedy_scales(edges: np.ndarray, lengths: np.ndarray, farthest: np.ndarray, 
             continue
         if si > 0.0 and sj > 0.0:
             if si * sj < w * w:
-                a = w / np.sqrt(si * sj)
+                a = w / math.sqrt(si * sj)
                 si, sj = si * a, sj * a
         elif si == 0.0:
             si = w * w / sj
@@ -217,7 +235,7 @@ def greedy_scales(edges: np.ndarray, lengths: np.ndarray, farthest: np.ndarray, 
         elif sj > cap[j]:
             si, sj = si * sj / cap[j], cap[j]
         sig[i], sig[j] = si, sj
-    return np.asarray(sig)
+    return sig
 
 
 def lp_scales(edges: np.ndarray, lengths: np.ndarray, farthest: np.ndarray, *, C: float = 1.0) -> np.ndarray:
@@ -298,8 +316,10 @@ class _Graph:
     def __init__(self, edges: np.ndarray, lengths: np.ndarray, n: int) -> None:
         self.edges, self.lengths, self.n = edges, lengths, n
         self.active = np.ones(edges.shape[0], dtype=bool)
+        self.pairs = list(zip(edges[:, 0].tolist(), edges[:, 1].tolist(), lengths.tolist()))
+        self.by_length = np.argsort(lengths, kind="stable")
         self.rank = np.empty(edges.shape[0], dtype=np.int64)
-        self.rank[np.argsort(lengths, kind="stable")] = np.arange(edges.shape[0])
+        self.rank[self.by_length] = np.arange(edges.shape[0])
 
     def degrees(self) -> np.ndarray:
         e = self.edges[self.active]
@@ -311,8 +331,7 @@ class _Graph:
         best = np.full(self.n, -1, dtype=np.int64)
         for col in (0, 1):
             np.maximum.at(best, self.edges[ids, col], self.rank[ids])
-        order = np.argsort(self.rank)
-        edge = np.where(best >= 0, order[np.maximum(best, 0)], -1)
+        edge = np.where(best >= 0, self.by_length[np.maximum(best, 0)], -1)
         dist = np.where(edge >= 0, self.lengths[np.maximum(edge, 0)], 0.0)
         return dist, edge
 
@@ -336,8 +355,10 @@ def _scales(objective: str, graph: _Graph, farthest: np.ndarray, C: float, base:
 
 def _tune_C(objective, graph, farthest, degrees, D2, C, *, weighted: bool) -> tuple[float, np.ndarray, np.ndarray]:
     """Bisection of C in [min(C, 0.5), max(C, 1)] until the median volume ratio is within 0.1 of 1."""
-    e = graph.active
-    base = greedy_scales(graph.edges[e], graph.lengths[e], farthest) if objective == "greedy" else None
+    base = None
+    if objective == "greedy":
+        pairs = [graph.pairs[k] for k in np.flatnonzero(graph.active).tolist()]
+        base = np.asarray(_greedy(pairs, farthest.tolist(), 1.0))
     lo, hi = min(C, 0.5), max(C, 1.0)
     for _ in range(20):
         sig = _scales(objective, graph, farthest, C, base)
@@ -381,7 +402,7 @@ def ian_kernel(points: np.ndarray, *, objective: str = "greedy", n_stds: float =
     n = points.shape[0]
     D2 = _squared_distances(points)
     D2_32 = D2.astype(np.float32)
-    edges = gabriel_graph(points)
+    edges = _gabriel(points, D2, "auto")
     graph = _Graph(edges, np.sqrt(D2[edges[:, 0], edges[:, 1]]), n)
     farthest, _ = graph.farthest()
     C = float(np.clip(np.median(graph.median_neighbour() / farthest), 0.55, 0.95))

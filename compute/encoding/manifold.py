@@ -23,6 +23,11 @@ from threadpoolctl import threadpool_limits
 
 from compute._validation import check_array, check_random_state
 from compute.cache import ArtifactCache, content_key, default_cache
+from compute.encoding.diffusion import diffusion_map, hdbscan_clusters
+from compute.encoding.ian import ian_kernel
+from compute.encoding.neural_matrix import factor_coordinates, neural_matrix, reduce_pca
+from compute.encoding.permuted_cp import effective_dimensionality, permuted_cp
+from compute.encoding.tensor import encoding_tensor, unflatten_maps
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 
@@ -30,6 +35,7 @@ __all__ = ["EncodingManifold", "chance_purity", "clusteredness", "encoding_manif
            "encoding_manifold_from_factors", "encoding_manifold_key", "get_encoding_manifold", "neighbour_purity"]
 
 FORMAT_VERSION = 1
+_MIN_POINTS = 12   # 10 non-trivial diffusion eigenvalues + the trivial one need more points than that
 DATASET_RANKS = {"retina": 16, "V1": 17}
 #: Seed-study ranks of the FNN modules (METHODS.md 5.5).
 MODULE_RANKS = {"Enc L1": 8, "Enc L2": 12, "Enc L4": 11, "Enc L5": 11, "Enc L7": 13, "Enc L8": 11, "Rec": 9,
@@ -195,15 +201,14 @@ def clusteredness(points: np.ndarray, *, eigenvalues: np.ndarray | None = None, 
 def _embed(X: np.ndarray, *, random_state, ian_objective: str, min_cluster_size: int,
            control: JobControl) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Neural matrix (n_units, R) -> per-unit coords, clusters, pcs and the embedding diagnostics."""
-    from compute.encoding.diffusion import diffusion_map, hdbscan_clusters
-    from compute.encoding.ian import ian_kernel
-    from compute.encoding.neural_matrix import reduce_pca
-
     rng = check_random_state(random_state)
     reduction = reduce_pca(X)
     points = reduction.points
     kernel = ian_kernel(points, objective=ian_objective, control=control.sub(0.0, 0.8))
     keep = kernel.connected
+    if keep.sum() < _MIN_POINTS:
+        raise ValueError(f"an encoding manifold needs at least {_MIN_POINTS} distinct connected units; got "
+                         f"{int(keep.sum())} ({points.shape[0]} distinct, {int((~keep).sum())} set aside by IAN)")
     dmap = diffusion_map(kernel.kernel[keep][:, keep], n_components=3, n_eigenvalues=10, random_state=rng)
     control.report(0.9, "clusters")
     coords = np.full((points.shape[0], 3), np.nan)
@@ -225,8 +230,6 @@ def _embed(X: np.ndarray, *, random_state, ian_objective: str, min_cluster_size:
 def _preferred_direction(result, shifts: np.ndarray, rel_fr: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Direction (deg) of each unit's peak on its strongest stimulus: the aligned model map peaks at d_a,
     the map was rolled by k, so the unit's own peak is at d_a - k."""
-    from compute.encoding.tensor import unflatten_maps
-
     units = np.arange(shifts.shape[0])
     top = rel_fr.argmax(axis=1)
     model = unflatten_maps((result.lambdas * result.A)[:, None, :] * result.B[top][:, None, :] @ result.C.T,
@@ -264,10 +267,6 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = 20, rando
     EncodingManifold
         One row per unit of ``rs``.
     """
-    from compute.encoding.neural_matrix import neural_matrix
-    from compute.encoding.permuted_cp import effective_dimensionality, permuted_cp
-    from compute.encoding.tensor import encoding_tensor
-
     control = ensure_control(control)
     rng = check_random_state(random_state)
     control.report(0.0, "encoding tensor")
@@ -306,8 +305,6 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
         One row per cell, ``units`` = the cell metadata.
     """
     from compute.bio.datasets import BioFactors
-    from compute.encoding.neural_matrix import factor_coordinates
-    from compute.encoding.permuted_cp import effective_dimensionality
 
     if not isinstance(factors, BioFactors):
         raise TypeError(f"expected BioFactors (compute.bio.datasets.load_factors); got {type(factors).__name__}")

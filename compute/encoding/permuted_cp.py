@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
+from threadpoolctl import threadpool_limits
 
 from compute._validation import check_array, check_random_state
 from compute.jobs import JobControl, ensure_control
@@ -31,7 +32,7 @@ from compute.jobs import JobControl, ensure_control
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PermutedCP", "PermutedCPResult", "RankDiagnostics", "effective_dimensionality",
+__all__ = ["PermutedCPResult", "RankDiagnostics", "effective_dimensionality",
            "factor_match_score", "permuted_cp", "rank_diagnostics", "resolve_device"]
 
 
@@ -160,7 +161,7 @@ class _Objective:
 
     theta = [vec(A); vec(B); vec(C)] (row-major) as one float64 numpy vector, the layout L-BFGS-B sees.
     X is scaled to unit norm, so f = 1/2 ||P(X) - Xhat||^2 / ||X||^2 = (1 - fit) / 2 whatever the data's
-    scale, and float32 arithmetic is enough (the residual is summed directly, in float64).
+    scale, and float32 arithmetic is enough (the residual is summed directly).
     """
 
     def __init__(self, X: np.ndarray, rank: int, n_directions: int, device: torch.device,
@@ -219,9 +220,10 @@ class _Objective:
         kr = (A[:, None, :] * B[None, :, :]).reshape(n * s, self.rank)  # Khatri-Rao, row = n * S + s
         xhat = kr @ C.T
         k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
-        # The residual itself (not ||X||^2 - 2<X, Xhat> + ||Xhat||^2) keeps f accurate in float32.
+        # Summing the residual itself (not ||X||^2 - 2<X, Xhat> + ||Xhat||^2; torch sums pairwise) keeps f
+        # accurate to ~1e-7 relative in float32.
         resid = xhat.sub_(self.shifted(k).reshape(n * s, length))
-        f = 0.5 * float(torch.sum(resid * resid, dtype=torch.float64))
+        f = 0.5 * float((resid * resid).sum())
         W = (resid @ C).reshape(n, s, self.rank)
         grad = torch.cat([(W * B[None]).sum(1).reshape(-1), (W * A[:, None]).sum(0).reshape(-1),
                           (resid.T @ kr).reshape(-1)])
@@ -237,7 +239,7 @@ class _Objective:
         xhat = kr @ torch.as_tensor(C, dtype=self.dtype, device=self.device).T
         k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
         resid = xhat.sub_(self.shifted(k).reshape(n * s, length))
-        return k.cpu().numpy().astype(np.int64), float(torch.sum(resid * resid, dtype=torch.float64))
+        return k.cpu().numpy().astype(np.int64), float((resid * resid).sum())
 
     def factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Factor matrices of the scaled problem as float64 numpy arrays."""
@@ -263,12 +265,16 @@ def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
     return lambdas[order], A[:, order], B[:, order], C[:, order]
 
 
-def _restart(objective: _Objective, rng: np.random.Generator, max_iter: int, tol: float):
-    """One L-BFGS-B run from a random start: factors (of X / ||X||), shifts, relative squared residual,
-    iterations."""
+def _restart(objective: _Objective, rng: np.random.Generator, max_iter: int, tol: float, control: JobControl):
+    """One L-BFGS-B run from a random start (cancellable every iteration): factors (of X / ||X||), shifts,
+    relative squared residual, iterations."""
     theta0 = _random_start(objective.shape, objective.rank, rng)
-    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
-                   options={"maxiter": max_iter, "ftol": tol, "gtol": 0.0, "maxcor": 10})
+    # SciPy's L-BFGS-B (>= 1.15) calls BLAS on vectors of the problem size every iteration; threaded
+    # OpenBLAS makes that ~20x slower than one thread (scipy/scipy#22438), so BLAS gets one thread here.
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
+                       options={"maxiter": max_iter, "ftol": tol, "gtol": 0.0, "maxcor": 10},
+                       callback=lambda _: control.check())
     A, B, C = objective.factors(res.x)
     shifts, resid = objective.evaluate(A, B, C)
     return A, B, C, shifts, resid, int(res.nit)
@@ -327,7 +333,7 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     for i in range(n_restarts):
         control.check()
         control.report(i / n_restarts, f"permuted CP rank {rank}: restart {i + 1}/{n_restarts}")
-        run = _restart(objective, rng, int(max_iter), float(tol))
+        run = _restart(objective, rng, int(max_iter), float(tol), control)
         errors[i] = np.sqrt(run[4])
         if best is None or errors[i] < errors[best[0]]:
             best = (i, run)
@@ -337,31 +343,6 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     return PermutedCPResult(lambdas=lambdas * objective.norm, A=A, B=B, C=C, shifts=shifts, fit=1.0 - resid,
                             error=float(errors[i]), restart_errors=errors, n_iter=n_iter,
                             n_directions=int(n_directions))
-
-
-class PermutedCP:
-    """Thin estimator wrapper: ``PermutedCP(rank, ...).fit(X)`` sets ``result_``, ``factors_``, ``shifts_``,
-    ``fit_``; every option is forwarded to ``permuted_cp``."""
-
-    def __init__(self, rank: int, *, n_directions: int = 8, n_restarts: int = 20,
-                 random_state: int | np.random.Generator | None = None, device: str | None = None,
-                 max_iter: int = 1000, tol: float = 1e-7) -> None:
-        self.rank = rank
-        self.n_directions = n_directions
-        self.n_restarts = n_restarts
-        self.random_state = random_state
-        self.device = device
-        self.max_iter = max_iter
-        self.tol = tol
-
-    def fit(self, X: np.ndarray, *, control: JobControl | None = None) -> "PermutedCP":
-        self.result_ = permuted_cp(X, self.rank, n_directions=self.n_directions, n_restarts=self.n_restarts,
-                                   random_state=self.random_state, device=self.device, max_iter=self.max_iter,
-                                   tol=self.tol, control=control)
-        self.factors_ = (self.result_.A, self.result_.B, self.result_.C)
-        self.shifts_ = self.result_.shifts
-        self.fit_ = self.result_.fit
-        return self
 
 
 # ---------------------------------------------------------------------------------------------- diagnostics
@@ -420,7 +401,7 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions
         for i in range(n_restarts):
             control.check()
             control.report((j * n_restarts + i) / (ranks.size * n_restarts), f"rank {rank}: restart {i + 1}")
-            A, _, _, _, resid, _ = _restart(objective, rng, int(max_iter), float(tol))
+            A, _, _, _, resid, _ = _restart(objective, rng, int(max_iter), float(tol), control)
             errors[j, i] = np.sqrt(resid)
             eds[j, i] = effective_dimensionality(A)
         seconds[j] = time.perf_counter() - start

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from compute.config import Settings
+from compute.sampling import KINDS
+
+if TYPE_CHECKING:  # the registry is read by the web process, which never loads torch
+    import torch
 
 HOOKS = ("output", "input")
 TRANSFORMS = (None, "scaled_gelu", "readout")
-KINDS = ("conv", "map", "output")
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def get_model(name: str) -> ModelEntry:
 
 def select_device(setting: str = "auto") -> torch.device:
     """``torch.device`` for a device setting: "auto" (CUDA when present, else CPU), "cpu" or "cuda"."""
+    import torch
+
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if setting == "cpu":

@@ -16,13 +16,15 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Mapping
-
-import torch
+from typing import TYPE_CHECKING, Mapping
 
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
-from compute.models.fnn import FNN
+
+if TYPE_CHECKING:  # torch loads only where tensors are handled: the web process checks files without it
+    import torch
+
+    from compute.models.fnn import FNN
 
 WEIGHTS_URL = ("https://bossdb-open-data.s3.amazonaws.com/iarpa_microns/minnie/functional_data/foundation_model/"
                "foundational_model_weights_and_metadata_v1.zip")
@@ -172,6 +174,8 @@ def _listing(names: list[str], what: str) -> str:
 
 def check_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
     """ValueError naming every missing, unexpected and mis-shaped key, before a strict load."""
+    import torch
+
     expected = model.state_dict()
     not_tensors = sorted(k for k, v in state_dict.items() if not isinstance(v, torch.Tensor))
     if not_tensors:
@@ -204,6 +208,10 @@ def load_official_fnn(data_dir: str | os.PathLike | None = None, *, session: int
     FileNotFoundError when the files are absent (run ``python -m compute weights download``) and
     ValueError when they do not fit the FNN.
     """
+    import torch
+
+    from compute.models.fnn import FNN
+
     core_path, scan_path = _paths(data_dir, session, scan)
     missing = [path.name for path in (core_path, scan_path) if not path.is_file()]
     if missing:

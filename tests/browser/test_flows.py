@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.conftest import graph_js, shoot

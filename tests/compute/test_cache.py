@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from compute.cache import ArtifactCache, content_key
+from compute.cache import content_key
 from compute.responses import ResponseSet
 
 

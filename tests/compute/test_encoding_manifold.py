@@ -1,0 +1,195 @@
+"""The encoding-manifold pipeline: the biological manifolds from the published factors (retina clustered by
+cell type, V1 layers intermixed), a planted model set end to end, the cache, purity and clusteredness, the CLI."""
+
+import numpy as np
+import pytest
+
+from compute.cli import _tables
+from compute.cli import encode as encode_cli
+from compute.encoding.manifold import (EncodingManifold, chance_purity, clusteredness, encoding_manifold,
+                                       encoding_manifold_from_factors, encoding_manifold_key,
+                                       get_encoding_manifold, neighbour_purity)
+from compute.responses import ResponseSet
+from compute.stimuli import CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def bio_manifolds(data_dir):
+    from compute.bio.datasets import load_factors
+
+    return {name: encoding_manifold_from_factors(load_factors(name, data_dir=data_dir)) for name in ("retina", "V1")}
+
+
+def planted_set(n_units=48, n_time=12, seed=0):
+    """Three response types (stimulus preference x time course), each unit with its own preferred
+    direction: responses[n, s, d, t] = gain_type[s] * tuning(d - pref_n) * course_type[t]."""
+    rng = np.random.default_rng(seed)
+    kinds = rng.integers(0, 3, n_units)
+    pref = rng.integers(0, 8, n_units)
+    gains = rng.random((3, 11)) ** 2 + 0.05
+    t = np.arange(n_time)
+    courses = np.stack([np.exp(-0.5 * ((t - c) / 1.5) ** 2) for c in (3, 6, 9)])
+    d = np.arange(8)
+    tuning = np.exp(2.0 * np.cos(2 * np.pi * (d[None, :] - pref[:, None]) / 8))     # (n, 8)
+    resp = gains[kinds][:, :, None, None] * tuning[:, None, :, None] * courses[kinds][:, None, None, :]
+    resp += 0.01 * rng.random(resp.shape)
+    rs = ResponseSet(resp.astype(np.float32), CLASS_NAMES, time=t / 30.0,
+                     units={"kind": kinds}, provenance={"label": "planted"})
+    return rs, kinds, pref
+
+
+# ------------------------------------------------------------------ biology (published factors)
+@pytest.mark.slow
+class TestBiologicalManifolds:
+    def test_retina_clusters_by_cell_type(self, bio_manifolds):
+        m = bio_manifolds["retina"]
+        purity = neighbour_purity(m.pcs, m.units["cell_type"], k=10)
+        chance = chance_purity(m.units["cell_type"])
+        print(f"retina 10-NN cell-type purity {purity:.3f} (chance {chance:.3f})")
+        assert purity >= 0.85 and chance == pytest.approx(0.168, abs=0.01)
+        assert m.coords.shape == (1146, 3) and m.n_units == 1146
+
+    def test_v1_layers_are_intermixed(self, bio_manifolds):
+        m = bio_manifolds["V1"]
+        purity = neighbour_purity(m.pcs, m.units["layer"], k=10)
+        chance = chance_purity(m.units["layer"])
+        print(f"V1 10-NN layer purity {purity:.3f} (chance {chance:.3f})")
+        assert abs(purity - chance) < 0.1
+
+    def test_clusteredness_ranks_retina_above_v1(self, bio_manifolds):
+        retina = bio_manifolds["retina"].diagnostics["clusteredness"]["silhouette_excess"]
+        v1 = bio_manifolds["V1"].diagnostics["clusteredness"]["silhouette_excess"]
+        print(f"silhouette excess: retina {retina:.3f}, V1 {v1:.3f}")
+        assert retina > v1 > 0
+
+    def test_diagnostics_and_round_trip(self, bio_manifolds):
+        m = bio_manifolds["V1"]
+        d = m.diagnostics
+        assert d["rank"] == 17 and d["n_pcs"] >= 2 and d["neural_matrix"] == "published factors"
+        assert np.all(np.isnan(m.preferred_direction))
+        back = EncodingManifold.from_arrays(m.to_arrays())
+        np.testing.assert_array_equal(back.coords, m.coords)
+        np.testing.assert_array_equal(back.units["layer"], m.units["layer"])
+        assert back.diagnostics == d
+
+
+# ------------------------------------------------------------------ a planted model set
+@pytest.mark.slow
+class TestPlantedModelSet:
+    @pytest.fixture(scope="class")
+    def planted(self):
+        rs, kinds, pref = planted_set()
+        return rs, kinds, pref, encoding_manifold(rs, rank=3, n_restarts=3, random_state=0)
+
+    def test_preferred_directions_come_back(self, planted):
+        rs, _, pref, m = planted
+        assert np.mean(m.preferred_direction == rs.directions[pref]) >= 0.9
+
+    def test_response_types_separate(self, planted):
+        _, kinds, _, m = planted
+        assert neighbour_purity(m.pcs, kinds, k=5) >= 0.9
+        assert m.diagnostics["fit"] > 0.95 and m.diagnostics["rank"] == 3
+        assert m.coords.shape == (48, 3) and m.clusters.shape == (48,)
+
+    def test_cached_once(self, tmp_cache):
+        rs, _, _ = planted_set(n_units=30, seed=1)
+        options = dict(rank=2, n_restarts=1, max_iter=50)
+        first = get_encoding_manifold(rs, cache=tmp_cache, **options)
+        assert encoding_manifold_key(rs, **options) in tmp_cache
+        second = get_encoding_manifold(rs, cache=tmp_cache, **options)
+        np.testing.assert_array_equal(first.coords, second.coords)
+        assert encoding_manifold_key(rs, **{**options, "rank": 3}) != encoding_manifold_key(rs, **options)
+
+
+# ------------------------------------------------------------------ statistics
+class TestStatistics:
+    def test_purity_by_hand(self):
+        points = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.3], [9.0]])
+        labels = np.array(["a", "a", "b", "b", "b", "b", ""])
+        # k = 1 neighbours: 0->1 (a=a), 1->0 (a=a), 2->1 (b!=a), 3->4, 4->3, 5->4 (all b); "" left out
+        assert neighbour_purity(points, labels, k=1) == pytest.approx(5 / 6)
+        assert chance_purity(labels) == pytest.approx((2 / 6) ** 2 + (4 / 6) ** 2)
+
+    def test_clusteredness_separates_blobs_from_a_gaussian(self, rng):
+        blobs = np.concatenate([rng.standard_normal((60, 3)) * 0.2 + c for c in ([0, 0, 0], [4, 0, 0], [0, 4, 0])])
+        gauss = rng.standard_normal((180, 3))
+        a = clusteredness(blobs, eigenvalues=np.linspace(1, 0.5, 10))
+        b = clusteredness(gauss)
+        assert a["silhouette_excess"] > 0.3 > abs(b["silhouette_excess"])
+        assert a["diffusion_eig10"] == 0.5 and "diffusion_eig10" not in b
+
+    def test_purity_needs_enough_labels(self):
+        with pytest.raises(ValueError, match="need more than k=10 labelled points; got 3"):
+            neighbour_purity(np.zeros((3, 2)), np.array(["a", "b", "a"]))
+
+    def test_purity_label_shape(self):
+        with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
+            neighbour_purity(np.zeros((3, 2)), np.array(["a", "b"]))
+
+    def test_clusteredness_bad_ks(self, rng):
+        with pytest.raises(ValueError, match=r"ks must be cluster counts in \[2, n_points - 1\]"):
+            clusteredness(rng.random((5, 2)), ks=[1, 2])
+
+
+# ------------------------------------------------------------------ keys and errors
+class TestKeys:
+    def test_published_rank_only(self):
+        with pytest.raises(ValueError, match="the published V1 factors have rank 17; got rank=5"):
+            encoding_manifold_key("V1", rank=5)
+
+    def test_unknown_dataset(self):
+        with pytest.raises(ValueError, match="unknown dataset 'LGN'"):
+            encoding_manifold_key("LGN")
+
+    def test_response_set_needs_rank(self):
+        rs, _, _ = planted_set(n_units=4)
+        with pytest.raises(ValueError, match="rank is required for a response set"):
+            encoding_manifold_key(rs)
+
+    def test_bad_source_type(self):
+        with pytest.raises(TypeError, match="source must be a dataset name or a ResponseSet; got int"):
+            encoding_manifold_key(3, rank=2)
+
+    def test_too_few_units(self, rng):
+        rs, _, _ = planted_set(n_units=8)
+        with pytest.raises(ValueError, match="needs at least 12 distinct connected units; got 8"):
+            encoding_manifold(rs, rank=2, n_restarts=1, max_iter=20)
+
+    def test_from_factors_needs_bio_factors(self):
+        with pytest.raises(TypeError, match="expected BioFactors"):
+            encoding_manifold_from_factors({"lambdas": 1})
+
+    def test_dataset_key_is_stable(self):
+        assert encoding_manifold_key("retina") == encoding_manifold_key("retina", rank=16)
+        assert encoding_manifold_key("retina") != encoding_manifold_key("V1")
+
+
+# ------------------------------------------------------------------ CLI
+@pytest.mark.slow
+class TestCLI:
+    def test_dataset_from_published_factors(self, data_dir, tmp_path, monkeypatch, capsys):
+        monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+        assert encode_cli.main(["--dataset", "V1"]) == 0
+        out = capsys.readouterr().out
+        key = encoding_manifold_key("V1")
+        assert "V1 (published factors): encoding manifold of 637 units" in out and key in out
+        assert (tmp_path / "artifacts" / f"{key}.npz").exists()
+
+    def test_module_with_seed_rank(self, tmp_path, monkeypatch, capsys):
+        monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+        rs, _, _ = planted_set(n_units=30, seed=2)
+        monkeypatch.setattr(_tables, "load_module", lambda model, module, seed=0: rs)
+        assert encode_cli.main(["--model", "fnn-random", "--module", "Enc L1", "--restarts", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "planted: encoding manifold of 30 units" in out and "rank 8" in out
+
+    def test_errors_are_reported(self, tmp_path, monkeypatch, capsys):
+        monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+
+        def missing(model, module, seed=0):
+            raise KeyError(f"{model} / {module} has not been extracted; run `python -m compute extract`")
+
+        monkeypatch.setattr(_tables, "load_module", missing)
+        assert encode_cli.main(["--model", "fnn-random", "--module", "Rec"]) == 2
+        assert "has not been extracted" in capsys.readouterr().err
