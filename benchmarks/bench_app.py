@@ -42,8 +42,8 @@ def main(argv: list[str]) -> int:
     from app.catalog import get_catalog
 
     start = time.perf_counter()
-    get_catalog(settings, settings.cache_dir / "artifacts")
-    print(f"model-registry probe (subprocess, first start on a new cache only): {time.perf_counter() - start:.2f} s")
+    get_catalog(settings)
+    print(f"catalogue (model registry, datasets, presets): {time.perf_counter() - start:.2f} s")
 
     start = time.perf_counter()
     from app import create_app
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     from tests.app.conftest import encoding_arrays, plant_view
 
     ctx = AppContext(settings, ArtifactCache(settings.cache_dir / "artifacts"),
-                     get_catalog(settings, settings.cache_dir / "artifacts"))
+                     get_catalog(settings))
     start = time.perf_counter()
     result, error = run_views(lambda p: None, {"page": "bench", "views": [
         {"view": "decoding", "source": "bio:retina", "options": {}}]}, ctx=ctx)

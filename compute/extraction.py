@@ -40,7 +40,7 @@ from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_
 
 # Bump when a change in this module alters extracted responses; part of every responses key.
 EXTRACTION_VERSION = 1
-DEFAULT_BATCH = {"cpu": 24, "cuda": 96}
+DEFAULT_BATCH = {"cpu": 9, "cuda": 96}  # CPU cost per frame-sample grows past ~8 (benchmarks/bench_fnn.py)
 # One pass when all kept candidate time courses fit here (2.5 GiB; full suite: Rec or RecOut 0.2 GB,
 # Enc L7 or Enc L8 1.4 GB, Output 0.13 GB; Enc L1 5.8 GB does not), which keeps the peak RSS under 6 GB.
 SINGLE_PASS_BYTES = 5 * 2**29
@@ -411,7 +411,7 @@ def extract(model_name: str, modules: Sequence[str] | None = None, *, suite: Sui
     control : JobControl or None
         Progress and cooperative cancel (``compute.jobs.Cancelled``; nothing partial is written).
     batch_size : int or None
-        Sequences per batch, rounded down to whole conditions (default 24 on CPU, 96 on CUDA).
+        Sequences per batch, rounded down to whole conditions (default 9 on CPU, 96 on CUDA).
 
     Returns
     -------
