@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from compute.responses import ResponseSet
+from compute.responses import ResponseSet, read_npz
 
 # Bump when a change alters any cached result; it is part of every key.
 CODE_VERSION = "twinscope-0.1"
@@ -94,21 +94,17 @@ class ArtifactCache:
 
     def get(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Arrays and metadata of ``key``; KeyError when absent."""
-        path = self.path(key)
         try:
-            npz = np.load(path, allow_pickle=False)
+            arrays = read_npz(self.path(key))
         except FileNotFoundError:
             raise KeyError(key) from None
-        with npz:
-            arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays.pop("__meta__")[()]))
         return arrays, meta
 
     def meta(self, key: str) -> dict[str, Any]:
         """Only the metadata of ``key`` (reads one small member)."""
         try:
-            with np.load(self.path(key), allow_pickle=False) as npz:
-                return json.loads(str(npz["__meta__"][()]))
+            return json.loads(str(read_npz(self.path(key), ["__meta__"])["__meta__"][()]))
         except FileNotFoundError:
             raise KeyError(key) from None
 

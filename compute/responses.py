@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -18,6 +19,17 @@ import numpy as np
 
 FORMAT_VERSION = 1
 DIRECTIONS_DEG = np.arange(0.0, 360.0, 45.0)
+
+# numpy parses every .npy header with ast.literal_eval, and CPython 3.11 before 3.11.8 can fail with
+# "SystemError: AST constructor recursion depth mismatch" when two threads compile at once (gh-106905);
+# the threaded web server reads artefacts concurrently, so reads are serialised.
+_NPZ_READ_LOCK = threading.Lock()
+
+
+def read_npz(path: str | os.PathLike, members: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an NPZ file (all, or only ``members``), never unpickling anything."""
+    with _NPZ_READ_LOCK, np.load(Path(path), allow_pickle=False) as npz:
+        return {k: npz[k] for k in (npz.files if members is None else members)}
 
 
 def _as_column(name: str, values: Any, n_units: int) -> np.ndarray:
@@ -197,8 +209,7 @@ class ResponseSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ResponseSet":
-        with np.load(Path(path), allow_pickle=False) as npz:
-            return cls.from_arrays({k: npz[k] for k in npz.files})
+        return cls.from_arrays(read_npz(path))
 
     def content_hash(self) -> str:
         """SHA-256 over values and every label; stable across processes and save/load."""

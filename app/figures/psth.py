@@ -61,5 +61,6 @@ def psth_figure(unit_map: np.ndarray, stimuli: Sequence[str], *, time: np.ndarra
     layout["yaxis"].update(autorange="reversed")
     layout["xaxis2"].update(title={"text": f"time ({time_unit})"})
     layout["yaxis2"].update(title={"text": "response"})
-    layout.update(shapes=shapes, margin={"l": 40, "r": 20, "t": 60, "b": 40}, legend={"y": 0.2})
+    layout.update(shapes=shapes, margin={"l": 40, "r": 20, "t": 60, "b": 40},
+                  legend={"y": 0.42, "yanchor": "top", "font": {"size": 10}})  # below the colour bar
     return figure(data, layout, title=title)

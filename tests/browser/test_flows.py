@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from selenium.common.exceptions import JavascriptException
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.conftest import graph_js, shoot
@@ -21,7 +22,10 @@ def _js(dash_duo, expression: str):
 def _wait(dash_duo, condition, timeout: float, what: str):
     stop = time.monotonic() + timeout
     while time.monotonic() < stop:
-        value = condition()
+        try:
+            value = condition()
+        except JavascriptException:  # the element is not rendered yet
+            value = None
         if value:
             return value
         time.sleep(0.25)

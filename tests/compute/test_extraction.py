@@ -70,6 +70,7 @@ def small(monkeypatch) -> list[int]:
 
 
 def run(name="test-small", modules=None, *, cache, settings, **kwargs) -> dict[str, str]:
+    kwargs.setdefault("batch_size", 24)  # all 16 test sequences in one batch
     return extract(name, modules, suite=SUITE, sampling=SAMPLING, cache=cache, settings=settings, **kwargs)
 
 
