@@ -1,13 +1,27 @@
-"""Helpers shared by the ``tubularity`` and ``align`` commands: load a dataset or an extracted module,
-print an aligned text table, write a CSV."""
+"""Helpers shared by the commands: one source (a dataset, or a model module) from the command line, load a
+dataset or an extracted module, print an aligned text table, write a CSV."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 from typing import Sequence
 
 from compute.responses import ResponseSet
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, module_example: str = "Rec") -> None:
+    """``--dataset retina|V1`` or ``--model M --module NAME`` (check with ``check_source_arguments``)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=("retina", "V1"), help="a biological reference")
+    source.add_argument("--model", help="a model of the registry (e.g. fnn-random); needs --module")
+    parser.add_argument("--module", help=f"module of --model, e.g. {module_example!r} (extract it first)")
+
+
+def check_source_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.model is not None and args.module is None:
+        parser.error("--model needs --module")
 
 
 def load_dataset(name: str, *, seed: int = 0) -> ResponseSet:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from compute.cli._tables import add_source_arguments, check_source_arguments
+
 from compute.jobs import Cancelled, console_control
 
 
@@ -13,10 +15,7 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Decoding analyses (METHODS.md section 4): prints logistic "
                                                  "regression and 3-NN accuracy with chance, and writes the "
                                                  "manifold, trajectories and accuracy to the artefact cache.")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=("retina", "V1"), help="a biological reference")
-    source.add_argument("--model", help="a model of the registry (e.g. fnn-random); needs --module")
-    parser.add_argument("--module", help="module of --model, e.g. Rec (extract it first)")
+    add_source_arguments(parser, module_example="Rec")
     parser.add_argument("--stimuli", default=None,
                         help="preset (bio-matched, all, authors-lowsf, authors-highsf) or comma-separated class "
                              "names; default: bio-matched for manifold/trajectories, all for accuracy")
@@ -38,8 +37,7 @@ def _stimuli(text: str | None):
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.model is not None and args.module is None:
-        parser.error("--model needs --module")
+    check_source_arguments(parser, args)
     from compute.analysis.decoding import (artifact_key, decoding_accuracy, decoding_manifold,
                                            decoding_trajectories)
     from compute.cache import default_cache

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from compute.cli._tables import add_source_arguments, check_source_arguments
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -13,10 +15,7 @@ def _parser() -> argparse.ArgumentParser:
                     "artefact cache. A dataset without --rank uses the published permuted-CP factors; with "
                     "--rank its responses (the authors' traces when TWINSCOPE_BIO_TRACES has them, else the "
                     "reconstruction) are decomposed like a model module.")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=("retina", "V1"), help="a biological reference")
-    source.add_argument("--model", help="a model of the registry (e.g. fnn-random); needs --module")
-    parser.add_argument("--module", help="module of --model, e.g. 'Enc L1' (extract it first)")
+    add_source_arguments(parser, module_example="Enc L1")
     parser.add_argument("--rank", type=int, default=None,
                         help="permuted-CP rank (default for a module: the seed study's rank of that module)")
     parser.add_argument("--restarts", type=int, default=20, help="random restarts of the decomposition (20)")
@@ -33,8 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.model is not None and args.module is None:
-        parser.error("--model needs --module")
+    check_source_arguments(parser, args)
     from compute.cache import default_cache
     from compute.cli._tables import load_dataset, load_module
     from compute.encoding.manifold import MODULE_RANKS, encoding_manifold_key, get_encoding_manifold
