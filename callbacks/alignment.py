@@ -19,17 +19,17 @@ def alignment_state(sources, datasets) -> tuple[str, dict]:
 def alignment_views(result, *, ctx: AppContext):
     """(score figure, table columns, table rows)."""
     from app.figures import alignment_figure, alignment_table
-    from compute.workflows import alignment_series
+    from compute.workflows import alignment_series, alignment_table_data
 
     entries = [v for v in (result or {}).get("views", []) if v.get("view") == "alignment"]
     if not entries:
         return message_figure("Press Run to compute alignment with biology."), [], []
-    keys: dict[str, dict[str, str]] = {}
+    keys: dict[str, dict[str, str]] = {}  # module -> dataset -> key, modules in request order
     for entry, name in zip(entries, short_names([v["source"] for v in entries], ctx=ctx)):
-        keys.setdefault(entry["options"]["dataset"], {})[name] = entry["key"]
+        keys.setdefault(name, {})[entry["options"]["dataset"]] = entry["key"]
     series = alignment_series(keys, cache=ctx.cache)
-    table = alignment_table(series["modules"], series["means"])
-    return alignment_figure(**series["figure"]), table["columns"], table["data"]
+    table = alignment_table(**alignment_table_data(keys, cache=ctx.cache))
+    return alignment_figure(**series), table["columns"], table["data"]
 
 
 def register(app, ctx: AppContext) -> None:

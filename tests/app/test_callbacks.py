@@ -339,6 +339,29 @@ class TestOtherPages:
         assert rows == [{"source": "Conv1", "logistic regression": 0.6, "3-NN": 0.5}]
         assert len(accuracy.window_view(result, CONV1, ctx=ctx).data) >= 4
 
+    def test_alignment_from_planted_views(self, ctx):
+        """Two modules x two datasets, planted in request order (dataset-major, as build_request emits)."""
+        conv2 = "model:conv3d-random:Conv2"
+        views = []
+        for d, dataset in enumerate(["retina", "V1"]):
+            for m, token in enumerate([CONV1, conv2]):
+                score = 0.1 * (1 + m) + 0.5 * d
+                meta = {"methods": ["rsa", "cca"], "dsa_z": None, "mean_alignment": score,
+                        "scores": {method: {"mean": score, "low": score - 0.05, "high": score + 0.05}
+                                   for method in ("rsa", "cca")}}
+                key = plant_view(ctx, "alignment", token, {"values": np.full((2, 3), score)}, meta, dataset=dataset)
+                views.append({"view": "alignment", "source": token, "key": key, "options": {"dataset": dataset}})
+        fig, columns, rows = alignment.alignment_views({"views": views}, ctx=ctx)
+        assert [c["id"] for c in columns] == ["module", "retina", "V1"]
+        assert rows == [{"module": "Conv1", "retina": 0.1, "V1": 0.6}, {"module": "Conv2", "retina": 0.2, "V1": 0.7}]
+        means = [t for t in fig.data if t.meta["kind"] == "mean"]
+        assert {(t.meta["dataset"], t.meta["method"]) for t in means} == {(d, m) for d in ("retina", "V1")
+                                                                        for m in ("rsa", "cca")}
+        for trace in means:
+            assert list(trace.x) == ["Conv1", "Conv2"]
+            offset = 0.5 if trace.meta["dataset"] == "V1" else 0.0
+            assert np.allclose(trace.y, [0.1 + offset, 0.2 + offset])
+
 
 def test_find_view_and_plain_figure():
     result = {"views": [{"view": "decoding", "source": "a", "key": "k1"}, {"view": "encoding", "source": "a"}]}

@@ -149,3 +149,64 @@ def test_cancel_a_running_job(dash_duo, twinscope):
     assert dash_duo.find_element("#shell-job-stage").text == "cancelled"
     shoot(dash_duo, "cancelled")
     _no_console_errors(dash_duo)
+
+
+def _finite_in_unit(dash_duo, name: str, index: int) -> bool:
+    """y of trace ``index`` all finite and in [0, 1]; reads ``_fullData`` where plotly decoded the base64
+    arrays that plotly.py sends for numpy values."""
+    g = graph_js(name)
+    return bool(_js(dash_duo, f"(function(t){{return t.y.length > 0 && Array.from(t.y).every("
+                              f"v => v !== null && isFinite(v) && v >= 0 && v <= 1);}})({g}._fullData[{index}])"))
+
+
+def test_accuracy_page_computes_curves_with_chance_line(dash_duo, twinscope):
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/accuracy?sources=model:conv3d-random:Conv1,"
+                           "model:conv3d-random:Conv2")
+    dash_duo.wait_for_element("#accuracy-sources", timeout=30)
+    stages = _run_job(dash_duo, "accuracy")
+    assert len(stages) >= 2, f"progress never seen: {stages}"
+    assert dash_duo.find_element("#shell-job-error").text == ""
+    _wait(dash_duo, lambda: _traces(dash_duo, "accuracy-curves") >= 2, 60, "accuracy curves")
+    g = graph_js("accuracy-curves")
+    names = _js(dash_duo, f"{g}.data.map(t => t.name)")
+    assert names[-1].startswith("chance"), names
+    chance = _js(dash_duo, f"{g}.data[{len(names) - 1}].y")
+    assert chance[0] == chance[1] == pytest.approx(1 / 11, abs=1e-3), "the test profile decodes 11 classes"
+    for i in range(len(names) - 1):
+        assert _js(dash_duo, f"{g}.data[{i}].x") == ["Conv1", "Conv2"]
+        assert _finite_in_unit(dash_duo, "accuracy-curves", i), f"accuracy of {names[i]} not in [0, 1]"
+    rows = _wait(dash_duo, lambda: dash_duo.find_elements("#accuracy-table td.dash-cell"), 30, "accuracy table")
+    assert {"Conv1", "Conv2"} <= {cell.text for cell in rows}
+    # the time windows of the first source (growing / shrinking windows plus chance)
+    _wait(dash_duo, lambda: _traces(dash_duo, "accuracy-windows") >= 2, 60, "accuracy windows")
+    assert _js(dash_duo, f"{graph_js('accuracy-windows')}.data.slice(-1)[0].name").startswith("chance")
+    shoot(dash_duo, "accuracy")
+    _no_console_errors(dash_duo)
+
+
+def test_alignment_page_with_v1(dash_duo, twinscope):
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/alignment?sources=model:conv3d-random:Conv1&datasets=V1")
+    dash_duo.wait_for_element("#alignment-sources", timeout=30)
+    stages = _run_job(dash_duo, "alignment")
+    assert len(stages) >= 2, f"progress never seen: {stages}"
+    assert dash_duo.find_element("#shell-job-error").text == ""
+    _wait(dash_duo, lambda: _traces(dash_duo, "alignment-scores") >= 1, 60, "alignment figure")
+    g = graph_js("alignment-scores")
+    means = _js(dash_duo, f"{g}._fullData.filter(t => t.meta && t.meta.kind === 'mean')"
+                          ".map(t => [t.meta.dataset, t.meta.method, Array.from(t.x), Array.from(t.y)])")
+    assert means, "no mean line in the alignment figure"
+    assert {m[0] for m in means} == {"V1"}
+    assert {m[1] for m in means} >= {"rsa", "cca", "lp"}, means
+    for dataset, method, x, y in means:
+        assert x == ["Conv1"]
+        assert y[0] is not None, f"{dataset}/{method} has no value"
+    cells = _wait(dash_duo, lambda: dash_duo.find_elements("#alignment-table td.dash-cell"), 30, "alignment table")
+    texts = [cell.text for cell in cells]
+    assert texts[0] == "Conv1" and len(texts) == 2, texts  # one row: module, V1
+    float(texts[1])
+    headers = [h.text for h in dash_duo.find_elements("#alignment-table th.dash-header")]
+    assert any("V1" in h for h in headers), headers
+    shoot(dash_duo, "alignment")
+    _no_console_errors(dash_duo)
