@@ -18,6 +18,7 @@ class ShellIds:
     NAV = "shell-nav"
     BADGE = "shell-badge"
     RUNNING = "shell-job-running"
+    LIVE = "shell-job-live"
     PROGRESS = "shell-job-progress"
     STAGE = "shell-job-stage"
     CANCEL = "shell-job-cancel"

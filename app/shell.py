@@ -16,6 +16,7 @@ def layout() -> html.Div:
     return html.Div([
         dcc.Location(id=ShellIds.URL, refresh=False),
         dcc.Store(id=ShellIds.RUNNING, data=False),
+        dcc.Store(id=ShellIds.LIVE, data=False),
         dcc.Store(id=ShellIds.URL_SINK),
         html.Header([
             html.Span("twinscope", className="brand"),

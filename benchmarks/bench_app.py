@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     ctx = AppContext(settings, ArtifactCache(settings.cache_dir / "artifacts"),
                      get_catalog(settings))
     start = time.perf_counter()
-    result, error = run_views(lambda p: None, {"page": "bench", "views": [
+    result, error, _ = run_views(lambda p: None, {"page": "bench", "views": [
         {"view": "decoding", "source": "bio:retina", "options": {}}]}, ctx=ctx)
     print(f"retina decoding view computed once: {time.perf_counter() - start:.1f} s {error}")
     arrays, meta = encoding_arrays(n_units=2000)

@@ -4,6 +4,10 @@ A page puts a request into its ``JobIds.request(page)`` store: ``{"page": str, "
 "source": token, "options": dict}, ...]}``. The job computes each view once (``compute_view``; cached
 views cost nothing), reporting progress into the shell's job bar, and returns only keys and small
 summaries into ``JobIds.result(page)``. Cancel kills the job process; cache writes are atomic.
+
+The final stage text is a regular output of the job, not a progress update: Dash keeps only the latest
+progress value and drops it when the result lands in the same poll, so a job that ends fast would
+otherwise leave the bar showing its previous state.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def parse_request(request) -> list[tuple[str, object, dict]]:
     """(view, Source, options) per requested view; ValueError / TypeError on a malformed request."""
     from compute.workflows import VIEWS, Source
 
+    if request is None:
+        raise ValueError("the page is still preparing its selection; press Run again in a moment")
     if not isinstance(request, dict) or not isinstance(request.get("views"), list):
         raise TypeError(f"a job request must be a dict with a 'views' list; got {type(request).__name__}")
     views = request["views"]
@@ -60,8 +66,9 @@ def _throttled(set_progress: Callable, start: float, span: float, prefix: str) -
     return progress
 
 
-def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict | None, str]:
-    """Compute every view of ``request``; returns (result for the page's store, error text or "").
+def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict | None, str, tuple[str, str]]:
+    """Compute every view of ``request``; returns (result for the page's store, error text or "",
+    final (progress value, stage text)).
 
     The result is ``{"page": str, "views": [view_summary(key) + {"options": dict}, ...]}`` (a few kB) with
     the views that succeeded. A malformed request gives no result; a view that fails does not stop the
@@ -74,8 +81,8 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
     try:
         items = parse_request(request)
     except (ValueError, TypeError) as error:
-        set_progress(("0", "failed"))
-        return None, f"Job not started: {error}"
+        return None, f"Job not started: {error}", ("0", "failed")
+    set_progress(("0", f"starting {len(items)} view(s)"))
     results, errors = [], []
     for i, (view, source, options) in enumerate(items):
         prefix = f"{i + 1}/{len(items)} {view} of {source.to_token()}"
@@ -91,8 +98,8 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
             errors.append(f"{prefix}: internal error {type(error).__name__}: {error} (see the server log)")
             continue
         results.append({**view_summary(key, cache=ctx.cache), "options": options})
-    set_progress(("1", f"done: {len(results)} of {len(items)} view(s)"))
-    return {"page": request.get("page"), "views": results}, " | ".join(errors)
+    done = ("1", f"done: {len(results)} of {len(items)} view(s)")
+    return {"page": request.get("page"), "views": results}, " | ".join(errors), done
 
 
 def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
@@ -126,24 +133,31 @@ JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")
 
 
 def register_page_job(app, page: str, ctx: AppContext) -> None:
-    """The background job and the export of one page (the same engine for every page)."""
+    """The background job and the export of one page (the same engine for every page).
+
+    Every progress update also sets ``ShellIds.LIVE``: the browser knows a job's id (and can cancel it)
+    only from its first poll on, so Cancel is enabled from the first progress update, not from the click.
+    """
 
     @app.callback(
         Output(JobIds.result(page), "data"),
         Output(ShellIds.ERROR, "children", allow_duplicate=True),
+        Output(ShellIds.PROGRESS, "value", allow_duplicate=True),
+        Output(ShellIds.STAGE, "children", allow_duplicate=True),
         Input(JobIds.run(page), "n_clicks"),
         State(JobIds.request(page), "data"),
         background=True,
-        running=[(Output(ShellIds.RUNNING, "data"), True, False)],
-        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children")],
+        running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
+        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
+                  Output(ShellIds.LIVE, "data")],
         cancel=[Input(ShellIds.CANCEL, "n_clicks")],
         prevent_initial_call=True,
     )
     def run_job(set_progress, clicks, request):
         if not clicks:
             raise PreventUpdate
-        result, error = run_views(set_progress, request, ctx=ctx)
-        return (no_update if result is None else result), error
+        result, error, (value, stage) = run_views(lambda update: set_progress((*update, True)), request, ctx=ctx)
+        return (no_update if result is None else result), error, value, stage
 
     @app.callback(
         Output(JobIds.download(page), "data"),

@@ -12,10 +12,11 @@ UNTRAINED = "untrained (random weights)"
 RECONSTRUCTED = "biology reconstructed from published factors"
 
 
-def job_bar_state(running: bool, n_run_buttons: int) -> tuple[bool, list[bool]]:
-    """(cancel disabled, run buttons disabled): only one job at a time, and only a running job can be cancelled."""
+def job_bar_state(running: bool, live: bool, n_run_buttons: int) -> tuple[bool, list[bool]]:
+    """(cancel disabled, run buttons disabled): one job at a time; only a job that has reported progress
+    (so the browser holds its id) can be cancelled."""
     running = bool(running)
-    return not running, [running] * n_run_buttons
+    return not (running and bool(live)), [running] * n_run_buttons
 
 
 def badges(requests: list, *, ctx: AppContext) -> str:
@@ -47,9 +48,10 @@ def graph_configs(image_format: str, graph_ids: list[dict]) -> list[dict]:
 
 def register(app, ctx: AppContext) -> None:
     @app.callback(Output(ShellIds.CANCEL, "disabled"), Output({"type": JobIds.RUN, "page": ALL}, "disabled"),
-                  Input(ShellIds.RUNNING, "data"), State({"type": JobIds.RUN, "page": ALL}, "id"))
-    def show_running(running, run_ids):
-        return job_bar_state(running, len(run_ids))
+                  Input(ShellIds.RUNNING, "data"), Input(ShellIds.LIVE, "data"),
+                  State({"type": JobIds.RUN, "page": ALL}, "id"))
+    def show_running(running, live, run_ids):
+        return job_bar_state(running, live, len(run_ids))
 
     @app.callback(Output(ShellIds.STAGE, "children", allow_duplicate=True),
                   Output(ShellIds.PROGRESS, "value", allow_duplicate=True),

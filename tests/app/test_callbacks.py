@@ -110,26 +110,28 @@ class TestPageStates:
 # ---------------------------------------------------------------------------------------------- jobs
 class TestJobs:
     @pytest.mark.parametrize("request_, error, match", [
-        (None, TypeError, "must be a dict with a 'views' list"),
+        (None, ValueError, "still preparing its selection"),
+        ([], TypeError, "must be a dict with a 'views' list"),
         ({"views": []}, ValueError, "nothing to compute"),
         ({"views": [{"view": "nope", "source": RETINA}]}, ValueError, "needs 'view' in"),
         ({"views": [{"view": "decoding", "source": "disk:/etc/passwd"}]}, ValueError, "cannot read source"),
         ({"views": [{"view": "decoding", "source": RETINA, "options": []}]}, TypeError, "options must be a dict"),
         ({"views": [{"view": "decoding", "source": RETINA}] * 41}, ValueError, "at most 40 views"),
-    ], ids=["not-dict", "empty", "view", "source", "options", "too-many"])
+    ], ids=["none", "not-dict", "empty", "view", "source", "options", "too-many"])
     def test_parse_request_errors(self, request_, error, match):
         with pytest.raises(error, match=match):
             jobs.parse_request(request_)
 
     def test_bad_request_is_reported_not_raised(self, ctx):
         calls, sink = _progress_sink()
-        result, error = jobs.run_views(sink, {"views": []}, ctx=ctx)
-        assert result is None and "nothing to compute" in error and calls[-1] == ("0", "failed")
+        result, error, stage = jobs.run_views(sink, {"views": []}, ctx=ctx)
+        assert result is None and "nothing to compute" in error and stage == ("0", "failed") and not calls
 
     def test_profile_view_options_are_defaults(self, ctx):
         arrays, meta = encoding_arrays()
         key = plant_view(ctx, "encoding", CONV1, arrays, meta, **ctx.catalog.profile.options_for("encoding"))
-        result, error = jobs.run_views(lambda p: None, {"views": [{"view": "encoding", "source": CONV1}]}, ctx=ctx)
+        result, error, _ = jobs.run_views(lambda p: None, {"views": [{"view": "encoding", "source": CONV1}]},
+                                          ctx=ctx)
         assert ctx.catalog.profile.options_for("encoding") == {"rank": 4, "n_restarts": 2}
         assert error == "" and result["views"][0]["key"] == key
 
@@ -139,8 +141,9 @@ class TestJobs:
         calls, sink = _progress_sink()
         request = {"page": "explore", "views": [{"view": "decoding", "source": RETINA,
                                                  "options": {"stimuli": ["grat_W12", "grat_W1"]}}]}
-        result, error = jobs.run_views(sink, request, ctx=ctx)
-        assert error == "" and result["views"][0]["key"] == key and calls[-1][0] == "1"
+        result, error, stage = jobs.run_views(sink, request, ctx=ctx)
+        assert error == "" and result["views"][0]["key"] == key
+        assert calls[0] == ("0", "starting 1 view(s)") and stage == ("1", "done: 1 of 1 view(s)")
         assert len(json.dumps(result)) < 10_000
 
     def test_a_failing_view_does_not_stop_the_others(self, ctx):
@@ -148,8 +151,8 @@ class TestJobs:
         plant_view(ctx, "decoding", RETINA, arrays, meta)
         request = {"page": "explore", "views": [{"view": "decoding", "source": "model:no-such-model:Rec"},
                                                 {"view": "decoding", "source": RETINA}]}
-        result, error = jobs.run_views(lambda p: None, request, ctx=ctx)
-        assert [v["source"] for v in result["views"]] == [RETINA]
+        result, error, stage = jobs.run_views(lambda p: None, request, ctx=ctx)
+        assert [v["source"] for v in result["views"]] == [RETINA] and stage[1] == "done: 1 of 2 view(s)"
         assert "no-such-model" in error
 
     @pytest.mark.parametrize("fmt", ["npz", "csv"])
@@ -180,8 +183,9 @@ class TestJobs:
 # ---------------------------------------------------------------------------------------------- shell
 class TestShell:
     def test_job_bar_state(self):
-        assert shell.job_bar_state(True, 2) == (False, [True, True])
-        assert shell.job_bar_state(False, 1) == (True, [False])
+        assert shell.job_bar_state(True, True, 2) == (False, [True, True])
+        assert shell.job_bar_state(True, False, 1) == (True, [True]), "no cancel before the job reported"
+        assert shell.job_bar_state(False, True, 1) == (True, [False])
 
     def test_badge_names_untrained_models_and_reconstructed_biology(self, ctx):
         requests = [explore_page.build_request("model:conv3d-random", ["Conv1"], []),

@@ -33,11 +33,15 @@ def _wait(dash_duo, condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _run_job(dash_duo, page: str) -> list[str]:
-    """Click the page's Run button once the page's own callbacks settled; returns the stage texts seen
-    until the job finished."""
+def _start_job(dash_duo, page: str) -> None:
+    """Click the page's Run button once the page's own callbacks settled (its request is ready)."""
     _wait(dash_duo, dash_duo._wait_for_callbacks, 60, f"{page} callbacks")
     dash_duo.find_element(f"[id*='\"{page}\"'][id*='job-run']").click()
+
+
+def _run_job(dash_duo, page: str) -> list[str]:
+    """Run the page's job; returns the stage texts seen until it finished."""
+    _start_job(dash_duo, page)
     seen = []
 
     def finished():
@@ -140,8 +144,10 @@ def test_cancel_a_running_job(dash_duo, twinscope):
     # the full-size FNN with random weights takes far longer than the test waits
     dash_duo.wait_for_page(f"{dash_duo.server_url}/explore?source=model:fnn-random&modules=Enc+L1")
     dash_duo.wait_for_element("#explore-source", timeout=30)
-    dash_duo.find_element("[id*='\"explore\"'][id*='job-run']").click()
+    _start_job(dash_duo, "explore")
     _wait(dash_duo, lambda: dash_duo.find_element("#shell-job-cancel").is_enabled(), 60, "job start")
+    stage = dash_duo.find_element("#shell-job-stage").text
+    assert stage not in ("", "idle", "cancelled") and not stage.startswith("done"), f"enabled at {stage!r}"
     dash_duo.find_element("#shell-job-cancel").click()
     dash_duo.wait_for_text_to_equal("#shell-job-stage", "cancelled", timeout=30)
     _wait(dash_duo, lambda: not dash_duo.find_element("#shell-job-cancel").is_enabled(), 30, "job end")
@@ -209,4 +215,18 @@ def test_alignment_page_with_v1(dash_duo, twinscope):
     headers = [h.text for h in dash_duo.find_elements("#alignment-table th.dash-header")]
     assert any("V1" in h for h in headers), headers
     shoot(dash_duo, "alignment")
+    _no_console_errors(dash_duo)
+
+
+def test_a_job_that_cannot_start_says_so(dash_duo, twinscope):
+    # ends within one poll: its stage must come from the job's outputs, not from a progress update
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/accuracy")
+    dash_duo.wait_for_element("#accuracy-sources", timeout=30)
+    _wait(dash_duo, dash_duo._wait_for_callbacks, 60, "accuracy callbacks")
+    _js(dash_duo, "window.dash_clientside.set_props({type: 'job-request', page: 'accuracy'}, "
+                  "{data: {page: 'accuracy', views: []}})")
+    _start_job(dash_duo, "accuracy")
+    dash_duo.wait_for_text_to_equal("#shell-job-stage", "failed", timeout=30)
+    assert "nothing to compute" in dash_duo.find_element("#shell-job-error").text
     _no_console_errors(dash_duo)
