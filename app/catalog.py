@@ -13,6 +13,9 @@ from compute.config import Settings
 
 from app.profile import RunProfile, run_profile
 
+# CP rank of a model module with no seed-study rank in a profile without one: the most common seed-study
+# rank of the FNN modules (``compute.seed_ranks.MODULE_RANKS``).
+FALLBACK_RANK = 11
 # Colour-by options an encoding view may offer (``compute.views``); each view lists the ones it has.
 COLOR_CHOICES = ("cluster", "OSI", "DSI", "intensity arm", "preferred direction", "feature map", "stream",
                  "channel", "y", "x", "module", "cell_type", "layer")
@@ -68,6 +71,19 @@ class Catalog:
     def default_modules(self, source: str) -> list[str]:
         modules = self.modules_of(source)
         return ["Rec"] if "Rec" in modules else list(modules[:1])
+
+    def default_rank(self, source: str, module: str | None) -> int | None:
+        """Default permuted-CP rank of the encoding manifold of ``module`` of picker value ``source``: the
+        seed study's rank of the module, else the profile's encoding rank, else ``FALLBACK_RANK``; None for a
+        dataset (its manifold comes from the published factors, whose rank is fixed)."""
+        from compute.seed_ranks import MODULE_RANKS
+
+        if source.partition(":")[0] != "model":
+            return None
+        if module in MODULE_RANKS:
+            return MODULE_RANKS[module]
+        rank = self.profile.options_for("encoding").get("rank")
+        return FALLBACK_RANK if rank is None else int(rank)
 
     def preset_names(self, preset: str) -> list[str]:
         return [self.classes[i] for i in self.presets[preset]]

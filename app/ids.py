@@ -26,8 +26,18 @@ class ShellIds:
     URL_SINK = "shell-url-sink"
 
 
+def _page_id(kind: str) -> staticmethod:
+    """A ``JobIds`` method: page -> the pattern-matching id ``{"type": kind, "page": page}``."""
+
+    def make(page: str) -> dict:
+        return {"type": kind, "page": page}
+
+    return staticmethod(make)
+
+
 class JobIds:
-    """Pattern-matching ids of the per-page job components."""
+    """Pattern-matching ids of the per-page job components: ``JobIds.run(page)`` etc. ``query`` is the
+    store holding the page's state as a URL query string (written into the address bar)."""
 
     RUN = "job-run"
     REQUEST = "job-request"
@@ -37,34 +47,13 @@ class JobIds:
     EXPORT_FORMAT = "job-export-format"
     DOWNLOAD = "job-download"
 
-    @staticmethod
-    def run(page: str) -> dict:
-        return {"type": JobIds.RUN, "page": page}
-
-    @staticmethod
-    def request(page: str) -> dict:
-        return {"type": JobIds.REQUEST, "page": page}
-
-    @staticmethod
-    def result(page: str) -> dict:
-        return {"type": JobIds.RESULT, "page": page}
-
-    @staticmethod
-    def export(page: str) -> dict:
-        return {"type": JobIds.EXPORT, "page": page}
-
-    @staticmethod
-    def export_format(page: str) -> dict:
-        return {"type": JobIds.EXPORT_FORMAT, "page": page}
-
-    @staticmethod
-    def download(page: str) -> dict:
-        return {"type": JobIds.DOWNLOAD, "page": page}
-
-    @staticmethod
-    def query(page: str) -> dict:
-        """Store holding the page's state as a URL query string (written into the address bar)."""
-        return {"type": JobIds.QUERY, "page": page}
+    run = _page_id(RUN)
+    request = _page_id(REQUEST)
+    result = _page_id(RESULT)
+    query = _page_id(QUERY)
+    export = _page_id(EXPORT)
+    export_format = _page_id(EXPORT_FORMAT)
+    download = _page_id(DOWNLOAD)
 
 
 class StimuliIds:
@@ -97,6 +86,8 @@ class ExploreIds:
     UNIT = "explore-unit"
     SUMMARY = "explore-summary"
     NOTICE = "explore-notice"
+    RANK = "explore-rank"
+    RANK_NOTICE = "explore-rank-notice"
 
 
 class CompareIds:

@@ -4,11 +4,14 @@
                                           [--batch-size 24]
 
 Each configuration runs in a fresh subprocess with an empty cache (so nothing is reused and the peak RSS is
-that run's own). "full" = 3 instances per condition (the study), "quick look" = 1 instance. With --quick only
-the first stimulus class and the first 8 frames are extracted (1/11 of the sequences, 8/37 of the frames)
-and the time of the passes is extrapolated to the whole suite; setup (model build, stimulus rendering, shape
-probe) is reported apart. The peak RSS of a --quick run is a lower bound. CPU = user + system seconds of
-the run (all threads), a number less sensitive than wall time to other processes on a shared machine.
+that run's own), made under TWINSCOPE_CACHE_DIR (the disk that holds the spill files; /tmp may be in
+memory). "full" = 3 instances per condition (the study), "quick look" = 1 instance. With --quick only the
+first stimulus class and the first 8 frames are extracted (1/11 of the sequences, 8/37 of the frames) and
+the time of the passes and the spill size are extrapolated to the whole suite; setup (model build, stimulus
+rendering, shape probe) is reported apart. The peak RSS of a --quick run is a lower bound. CPU = user +
+system seconds of the run (all threads), a number less sensitive than wall time to other processes on a
+shared machine. "passes" = passes over the suite; "spill" = bytes written to the spill files and the time
+spent reading the sampled units back (part of the passes' time).
 """
 
 from __future__ import annotations
@@ -24,40 +27,59 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from compute.config import Settings  # noqa: E402
 N_CLASSES, N_FRAMES, QUICK_FRAMES = 11, 37, 8
 
 
 def _child(args: argparse.Namespace) -> None:
     import torch
 
+    from compute import extraction
     from compute.cache import ArtifactCache
     from compute.config import Settings
-    from compute.extraction import extract
     from compute.jobs import JobControl
     from compute.stimuli import SuiteSpec
 
     if args.threads:
         torch.set_num_threads(args.threads)
     marks: dict[str, float] = {}
+    passes: set[str] = set()
+    spill = {"bytes": 0, "read_s": 0.0}
+    read_back = extraction._ScorePass.responses
+
+    def timed_read_back(step, name, unit, control):
+        start = time.perf_counter()
+        try:
+            return read_back(step, name, unit, control)
+        finally:
+            spill["read_s"] += time.perf_counter() - start
+            spill["bytes"] += os.fstat(step.spill[name].fileno()).st_size
+
+    extraction._ScorePass.responses = timed_read_back
 
     def progress(fraction: float, text: str) -> None:
-        if text.startswith("pass") and "passes" not in marks:
-            marks["passes"] = time.perf_counter()
+        if text.startswith("pass"):
+            marks.setdefault("passes", time.perf_counter())
+            passes.add(text.split(" (")[0])
 
     classes = (0,) if args.quick else tuple(range(N_CLASSES))
     n_frames = QUICK_FRAMES if args.quick else N_FRAMES
     suite = SuiteSpec(n_instances=args.instances, n_frames=n_frames, classes=classes)
     settings = Settings.from_env()
     start = time.perf_counter()
-    keys = extract(args.model, args.modules, suite=suite, cache=ArtifactCache(settings.cache_dir / "artifacts"),
-                   settings=settings, control=JobControl(progress=progress), batch_size=args.batch_size)
+    keys = extraction.extract(args.model, args.modules, suite=suite,
+                              cache=ArtifactCache(settings.cache_dir / "artifacts"), settings=settings,
+                              control=JobControl(progress=progress), batch_size=args.batch_size)
     end = time.perf_counter()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     setup = marks.get("passes", end) - start
     print(json.dumps({"modules": len(keys), "classes": len(classes), "frames": n_frames,
                       "wall_s": end - start, "setup_s": setup,
                       "passes_s": end - start - setup, "threads": torch.get_num_threads(),
-                      "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024}))
+                      "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024,
+                      "passes": sorted(passes), "spill_bytes": spill["bytes"], "read_back_s": spill["read_s"]}))
 
 
 def main() -> None:
@@ -73,10 +95,12 @@ def main() -> None:
         _child(args)
         return
     what = "--quick (1 class x 8 frames, extrapolated)" if args.quick else "whole suite"
+    work = Settings.from_env().cache_dir
+    work.mkdir(parents=True, exist_ok=True)
     print(f"bench_extraction: model {args.model}, modules {args.modules or 'all'}, {what}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
     for label, instances in (("full (3 instances)", 3), ("quick look (1 instance)", 1)):
-        with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench-extraction-", dir=work) as tmp:
             command = [sys.executable, __file__, "--instances", str(instances), "--model", args.model]
             command += ["--quick"] if args.quick else []
             command += ["--modules", *args.modules] if args.modules else []
@@ -92,7 +116,9 @@ def main() -> None:
         print(f"{label:<24} modules {result['modules']:>2}  threads {result['threads']}  "
               f"wall {result['wall_s']:7.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "
               f"CPU {result['cpu_s']:7.1f} s  whole suite ~{estimate / 60:6.1f} min  "
-              f"peak RSS {result['peak_rss_mib']:6.0f} MiB")
+              f"peak RSS {result['peak_rss_mib']:6.0f} MiB  passes {', '.join(result['passes'])}  "
+              f"spill {result['spill_bytes'] / 1e9:.2f} GB (whole suite ~{result['spill_bytes'] * scale / 1e9:.1f} GB)"
+              f", read back in {result['read_back_s']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ def figures_for(view: str, key: str, cache: ArtifactCache) -> list:
         keys = {"this": {"V1": key}}
         return [figures.alignment_figure(**alignment_series(keys, cache=cache)),
                 figures.alignment_table_figure(**alignment_table_data(keys, cache=cache))]
+    if view == "encoding":
+        return [figures.encoding_figure(arrays["coords"], color=arrays.get("color__cluster"), color_name="cluster",
+                                        categorical=True, unit_index=arrays["unit_index"], **flags)]
     raise ValueError(f"no figure recipe for view {view!r} in this benchmark")
 
 
@@ -74,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="registry model name (default: synthetic set)")
     parser.add_argument("--module", default="Rec")
-    parser.add_argument("--views", nargs="+", default=["decoding", "accuracy", "tubularity", "alignment"])
+    parser.add_argument("--views", nargs="+", default=["decoding", "accuracy", "tubularity", "alignment", "encoding"])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--cache", type=Path, help="cache folder (default: a temporary one)")
     parser.add_argument("--quick", action="store_true", help="accuracy without windows, 5 bootstraps")

@@ -7,7 +7,7 @@ from dash import Input, Output
 from app.ids import AccuracyIds, JobIds
 from app.pages import accuracy as page
 from app.state import encode_query
-from callbacks.common import find_view, message_figure, short_names
+from callbacks.common import find_view, message_figure, named_views
 from callbacks.context import AppContext
 
 
@@ -21,12 +21,11 @@ def accuracy_views(result, *, ctx: AppContext):
     from app.figures import accuracy_figure
     from compute.workflows import accuracy_series
 
-    entries = [v for v in (result or {}).get("views", []) if v.get("view") == "accuracy"]
-    if not entries:
+    named = named_views(result, "accuracy", ctx=ctx)
+    if not named:
         return message_figure("Press Run to compute decoding accuracy."), [], []
-    names = short_names([v["source"] for v in entries], ctx=ctx)
     try:
-        series = accuracy_series(dict(zip(names, (v["key"] for v in entries))), cache=ctx.cache)
+        series = accuracy_series({name: entry["key"] for name, entry in named}, cache=ctx.cache)
     except ValueError as error:
         return message_figure(str(error)), [], []
     fig = accuracy_figure(**series)

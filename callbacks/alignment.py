@@ -7,7 +7,7 @@ from dash import Input, Output
 from app.ids import AlignmentIds, JobIds
 from app.pages import alignment as page
 from app.state import encode_query
-from callbacks.common import message_figure, short_names
+from callbacks.common import message_figure, named_views
 from callbacks.context import AppContext
 
 
@@ -21,11 +21,11 @@ def alignment_views(result, *, ctx: AppContext):
     from app.figures import alignment_figure, alignment_table
     from compute.workflows import alignment_series, alignment_table_data
 
-    entries = [v for v in (result or {}).get("views", []) if v.get("view") == "alignment"]
-    if not entries:
+    named = named_views(result, "alignment", ctx=ctx)
+    if not named:
         return message_figure("Press Run to compute alignment with biology."), [], []
     keys: dict[str, dict[str, str]] = {}  # module -> dataset -> key, modules in request order
-    for entry, name in zip(entries, short_names([v["source"] for v in entries], ctx=ctx)):
+    for name, entry in named:
         keys.setdefault(name, {})[entry["options"]["dataset"]] = entry["key"]
     series = alignment_series(keys, cache=ctx.cache)
     table = alignment_table(**alignment_table_data(keys, cache=ctx.cache))

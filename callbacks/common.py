@@ -1,4 +1,5 @@
-"""Helpers shared by the page callbacks: find a view in a job result, plain-JSON figures, error figures."""
+"""Helpers shared by the page callbacks: find a view (or every view of a kind, named) in a job result,
+plain-JSON figures, error figures."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ def find_view(result: dict | None, view: str, token: str | None) -> dict | None:
         if entry.get("view") == view and (token is None or entry.get("source") == token):
             return entry
     return None
+
+
+def named_views(result: dict | None, view: str, *, ctx) -> list[tuple[str, dict]]:
+    """(axis name of the source (``short_names``), summary) of every ``view`` in a job result, in request
+    order; empty before a job ran."""
+    entries = [entry for entry in (result or {}).get("views", []) if entry.get("view") == view]
+    return list(zip(short_names([entry["source"] for entry in entries], ctx=ctx), entries))
 
 
 def _plain(obj):
@@ -31,6 +39,12 @@ def plain_figure(fig: go.Figure) -> dict:
     (``assets/twinscope.js``). Reads the figure's validated trace and layout dicts directly: plotly's
     ``to_plotly_json`` would first encode every array as base64 (about 10x slower here)."""
     return {"data": _plain(fig._data), "layout": _plain(fig._layout)}
+
+
+def plain_trace(trace: dict) -> dict:
+    """A trace dict (e.g. from an ``app.figures`` layer builder) as JSON-ready plain lists, equal to its
+    entry in ``plain_figure`` of a figure holding it, without building the figure."""
+    return _plain(trace)
 
 
 def message_figure(text: str) -> go.Figure:

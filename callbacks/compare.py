@@ -11,14 +11,14 @@ from callbacks.common import find_view, message_figure
 from callbacks.context import AppContext
 
 
-def compare_state(sources, view, link) -> tuple[str, dict, str]:
+def compare_state(sources, view, link, *, ctx: AppContext) -> tuple[str, dict, str]:
     """(URL query, job request, notice): more than four sources are cut to four with a notice."""
     sources = list(sources or [])
     notice = (f"At most {page.MAX_PANELS} panels; showing the first {page.MAX_PANELS}."
               if len(sources) > page.MAX_PANELS else "")
     sources = sources[:page.MAX_PANELS]
     state = {"sources": sources, "view": view, "link": bool(link)}
-    return encode_query(state), page.build_request(sources, view), notice
+    return encode_query(state), page.build_request(sources, view, ctx.catalog), notice
 
 
 def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
@@ -65,7 +65,7 @@ def register(app, ctx: AppContext) -> None:
                   Input(CompareIds.SOURCES, "value"), Input(CompareIds.VIEW, "value"), Input(CompareIds.LINK, "value"),
                   prevent_initial_call=True)
     def on_state(sources, view, link):
-        query, request, notice = compare_state(sources, view, link)
+        query, request, notice = compare_state(sources, view, link, ctx=ctx)
         return query, request, notice, "notice" if notice else "notice empty"
 
     @app.callback(*[Output(CompareIds.graph(i), "figure") for i in range(page.MAX_PANELS)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ from dash.exceptions import PreventUpdate
 from app.ids import ExploreIds, JobIds
 from app.pages import explore as page
 from app.state import encode_query
-from callbacks.common import find_view, message_figure, plain_figure
+from callbacks.common import find_view, message_figure, plain_figure, plain_trace
 from callbacks.context import AppContext
 
 NOT_RUN = "Press Run to compute this view."
@@ -54,37 +55,98 @@ def show_options(modules: list[str] | None, show: str | None) -> tuple[list[dict
     return [{"label": m, "value": m} for m in modules], (show if show in modules else (modules[0] if modules else None))
 
 
-def page_state(source, modules, preset, stimuli, show, color, t, crossings, eps, delta, unit, hl
-               ) -> tuple[str, dict]:
-    """(URL query, job request) of the current selection."""
+def checked_rank(value, default: int | None) -> tuple[int | None, str]:
+    """(rank to use, notice): the rank field's value when it is a whole number in RANK_LOW..RANK_HIGH,
+    else ``default`` with a notice saying why (``dcc.Input`` gives None for an empty or non-integer entry).
+    No rank (and no notice) for a dataset, whose ``default`` is None."""
+    if default is None:
+        return None, ""
+    low, high = page.RANK_LOW, page.RANK_HIGH
+    if value is None:
+        why = "is empty or not a whole number"
+    elif (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+          or value != int(value)):
+        why = f"must be a whole number; got {value!r}"
+    elif not low <= value <= high:
+        why = f"must be between {low} and {high}; got {value!r}"
+    else:
+        return int(value), ""
+    return default, f"CP rank {why}: using the default rank {default}. Enter a whole number from {low} to {high}."
+
+
+def rank_for_source(source: str, *, ctx: AppContext) -> tuple[int | None, bool]:
+    """(rank field value, disabled) after the source changed: the default rank of its first default module;
+    disabled for a dataset."""
+    modules = ctx.catalog.default_modules(source)
+    rank = ctx.catalog.default_rank(source, modules[0] if modules else None)
+    return rank, rank is None
+
+
+def page_state(source, modules, preset, stimuli, show, color, t, crossings, eps, delta, unit, hl, rank, *,
+               ctx: AppContext) -> tuple[str, dict, str]:
+    """(URL query, job request, rank notice) of the current selection. A rejected rank is left out of the
+    URL and the request uses the shown module's default rank."""
+    rank, rank_notice = checked_rank(rank, ctx.catalog.default_rank(source, show))
     state = {"source": source, "modules": list(modules or []) if source.startswith("model:") else None,
              "preset": preset, "stimuli": list(stimuli or []) if preset == "custom" else None, "show": show,
-             "color": color, "t": t, "cross": bool(crossings), "eps": eps, "delta": delta, "unit": unit, "hl": hl}
-    request = page.build_request(source, list(modules or []), list(stimuli or []))
-    return encode_query(state), request
+             "color": color, "t": t, "cross": bool(crossings), "eps": eps, "delta": delta, "unit": unit, "hl": hl,
+             "rank": None if rank_notice else rank}
+    request = page.build_request(source, list(modules or []), list(stimuli or []), rank)
+    return encode_query(state), request, rank_notice
+
+
+@functools.lru_cache(maxsize=16)
+def _decoding_artifact(cache, key: str) -> tuple[dict, dict]:
+    """Arrays and meta of a decoding artefact, read once per process (an artefact never changes under its
+    content key); the arrays are read-only."""
+    from compute.workflows import load_view
+
+    arrays, meta = load_view(key, cache=cache)
+    for array in arrays.values():
+        array.flags.writeable = False
+    return arrays, meta
+
+
+@functools.lru_cache(maxsize=16)
+def _decoding_figures(cache, key: str, crossing_layer: bool) -> tuple[dict, dict]:
+    """(manifold, trajectories) of a decoding artefact as plain JSON, built once per process: neither
+    depends on epsilon / delta. With ``crossing_layer`` the trajectories end with an empty crossing layer
+    (and carry the note on reconstructed biology) for ``decoding_views`` to replace. Callers must not
+    mutate the returned dicts."""
+    from app.figures import decoding_manifold_figure, trajectories_figure
+
+    arrays, meta = _decoding_artifact(cache, key)
+    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False)}
+    labels, stimuli = arrays["labels"], meta["stimuli"]
+    manifold = decoding_manifold_figure(arrays["coords"], labels, stimuli, directions=arrays["directions"],
+                                        explained_variance=arrays["manifold_evr"], title=meta["label"], **flags)
+    trajectories = trajectories_figure(arrays["curves"], labels, stimuli, directions=arrays["directions"],
+                                       time=arrays["time"], time_unit=meta["time_unit"],
+                                       explained_variance=arrays["trajectory_evr"],
+                                       crossings=np.zeros((0, 3)) if crossing_layer else None,
+                                       title=meta["label"], **flags)
+    for fig in (manifold, trajectories):
+        fig.update_layout(uirevision=key)
+    return plain_figure(manifold), plain_figure(trajectories)
 
 
 def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext):
     """(manifold, trajectories, crossing count text, last time index or None without a view): the
-    figures as plain JSON, grown to the slider's time and highlighted clientside (``assets/twinscope.js``)."""
-    from app.figures import decoding_manifold_figure, trajectories_figure
-    from compute.workflows import load_view
+    figures as plain JSON, grown to the slider's time and highlighted clientside (``assets/twinscope.js``).
+    Only the crossing events are computed per call; the rest is memoised per artefact."""
+    from app.figures import crossing_trace
 
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None:
         blank = plain_figure(message_figure(NOT_RUN))
         return blank, blank, "", None
-    arrays, meta = load_view(entry["key"], cache=ctx.cache)
-    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False)}
-    labels, stimuli = arrays["labels"], meta["stimuli"]
-    manifold = decoding_manifold_figure(arrays["coords"], labels, stimuli, directions=arrays["directions"],
-                                        explained_variance=arrays["manifold_evr"], title=meta["label"], **flags)
+    curves = _decoding_artifact(ctx.cache, entry["key"])[0]["curves"]
     count_text, midpoints = "", None
     if crossings:
         from compute.analysis.crossings import crossing_events
 
         try:
-            events = crossing_events(arrays["curves"], float(eps), int(delta))
+            events = crossing_events(curves, float(eps), int(delta))
         except (ValueError, TypeError) as error:
             count_text = str(error)
         else:
@@ -93,13 +155,11 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
             if len(midpoints) > MAX_DRAWN_CROSSINGS:
                 midpoints = midpoints[np.linspace(0, len(midpoints) - 1, MAX_DRAWN_CROSSINGS).astype(int)]
                 count_text += f"; {MAX_DRAWN_CROSSINGS} drawn"
-    trajectories = trajectories_figure(arrays["curves"], labels, stimuli, directions=arrays["directions"],
-                                       time=arrays["time"], time_unit=meta["time_unit"],
-                                       explained_variance=arrays["trajectory_evr"], crossings=midpoints,
-                                       title=meta["label"], **flags)
-    for fig in (manifold, trajectories):
-        fig.update_layout(uirevision=entry["key"])
-    return plain_figure(manifold), plain_figure(trajectories), count_text, int(arrays["curves"].shape[1]) - 1
+    manifold, trajectories = _decoding_figures(ctx.cache, entry["key"], midpoints is not None)
+    if midpoints is not None and trajectories["data"]:
+        trajectories = {"data": trajectories["data"][:-1] + [plain_trace(crossing_trace(midpoints))],
+                        "layout": trajectories["layout"]}
+    return manifold, trajectories, count_text, int(curves.shape[1]) - 1
 
 
 def slider_value(t: int | None, last: int) -> int:
@@ -121,11 +181,19 @@ def encoding_view(result, source, show, color, *, ctx: AppContext):
     values = None if column is None else arrays.get(column)
     fig = encoding_figure(arrays["coords"], color=values, color_name=color if values is not None else "",
                           categorical=None if column is None else options[color] == "categorical",
-                          unit_index=arrays["unit_index"], title=meta["label"],
+                          unit_index=arrays["unit_index"], title=_encoding_title(meta),
                           untrained=meta.get("untrained", False), reconstructed=meta.get("reconstructed", False))
     fig.update_layout(uirevision=entry["key"])
     # plain lists: plotly.js keeps base64 arrays as typed arrays, whose clickData customdata is not a list
     return plain_figure(fig), [{"label": name, "value": name} for name in options]
+
+
+def _encoding_title(meta: dict) -> str:
+    """The source label, with the CP rank the job was asked for (a dataset's published factors have none)."""
+    rank = meta.get("options", {}).get("rank")
+    if rank is None or meta.get("source", "").startswith("bio:"):
+        return meta["label"]
+    return f"{meta['label']}, CP rank {rank}"
 
 
 def _color_column(color: str | None, options: dict) -> str | None:
@@ -172,6 +240,11 @@ def register(app, ctx: AppContext) -> None:
     def on_source(source):
         return modules_for_source(source, ctx=ctx)
 
+    @app.callback(Output(ExploreIds.RANK, "value"), Output(ExploreIds.RANK, "disabled"),
+                  Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)
+    def on_source_rank(source):
+        return rank_for_source(source, ctx=ctx)
+
     @app.callback(Output(ExploreIds.PRESET, "value"), Output(ExploreIds.STIMULI, "value"),
                   Input(ExploreIds.PRESET, "value"), Input(ExploreIds.STIMULI, "value"), prevent_initial_call=True)
     def on_stimuli(preset, stimuli):
@@ -183,14 +256,16 @@ def register(app, ctx: AppContext) -> None:
         return show_options(modules, show)
 
     @app.callback(Output(JobIds.query("explore"), "data"), Output(JobIds.request("explore"), "data"),
+                  Output(ExploreIds.RANK_NOTICE, "children"),
                   Input(ExploreIds.SOURCE, "value"), Input(ExploreIds.MODULES, "value"),
                   Input(ExploreIds.PRESET, "value"), Input(ExploreIds.STIMULI, "value"),
                   Input(ExploreIds.SHOW, "value"), Input(ExploreIds.COLOR_BY, "value"),
                   Input(ExploreIds.TIME, "value"), Input(ExploreIds.CROSSINGS, "value"),
                   Input(ExploreIds.EPSILON, "value"), Input(ExploreIds.DELTA, "value"),
-                  Input(ExploreIds.UNIT, "data"), Input(ExploreIds.HIGHLIGHT, "data"), prevent_initial_call=True)
+                  Input(ExploreIds.UNIT, "data"), Input(ExploreIds.HIGHLIGHT, "data"), Input(ExploreIds.RANK, "value"),
+                  prevent_initial_call=True)
     def on_state(*values):
-        return page_state(*values)
+        return page_state(*values, ctx=ctx)
 
     @app.callback(Output(ExploreIds.DECODING_BASE, "data"), Output(ExploreIds.TRAJ_BASE, "data"),
                   Output(ExploreIds.CROSS_COUNT, "children"), Output(ExploreIds.TIME, "max"),

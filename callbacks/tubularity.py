@@ -7,7 +7,7 @@ from dash import Input, Output
 from app.ids import JobIds, TubularityIds
 from app.pages import tubularity as page
 from app.state import encode_query
-from callbacks.common import find_view, message_figure, short_names
+from callbacks.common import find_view, message_figure, named_views
 from callbacks.context import AppContext
 
 NOT_RUN = "Press Run to compute tubularity."
@@ -25,11 +25,10 @@ def bars(result, *, ctx: AppContext):
     from app.figures import tubularity_bars
     from compute.workflows import tubularity_comparison
 
-    entries = [v for v in (result or {}).get("views", []) if v.get("view") == "tubularity"]
-    if not entries:
+    named = named_views(result, "tubularity", ctx=ctx)
+    if not named:
         return message_figure(NOT_RUN)
-    names = short_names([v["source"] for v in entries], ctx=ctx)
-    return tubularity_bars(**tubularity_comparison(dict(zip(names, (v["key"] for v in entries))), cache=ctx.cache))
+    return tubularity_bars(**tubularity_comparison({name: entry["key"] for name, entry in named}, cache=ctx.cache))
 
 
 def tube_views(result, tube, *, ctx: AppContext):

@@ -4,17 +4,23 @@
 Every sequence runs from a reset state with neutral behaviour, frames / 255, batches of whole conditions
 (all instances of a (class, direction) together), under ``torch.inference_mode``. Full activations of a
 module over the suite do not fit in memory (Enc L1 alone is 128 x 64 x 96 values per frame, 9768 frames),
-so extraction makes two passes over the suite, each one recording every requested module through hooks:
+so extraction makes one pass over the suite that records every requested module through hooks:
 
-1. ``activity_scores``: per module, the streamed sampling scores (``compute.sampling.ScoreAccumulator``),
-   which keep only per-batch time sums and a running max over conditions;
-2. ``record_units``: only the sampled units, averaged over instances.
+- per spatial module, the streamed sampling scores (``compute.sampling.ScoreAccumulator``), which keep only
+  per-batch time sums and a running max over conditions;
+- per module, the instance-averaged time courses of every candidate unit, spilled to a file on disk (float32
+  rows laid out (n_conditions, n_time, candidate_size), written with positional writes so that nothing of it
+  counts in the resident memory) under ``settings.cache_dir / "tmp"``.
 
-Shortcuts with identical results: output modules draw their units uniformly and need no first pass; when
-the instance-averaged time courses of every candidate unit of the requested modules fit in
-``SINGLE_PASS_BYTES`` (e.g. Rec, RecOut, Enc L7 or Enc L8 alone), pass 1 keeps them and pass 2 is skipped;
-for models registered as ``truncatable`` each forward call stops after the last module read (Enc L1 alone
-costs a fraction of a full forward).
+Units are drawn once the scores of the whole suite are known, and their responses are read back from the
+spill files chunk by chunk. A module whose spill does not fit on the disk (free space minus
+``SPILL_MARGIN_BYTES``; the full suite spills 28 GB for the ten FNN modules: Enc L1 and Enc L2 6.4 GB each,
+Enc L4 and Enc L5 3.2 GB, Enc L7 and Enc L8 1.6 GB, Readout 5.2 GB (40 maps x 9941 output units), Rec and
+RecOut 0.2 GB, Output 0.13 GB) is recorded in a second pass over the suite (``record_units``: only the
+sampled units); results are bit-identical either way. Output modules draw their units
+uniformly and need no scores (alone, they take one ``record_units`` pass). For models registered as
+``truncatable`` each forward call stops after the last module read (Enc L1 alone costs a fraction of a full
+forward).
 
 ``extract`` adds the content-addressed cache: modules already cached are skipped, each module is written
 atomically when its responses are complete, concurrent identical requests compute once (per-module locks),
@@ -24,9 +30,16 @@ and CUDA work holds a cross-process lock.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
+import psutil
 import torch
 
 from compute.cache import ArtifactCache, content_key, default_cache
@@ -39,13 +52,13 @@ from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, ca
 from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_suite
 
 # Bump when a change in this module alters extracted responses; part of every responses key.
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: channels-last FNN feedforward (float32 rounding differs)
 DEFAULT_BATCH = {"cpu": 9, "cuda": 96}  # CPU cost per frame-sample grows past ~8 (benchmarks/bench_fnn.py)
-# One pass when all kept candidate time courses fit here (2.5 GiB; full suite: Rec or RecOut 0.2 GB,
-# Enc L7 or Enc L8 1.4 GB, Output 0.13 GB; Enc L1 5.8 GB does not), which keeps the peak RSS under 6 GB.
-SINGLE_PASS_BYTES = 5 * 2**29
+SPILL_MARGIN_BYTES = 2 * 2**30  # disk space that spill files leave free (cache writes, other programs)
+READ_CHUNK_BYTES = 2**26  # spill read-back buffer
 GPU_LOCK = "device-cuda"
 _ELEMENTWISE = (None, "scaled_gelu")
+_CHANNELWISE = ("readout",)  # each output channel depends on its input channel alone
 _RANKS = {"conv": (4,), "map": (3, 4), "output": (2,)}
 
 
@@ -177,23 +190,90 @@ def _region(spec: ModuleSpec, map_shape: tuple[int, ...], sampling: SamplingSett
     return candidate_region(map_shape, kind=spec.kind, settings=sampling)
 
 
-def _region_size(map_shape: tuple[int, ...], region: tuple[slice, ...]) -> int:
-    return int(np.prod([len(range(n)[s]) for n, s in zip(map_shape, region)]))
+def _region_shape(map_shape: tuple[int, ...], region: tuple[slice, ...]) -> tuple[int, ...]:
+    return tuple(len(range(n)[s]) for n, s in zip(map_shape, region))
+
+
+def _region_index(unit: UnitSample, region: tuple[slice, ...]) -> np.ndarray:
+    """Flat indices of ``unit``'s units within the crop ``region`` of their maps: (n_units,)."""
+    coords = np.unravel_index(unit.index, unit.map_shape)
+    local = [c - range(n)[s].start for c, n, s in zip(coords, unit.map_shape, region)]
+    shape = _region_shape(unit.map_shape, region)
+    if any(((axis < 0) | (axis >= n)).any() for axis, n in zip(local, shape)):
+        raise ValueError(f"module {unit.module!r}: some units lie outside the region {region} of their maps "
+                         f"{unit.map_shape}; record them with a region that holds them")
+    return np.ravel_multi_index(local, shape)
+
+
+def _full(spec: ModuleSpec, tensor: torch.Tensor, model: torch.nn.Module,
+          region: tuple[slice, ...] | None = None) -> torch.Tensor:
+    """The hooked tensor, transformed unless the transform is elementwise (``_crop`` applies it then).
+
+    A channelwise transform given the candidate ``region`` transforms only the leading channels the region
+    keeps (Readout: 40 of 512 RecOut channels sampled at 9941 positions, not all 512), so the region's
+    channel slice still selects the same maps afterwards.
+    """
+    if spec.transform in _ELEMENTWISE:
+        return tensor
+    if _precrops(spec, region):
+        tensor = tensor[:, region[0]]
+    return _transform(spec, tensor, model)
+
+
+def _precrops(spec: ModuleSpec, region: tuple[slice, ...] | None) -> bool:
+    """Whether ``_full`` transforms only the leading channels of ``region``."""
+    channels = None if region is None else region[0]
+    return (spec.transform in _CHANNELWISE and channels is not None and channels.start in (None, 0)
+            and channels.step in (None, 1))
+
+
+def _full_shape(spec: ModuleSpec, map_shape: tuple[int, ...], region: tuple[slice, ...]) -> tuple[int, ...]:
+    """Shape of one sample's ``_full`` maps for units drawn from maps of ``map_shape``."""
+    if _precrops(spec, region):
+        return _region_shape(map_shape[:1], region[:1]) + tuple(map_shape[1:])
+    return tuple(map_shape)
+
+
+def _crop(spec: ModuleSpec, full: torch.Tensor, region: tuple[slice, ...], model: torch.nn.Module) -> torch.Tensor:
+    """Clipped activity in ``region`` of ``_full``'s maps: (N, *region_shape). Elementwise transforms commute
+    with cropping, so they apply to fewer values here; both passes transform the same crop because torch's
+    vectorised and scalar kernels round differently (the position of a value in the tensor matters)."""
+    activity = full[(slice(None),) + region]
+    return (_transform(spec, activity, model) if spec.transform in _ELEMENTWISE else activity).clamp(min=0)
+
+
+def _write_at(file: io.FileIO, data: np.ndarray, offset: int) -> None:
+    file.seek(offset)
+    view = memoryview(np.ascontiguousarray(data)).cast("B")
+    while view:
+        view = view[file.write(view):]
+
+
+def _read_at(file: io.FileIO, out: np.ndarray, offset: int) -> None:
+    """Fill the C-contiguous array ``out`` with the bytes of ``file`` from ``offset``."""
+    file.seek(offset)
+    view = memoryview(out).cast("B")
+    while view:
+        n = file.readinto(view)
+        if not n:
+            raise OSError(f"spill file {file.name} ended before byte {offset + out.nbytes}; was it truncated?")
+        view = view[n:]
 
 
 class _ScorePass(_Pass):
-    """Pass 1: streamed position scores; with ``keep``, also the instance-averaged time courses of every
-    candidate unit (``kept[name]`` of shape (n_conditions, n_time, *candidate_shape)), so that no second
-    pass is needed. Output modules take part only with ``keep``."""
+    """Pass 1: streamed position scores of the spatial modules; for the modules in ``spill`` (name -> an
+    empty file opened "w+b" unbuffered), also the instance-averaged time courses of every candidate unit,
+    written as float32 rows of shape (n_conditions, n_time, candidate_size), so that these modules need no
+    second pass. A module whose file runs out of disk leaves ``spill`` (its file is emptied). Output modules
+    take part only when spilled."""
 
     def __init__(self, model: torch.nn.Module, specs: Sequence[ModuleSpec], sampling: SamplingSettings, *,
-                 keep: bool = False, n_conditions: int = 0, n_time: int = 0) -> None:
+                 spill: Mapping[str, io.FileIO] | None = None, n_conditions: int = 0, n_time: int = 0) -> None:
         self.model, self.sampling, self.t = model, sampling, 0
-        self.keep, self.n_conditions, self.n_time = keep, n_conditions, n_time
+        self.spill, self.n_conditions, self.n_time = dict(spill or {}), n_conditions, n_time
         self.acc = {spec.name: ScoreAccumulator() for spec in specs if spec.kind != "output"}
         self.region: dict[str, tuple[slice, ...]] = {}
         self.map_shape: dict[str, tuple[int, ...]] = {}
-        self.kept: dict[str, np.ndarray] = {}
         self.conditions, self.n_instances = range(0), 1
 
     def start(self, conditions: range, n_instances: int) -> None:
@@ -202,23 +282,29 @@ class _ScorePass(_Pass):
             acc.start()
 
     def sink(self, spec: ModuleSpec, tensor: torch.Tensor) -> None:
-        # Elementwise transforms commute with cropping: crop first, transform fewer values.
-        crop_first = spec.transform in _ELEMENTWISE
-        full = tensor if crop_first else _transform(spec, tensor, self.model)
+        full = _full(spec, tensor, self.model, self.region.get(spec.name))
         if spec.name not in self.region:
             _check_rank(spec, full)
             self.map_shape[spec.name] = tuple(full.shape[1:])
             self.region[spec.name] = _region(spec, self.map_shape[spec.name], self.sampling)
-        activity = full[(slice(None),) + self.region[spec.name]]
-        activity = (_transform(spec, activity, self.model) if crop_first else activity).clamp(min=0)
+        activity = _crop(spec, full, self.region[spec.name], self.model)
         if spec.kind != "output":
             self.acc[spec.name].add(activity)
-        if self.keep:
-            if spec.name not in self.kept:
-                self.kept[spec.name] = np.zeros((self.n_conditions, self.n_time) + tuple(activity.shape[1:]),
-                                                np.float32)
+        if spec.name in self.spill:
             mean = activity.reshape((len(self.conditions), self.n_instances) + activity.shape[1:]).mean(dim=1)
-            self.kept[spec.name][self.conditions.start:self.conditions.stop, self.t] = mean.cpu().numpy()
+            self._write(spec.name, mean.reshape(len(self.conditions), -1).cpu().numpy())
+
+    def _write(self, name: str, rows: np.ndarray) -> None:
+        """Rows (len(conditions), candidate_size) of frame ``t``, each at its (condition, t) offset."""
+        file = self.spill[name]
+        try:
+            for i, row in enumerate(rows):
+                _write_at(file, row, ((self.conditions.start + i) * self.n_time + self.t) * row.nbytes)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            file.truncate(0)
+            del self.spill[name]
 
     def end(self, conditions: range, n_instances: int) -> None:
         for acc in self.acc.values():
@@ -232,21 +318,30 @@ class _ScorePass(_Pass):
             out[name] = full
         return out
 
-    def responses(self, name: str, unit: UnitSample) -> np.ndarray:
-        """Kept responses of ``unit``'s units: (n_units, n_conditions, n_time)."""
-        region, kept = self.region[name], self.kept[name]
-        coords = np.unravel_index(unit.index, unit.map_shape)
-        local = [c - (s.start or 0) for c, s in zip(coords, region)]
-        flat = np.ravel_multi_index(local, kept.shape[2:])
-        return np.ascontiguousarray(kept.reshape(kept.shape[:2] + (-1,))[:, :, flat].transpose(2, 0, 1))
+    def responses(self, name: str, unit: UnitSample, control: JobControl) -> np.ndarray:
+        """Spilled responses of ``unit``'s units, read back READ_CHUNK_BYTES at a time:
+        (n_units, n_conditions, n_time)."""
+        columns = _region_index(unit, self.region[name])
+        n_rows = self.n_conditions * self.n_time
+        row_size = int(np.prod(_region_shape(self.map_shape[name], self.region[name])))
+        per_chunk = max(1, READ_CHUNK_BYTES // (4 * row_size))
+        buffer = np.empty((min(per_chunk, n_rows), row_size), np.float32)
+        out = np.empty((len(columns), n_rows), np.float32)
+        for first in range(0, n_rows, per_chunk):
+            control.check()
+            control.report(first / n_rows, f"reading back {name}")
+            block = buffer[:min(per_chunk, n_rows - first)]
+            _read_at(self.spill[name], block, first * buffer.itemsize * row_size)
+            out[:, first:first + len(block)] = block[:, columns].T
+        return out.reshape(len(columns), self.n_conditions, self.n_time)
 
 
 class _RecordPass(_Pass):
-    def __init__(self, model: torch.nn.Module, units: Mapping[str, UnitSample], n_conditions: int,
-                 n_time: int, device: torch.device) -> None:
-        self.model, self.device, self.t = model, device, 0
-        self.index = {name: torch.as_tensor(u.index, device=device) for name, u in units.items()}
-        self.map_shape = {name: u.map_shape for name, u in units.items()}
+    def __init__(self, model: torch.nn.Module, units: Mapping[str, UnitSample],
+                 regions: Mapping[str, tuple[slice, ...]], n_conditions: int, n_time: int,
+                 device: torch.device) -> None:
+        self.model, self.device, self.t, self.units, self.regions = model, device, 0, units, regions
+        self.index: dict[str, torch.Tensor] = {}
         self.out = {name: np.zeros((u.n_units, n_conditions, n_time), np.float32) for name, u in units.items()}
         self.batch: dict[str, torch.Tensor] = {}
 
@@ -256,17 +351,16 @@ class _RecordPass(_Pass):
                       for name, out in self.out.items()}
 
     def sink(self, spec: ModuleSpec, tensor: torch.Tensor) -> None:
-        # Elementwise transforms commute with picking units, so pick first and transform 2000 values.
-        gather_first = spec.transform in _ELEMENTWISE
-        activity = tensor if gather_first else _transform(spec, tensor, self.model)
-        if tuple(activity.shape[1:]) != self.map_shape[spec.name]:
-            _check_rank(spec, activity)
-            raise ValueError(f"module {spec.name!r} gave maps of shape {tuple(activity.shape[1:])}, but its "
-                             f"units were drawn from maps of shape {self.map_shape[spec.name]}")
-        values = activity.reshape(activity.shape[0], -1)[:, self.index[spec.name]]
-        if gather_first:
-            values = _transform(spec, values, self.model)
-        self.batch[spec.name][:, :, self.t] = values.clamp(min=0)
+        full, unit = _full(spec, tensor, self.model, self.regions[spec.name]), self.units[spec.name]
+        if spec.name not in self.index:
+            if tuple(full.shape[1:]) != _full_shape(spec, unit.map_shape, self.regions[spec.name]):
+                _check_rank(spec, full)
+                raise ValueError(f"module {spec.name!r} gave maps of shape {tuple(full.shape[1:])}, but its "
+                                 f"units were drawn from maps of shape {unit.map_shape}")
+            self.index[spec.name] = torch.as_tensor(_region_index(unit, self.regions[spec.name]),
+                                                    device=self.device)
+        activity = _crop(spec, full, self.regions[spec.name], self.model)
+        self.batch[spec.name][:, :, self.t] = activity.reshape(activity.shape[0], -1)[:, self.index[spec.name]]
 
     def end(self, conditions: range, n_instances: int) -> None:
         for name, batch in self.batch.items():
@@ -327,7 +421,8 @@ def activity_scores(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames:
 
 
 def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray,
-                 units: Mapping[str, UnitSample], *, device: torch.device = torch.device("cpu"),
+                 units: Mapping[str, UnitSample], *, regions: Mapping[str, tuple[slice, ...]] | None = None,
+                 device: torch.device = torch.device("cpu"),
                  batch_size: int | None = None, control: JobControl | None = None,
                  stage: str = "pass 2/2 (responses)", truncate: bool = False) -> dict[str, np.ndarray]:
     """Pass 2: responses of the given units, clipped at 0 and averaged over instances.
@@ -336,6 +431,10 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
     ----------
     frames : ndarray of shape (n_classes, n_directions, n_instances, n_frames, H, W), uint8
     units : dict of module name -> UnitSample, one per spec
+    regions : dict of module name -> tuple of slice, optional
+        The part of each map that is transformed and clipped before the units are picked (default: the whole
+        map). Elementwise transforms round with the tensor layout, so extraction passes the candidate regions
+        of pass 1 (``compute.sampling.candidate_region``) to get the same bits as a spilled pass 1.
     truncate : bool, default=False
         Stop each forward call after the last hooked module (``ModelEntry.truncatable`` models only).
 
@@ -348,8 +447,10 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
     if missing:
         raise ValueError(f"no units given for modules {missing}")
     n_classes, n_directions, _, n_time = frames.shape[:4]
-    step = _RecordPass(model, {spec.name: units[spec.name] for spec in specs}, n_classes * n_directions, n_time,
-                       device)
+    regions = {spec.name: (regions or {}).get(spec.name, (slice(None),) * len(units[spec.name].map_shape))
+               for spec in specs}
+    step = _RecordPass(model, {spec.name: units[spec.name] for spec in specs}, regions, n_classes * n_directions,
+                       n_time, device)
     _run_suite(model, specs, frames, step, device=device, batch_size=_batch_size(batch_size, device),
                control=ensure_control(control), stage=stage, truncate=truncate)
     return {name: out.reshape(out.shape[0], n_classes, n_directions, n_time) for name, out in step.out.items()}
@@ -461,9 +562,10 @@ def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpe
     frames = _check_frames(get_suite(suite, cache=cache, control=control.sub(0.0, 0.05)))
     if frames.shape[:4] != (len(suite.classes), len(DIRECTIONS), suite.n_instances, suite.n_frames):
         raise ValueError(f"the suite gave frames of shape {frames.shape}, which does not match {suite}")
-    units, responses = _sample_and_record(model, specs, frames, sampling=sampling, seed=seed, device=device,
-                                          batch_size=batch_size, truncate=entry.truncatable,
-                                          control=control.sub(0.05, 1.0))
+    with _spill_folder(settings) as spill_dir:
+        units, responses = _sample_and_record(model, specs, frames, sampling=sampling, seed=seed, device=device,
+                                              batch_size=batch_size, truncate=entry.truncatable,
+                                              spill_dir=spill_dir, control=control.sub(0.05, 1.0))
     stimuli = tuple(CLASS_NAMES[c] for c in suite.classes)
     time = np.arange(suite.n_frames) / FRAME_RATE
     return {spec.name: ResponseSet(
@@ -475,37 +577,93 @@ def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpe
         for spec in specs}
 
 
+@contextlib.contextmanager
+def _spill_folder(settings: Settings) -> Iterator[Path]:
+    """A fresh folder ``spill-<pid>-<random>`` under ``settings.cache_dir / "tmp"``, removed on exit. Folders
+    that killed extractions left behind are removed first."""
+    root = settings.cache_dir / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in root.glob("spill-*"):
+        if _is_stale(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"spill-{os.getpid()}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_stale(folder: Path) -> bool:
+    """Whether the process named in a spill folder is gone, or its pid now belongs to a process that started
+    after the folder was last written (pids are reused, e.g. by a restarted container)."""
+    pid = folder.name.split("-")[1]
+    if not pid.isdigit():
+        return False
+    try:
+        return psutil.Process(int(pid)).create_time() > folder.stat().st_mtime
+    except psutil.NoSuchProcess:
+        return True
+    except FileNotFoundError:  # removed meanwhile by another process
+        return False
+
+
+def _fits_on_disk(sizes: Mapping[str, int], folder: Path) -> list[str]:
+    """Names whose sizes (bytes) fit in the free space of ``folder``'s disk less SPILL_MARGIN_BYTES, greedily in
+    order."""
+    budget = shutil.disk_usage(folder).free - SPILL_MARGIN_BYTES
+    chosen = []
+    for name, size in sizes.items():
+        if size <= budget:
+            chosen.append(name)
+            budget -= size
+    return chosen
+
+
 def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: np.ndarray, *,
                        sampling: SamplingSettings, seed: int, device: torch.device, batch_size: int,
-                       truncate: bool, control: JobControl) -> tuple[dict[str, UnitSample], dict[str, np.ndarray]]:
-    """Units of every module and their responses (n_units, n_classes, n_directions, n_frames), in one pass
-    (scores and kept candidate responses, when they fit in SINGLE_PASS_BYTES), or in two."""
+                       truncate: bool, spill_dir: Path,
+                       control: JobControl) -> tuple[dict[str, UnitSample], dict[str, np.ndarray]]:
+    """Units of every module and their responses (n_units, n_classes, n_directions, n_frames): one pass that
+    scores the spatial modules and spills every module that fits on the disk of ``spill_dir``, then a second
+    pass (``record_units``) for the modules that did not fit."""
     shapes = module_shapes(model, specs, frames.shape[4:], device=device)
     n_conditions, n_time = frames.shape[0] * frames.shape[1], frames.shape[3]
     spatial = [spec for spec in specs if spec.kind != "output"]
-    kept_bytes = 4 * n_conditions * n_time * sum(
-        _region_size(shapes[spec.name], _region(spec, shapes[spec.name], sampling)) for spec in specs)
-    single = bool(spatial) and kept_bytes <= SINGLE_PASS_BYTES
-    first = _ScorePass(model, specs if single else spatial, sampling, keep=single, n_conditions=n_conditions,
-                       n_time=n_time)
-    if spatial:
-        _run_suite(model, specs if single else spatial, frames, first, device=device,
-                   batch_size=batch_size, control=control.sub(0.0, 1.0 if single else 0.5),
-                   stage="pass 1/1 (scores and responses)" if single else "pass 1/2 (scores)", truncate=truncate)
-    scores = first.scores()
-    units = {spec.name: sample_outputs(shapes[spec.name][0], module=spec.name, settings=sampling,
-                                       random_state=module_rng(seed, spec.name))
-             if spec.kind == "output" else
-             sample_units(scores[spec.name], module=spec.name, streams=spec.streams, settings=sampling,
-                          random_state=module_rng(seed, spec.name))
-             for spec in specs}
-    if single:
-        return units, {spec.name: first.responses(spec.name, units[spec.name]).reshape(
-            (-1,) + frames.shape[:2] + (n_time,)) for spec in specs}
-    return units, record_units(model, specs, frames, units, device=device, batch_size=batch_size,
-                               control=control.sub(0.5 if spatial else 0.0, 1.0),
-                               stage="pass 2/2 (responses)" if spatial else "pass 1/1 (responses)",
-                               truncate=truncate)
+    regions = {spec.name: _region(spec, shapes[spec.name], sampling) for spec in specs}
+    sizes = {name: 4 * n_conditions * n_time * int(np.prod(_region_shape(shapes[name], region)))
+             for name, region in regions.items()}
+    spilled = set(_fits_on_disk(sizes, spill_dir)) if spatial else set()
+    single = len(spilled) == len(specs)
+    with contextlib.ExitStack() as files:
+        first = _ScorePass(model, spatial, sampling, n_conditions=n_conditions, n_time=n_time, spill={
+            spec.name: files.enter_context(open(spill_dir / f"module-{i}.f32", "w+b", buffering=0))
+            for i, spec in enumerate(specs) if spec.name in spilled})
+        split = (0.95, 1.0) if single else (0.45, 0.5)
+        if spatial:
+            _run_suite(model, [spec for spec in specs if spec.kind != "output" or spec.name in spilled], frames,
+                       first, device=device, batch_size=batch_size, control=control.sub(0.0, split[0]),
+                       stage="pass 1/1 (scores and responses)" if single else
+                       "pass 1/2 (scores and responses)" if spilled else "pass 1/2 (scores)", truncate=truncate)
+        scores = first.scores()
+        units = {spec.name: sample_outputs(shapes[spec.name][0], module=spec.name, settings=sampling,
+                                           random_state=module_rng(seed, spec.name))
+                 if spec.kind == "output" else
+                 sample_units(scores[spec.name], module=spec.name, streams=spec.streams, settings=sampling,
+                              random_state=module_rng(seed, spec.name))
+                 for spec in specs}
+        read = control.sub(*split)
+        responses = {name: first.responses(name, units[name], read.sub(i / len(first.spill),
+                                                                       (i + 1) / len(first.spill)))
+                     for i, name in enumerate(first.spill)}
+    rest = [spec for spec in specs if spec.name not in responses]
+    if rest:
+        responses.update(record_units(model, rest, frames, units, regions=regions, device=device,
+                                      batch_size=batch_size,
+                                      control=control.sub(split[1] if spatial else 0.0, 1.0),
+                                      stage="pass 2/2 (responses)" if spatial else "pass 1/1 (responses)",
+                                      truncate=truncate))
+    return units, {spec.name: responses[spec.name].reshape((-1,) + frames.shape[:2] + (n_time,))
+                   for spec in specs}
 
 
 def load_responses(model_name: str, module: str, *, suite: SuiteSpec = SuiteSpec(),

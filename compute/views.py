@@ -149,7 +149,7 @@ def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagg
 
 def _encoding_rank(source, rank: int | None) -> int | None:
     """The permuted-CP rank of a model module: ``rank`` or the seed study's (``MODULE_RANKS``)."""
-    from compute.encoding.manifold import MODULE_RANKS
+    from compute.seed_ranks import MODULE_RANKS
 
     if source.kind == "bio" or rank is not None:
         return rank

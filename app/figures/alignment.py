@@ -1,5 +1,5 @@
-"""Alignment figures: score vs module with 95 % bands per dataset (one panel per method) and the
-mean-alignment table."""
+"""Alignment figures: score vs module with 95 % bands per dataset (error bars for a single module), one
+panel per method, and the mean-alignment table."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _band_drawable(low: np.ndarray, high: np.ndarray) -> bool:
+    """A filled band needs at least two x positions with a finite interval; otherwise it draws as stray
+    dots, and the interval is shown as error bars on the mean markers instead."""
+    return int((np.isfinite(low) & np.isfinite(high)).sum()) >= 2
+
+
 def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], *,
                      methods: Sequence[str] | None = None, title: str | None = None,
                      untrained: bool = False, reconstructed: bool = False) -> go.Figure:
@@ -36,7 +42,8 @@ def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, M
     -------
     go.Figure
         Per panel and dataset: an optional band trace (``meta.kind == "band"``) then the mean line
-        (``meta.kind == "mean"``, legend entry = dataset).
+        (``meta.kind == "mean"``, legend entry = dataset). Where fewer than two modules have an interval
+        (e.g. a single module), the interval is drawn as error bars (``error_y``) on the mean trace.
     """
     modules = list(modules)
     present = [m for m in METHOD_TITLES if any(m in per for per in scores.values())]
@@ -57,16 +64,22 @@ def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, M
                 if v.shape != (len(modules),):
                     raise ValueError(f"{dataset}/{method}/{k} must have {len(modules)} values; got {v.shape}")
             color = source_color(dataset)
+            mean = dict(type="scatter", x=modules, y=values["mean"], mode="lines+markers", name=dataset,
+                        xaxis=xref, yaxis=yref, line={"color": color}, legendgroup=dataset,
+                        showlegend=col == 1, hovertemplate=f"{dataset} %{{x}}: %{{y:.3f}}<extra></extra>",
+                        meta={"kind": "mean", "dataset": dataset, "method": method})
             if "low" in values and "high" in values:
-                data.append(dict(type="scatter", x=modules + modules[::-1], xaxis=xref, yaxis=yref,
-                                 y=np.concatenate([values["high"], values["low"][::-1]]), fill="toself",
-                                 fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip",
-                                 showlegend=False, legendgroup=dataset,
-                                 meta={"kind": "band", "dataset": dataset, "method": method}))
-            data.append(dict(type="scatter", x=modules, y=values["mean"], mode="lines+markers", name=dataset,
-                             xaxis=xref, yaxis=yref, line={"color": color}, legendgroup=dataset,
-                             showlegend=col == 1, hovertemplate=f"{dataset} %{{x}}: %{{y:.3f}}<extra></extra>",
-                             meta={"kind": "mean", "dataset": dataset, "method": method}))
+                if _band_drawable(values["low"], values["high"]):
+                    data.append(dict(type="scatter", x=modules + modules[::-1], xaxis=xref, yaxis=yref,
+                                     y=np.concatenate([values["high"], values["low"][::-1]]), fill="toself",
+                                     fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip",
+                                     showlegend=False, legendgroup=dataset,
+                                     meta={"kind": "band", "dataset": dataset, "method": method}))
+                else:
+                    mean["error_y"] = {"type": "data", "symmetric": False, "array": values["high"] - values["mean"],
+                                       "arrayminus": values["mean"] - values["low"], "color": color,
+                                       "thickness": 1.5, "width": 6}
+            data.append(mean)
         if col == 1 or method == "dsa_z":
             layout["yaxis" + yref[1:]]["title"] = {"text": "z" if method == "dsa_z" else "score"}
     layout["margin"] = {"l": 50, "r": 20, "t": 60, "b": 60}

@@ -14,6 +14,7 @@ PRESET_CHOICES = ("bio-matched", "all", "custom")
 COLOR_DEFAULT = "cluster"
 EPSILON_DEFAULT = 0.5
 DELTA_DEFAULT = 2
+RANK_LOW, RANK_HIGH = 2, 40
 
 
 def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
@@ -22,7 +23,9 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     ``source`` ("model:<name>" or "bio:<dataset>"), ``modules`` (comma list), ``preset``
     (bio-matched | all | custom), ``stimuli`` (class names, used when preset=custom), ``show`` (module
     whose views are drawn), ``color`` (colour-by), ``t`` (time index, absent = full curves), ``cross``
-    (1/0), ``eps``, ``delta``, ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition).
+    (1/0), ``eps``, ``delta``, ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
+    (permuted-CP rank of the encoding manifolds of every selected module, RANK_LOW..RANK_HIGH; default
+    ``catalog.default_rank`` of the shown module; None for a dataset).
     """
     reader = Reader(query)
     source = reader.choice("source", catalog.source_choices(), catalog.default_source)
@@ -40,16 +43,20 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     state["delta"] = reader.number("delta", DELTA_DEFAULT, low=0, high=10_000, integer=True)
     state["unit"] = reader.number("unit", None, low=0, high=10**7, integer=True)
     state["hl"] = reader.number("hl", None, low=0, high=10_000, integer=True)
+    default_rank = catalog.default_rank(source, state["show"])
+    state["rank"] = (None if default_rank is None else
+                     reader.number("rank", default_rank, low=RANK_LOW, high=RANK_HIGH, integer=True))
     return state, reader.notices
 
 
-def build_request(source: str, modules: list[str], stimuli: list[str]) -> dict:
-    """What the Run button computes: the decoding and encoding views of each module (or of the dataset)."""
+def build_request(source: str, modules: list[str], stimuli: list[str], rank: int | None = None) -> dict:
+    """What the Run button computes: the decoding and encoding views of each module (or of the dataset);
+    ``rank`` (None: the view's default) is the CP rank of every encoding view."""
     from app.catalog import source_tokens
 
+    options = {"decoding": {"stimuli": list(stimuli)}, "encoding": {} if rank is None else {"rank": int(rank)}}
     return {"page": "explore",
-            "views": [{"view": view, "source": token, "options": {"stimuli": list(stimuli)} if view == "decoding"
-                       else {}}
+            "views": [{"view": view, "source": token, "options": dict(options[view])}
                       for token in source_tokens(source, modules) for view in ("decoding", "encoding")]}
 
 
@@ -71,8 +78,14 @@ def layout(catalog, **query) -> html.Div:
                           options=[{"label": html.Span([html.Img(src=f"/thumbnails/{name}.png",
                                                                  className="thumb"), name]), "value": name}
                                    for name in catalog.classes]),
-            *job_controls("explore", build_request(state["source"], state["modules"], state["stimuli"]),
-                          encode_query(state)),
+            html.Div([
+                field(f"CP rank of the encoding manifold ({RANK_LOW}-{RANK_HIGH}, every selected module)",
+                      dcc.Input(id=ExploreIds.RANK, type="number", value=state["rank"], step=1, debounce=True,
+                                disabled=state["rank"] is None)),
+                html.Span(id=ExploreIds.RANK_NOTICE, className="count", role="alert"),
+            ], className="inline-controls"),
+            *job_controls("explore", build_request(state["source"], state["modules"], state["stimuli"],
+                                                   state["rank"]), encode_query(state)),
         ], className="controls"),
         html.Div(id=ExploreIds.SUMMARY, className="summary"),
         field("Show module", dcc.RadioItems(id=ExploreIds.SHOW, value=state["show"], inline=True,

@@ -1,14 +1,23 @@
 """Helpers shared by the commands: one source (a dataset, or a model module) from the command line, load a
-dataset or an extracted module, print an aligned text table, write a CSV."""
+dataset or an extracted module (or skip a missing one), turn errors into exit codes, print an aligned text
+table, write a CSV."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
+from compute.jobs import Cancelled
 from compute.responses import ResponseSet
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+COMPUTE_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, module_example: str = "Rec") -> None:
@@ -36,6 +45,51 @@ def load_module(model: str, module: str, *, seed: int = 0) -> ResponseSet:
     from compute.extraction import load_responses
 
     return load_responses(model, module, seed=seed)
+
+
+def _message(error: BaseException) -> str:
+    """str(error), without the quotes str() puts around a KeyError's message."""
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
+@dataclass
+class Failure:
+    """Set by ``exit_on_error``: the command's exit code, or None when the block ran through."""
+
+    exit_code: int | None = None
+
+
+@contextlib.contextmanager
+def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
+                  interrupted: str = "interrupted") -> Iterator[Failure]:
+    """Run a command's work: ``errors`` print "error: <message>" (exit code 2), a cancel or Ctrl-C prints
+    ``interrupted`` (exit code 130); the exception stops there and the yielded ``Failure`` holds the code.
+
+    Usage::
+
+        with exit_on_error() as failure:
+            ...
+        if failure.exit_code is not None:
+            return failure.exit_code
+    """
+    failure = Failure()
+    try:
+        yield failure
+    except errors as error:
+        print(f"error: {_message(error)}", file=sys.stderr)
+        failure.exit_code = EXIT_ERROR
+    except (Cancelled, KeyboardInterrupt):
+        print(f"\n{interrupted}", file=sys.stderr)
+        failure.exit_code = EXIT_INTERRUPTED
+
+
+def load_or_skip(name: str, load: Callable[[], ResponseSet]) -> ResponseSet | None:
+    """``load()``, or None after printing "skipped <name>: <why>" when it is not cached (KeyError)."""
+    try:
+        return load()
+    except KeyError as error:
+        print(f"skipped {name}: {_message(error)}", file=sys.stderr)
+        return None
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from compute.cli._tables import format_table, load_dataset, load_module, write_csv
-from compute.jobs import Cancelled, console_control
+from compute.cli._tables import exit_on_error, format_table, load_dataset, load_module, load_or_skip, write_csv
+from compute.jobs import console_control
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,25 +32,19 @@ def main(argv: list[str]) -> int:
 
     results: dict[str, dict] = {}
     skipped = 0
-    try:
+    with exit_on_error(errors=(ValueError, TypeError, OSError)) as failure:
         bio = {name: load_dataset(name, seed=args.seed) for name in args.datasets}
         for module in args.modules:
-            try:
-                model = load_module(args.model, module, seed=args.seed)
-            except KeyError as err:
-                print(f"skipped {module}: {err.args[0] if err.args else err}", file=sys.stderr)
+            model = load_or_skip(module, lambda module=module: load_module(args.model, module, seed=args.seed))
+            if model is None:
                 skipped += 1
                 continue
             results[module] = {name: alignment_scores(model, rs, preset=args.preset, n_boot=args.n_boot,
                                                       n_nulls=args.n_nulls, random_state=args.seed,
                                                       control=console_control())
                                for name, rs in bio.items()}
-    except (ValueError, TypeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    if failure.exit_code is not None:
+        return failure.exit_code
     if not results:
         return 1
     table = mean_alignment_table(results)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from compute.cli._tables import add_source_arguments, check_source_arguments
-
-from compute.jobs import Cancelled, console_control
+from compute.cli._tables import add_source_arguments, check_source_arguments, exit_on_error
+from compute.jobs import console_control
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +43,7 @@ def main(argv: list[str]) -> int:
 
     stimuli = _stimuli(args.stimuli)
     cache = default_cache()
-    try:
+    with exit_on_error(interrupted="interrupted; nothing was written") as failure:
         rs = (load_dataset(args.dataset, seed=args.seed) if args.dataset is not None
               else load_module(args.model, args.module, seed=args.seed))
         control = console_control()
@@ -55,12 +53,8 @@ def main(argv: list[str]) -> int:
             "trajectories": decoding_trajectories(rs, stimuli=stimuli),
             "accuracy": accuracy,
         }
-    except (ValueError, TypeError, KeyError, OSError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("\ninterrupted; nothing was written", file=sys.stderr)
-        return 130
+    if failure.exit_code is not None:
+        return failure.exit_code
     print(f"{rs.label}: {accuracy.n_classes}-way decoding of {list(accuracy.stimuli)}")
     print(f"  logistic regression  {accuracy.logistic:.3f} +/- {accuracy.logistic_sd:.3f} (5 x 5-fold CV)")
     print(f"  3-NN leave-one-out   {accuracy.knn:.3f}")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from compute.cli._tables import add_source_arguments, check_source_arguments
+from compute.cli._tables import add_source_arguments, check_source_arguments, exit_on_error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,10 +35,10 @@ def main(argv: list[str]) -> int:
     from compute.cache import default_cache
     from compute.cli._tables import load_dataset, load_module
     from compute.encoding.manifold import MODULE_RANKS, encoding_manifold_key, get_encoding_manifold
-    from compute.jobs import Cancelled, console_control
+    from compute.jobs import console_control
 
     cache = default_cache()
-    try:
+    with exit_on_error(interrupted="interrupted; nothing was written") as failure:
         if args.dataset is not None and args.rank is None:
             source, rank = args.dataset, None
         else:
@@ -52,12 +51,8 @@ def main(argv: list[str]) -> int:
                        ian_objective=args.ian)
         manifold = get_encoding_manifold(source, cache=cache, control=console_control(), **options)
         key = encoding_manifold_key(source, **options)
-    except (ValueError, TypeError, KeyError, OSError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("\ninterrupted; nothing was written", file=sys.stderr)
-        return 130
+    if failure.exit_code is not None:
+        return failure.exit_code
     d = manifold.diagnostics
     print(f"{d['source']}: encoding manifold of {manifold.n_units} units")
     fit = "" if d.get("fit") is None else f", fit {d['fit']:.4f}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compute.cli._tables import format_table, load_dataset, load_module, write_csv
-from compute.jobs import Cancelled, console_control
+from compute.cli._tables import exit_on_error, format_table, load_dataset, load_module, load_or_skip, write_csv
+from compute.jobs import console_control
 
 CSV_HEADER = ("source", "label", "reconstructed", "n_boot", "q", "smoothing", "s_tight_mean", "s_tight_se",
               "s_cross_mean", "s_cross_se")
@@ -42,23 +42,17 @@ def main(argv: list[str]) -> int:
     sources += [(module, lambda module=module: load_module(args.model, module, seed=args.seed))
                 for module in args.modules]
     rows, skipped = [], 0
-    try:
+    with exit_on_error(errors=(ValueError, TypeError, OSError)) as failure:
         for name, load in sources:
-            try:
-                rs = load()
-            except KeyError as err:
-                print(f"skipped {name}: {err.args[0] if err.args else err}", file=sys.stderr)
+            rs = load_or_skip(name, load)
+            if rs is None:
                 skipped += 1
                 continue
             result = tubularity_of_responses(rs, n_boot=args.n_boot, q=args.q, smoothing=args.smoothing,
                                              random_state=args.seed, control=console_control())
             rows.append((name, result))
-    except (ValueError, TypeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    if failure.exit_code is not None:
+        return failure.exit_code
     if rows:
         n_boot = rows[0][1].n_boot
         print(f"S_tight (lower = tighter) and S_cross: mean +- SE over {n_boot} unit bootstraps "

@@ -29,6 +29,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 from scipy.stats import norm
 
 from compute._validation import check_array
+from compute.encoding.points import DUPLICATE_TOL, deduplicate
 from compute.jobs import JobControl, ensure_control
 
 __all__ = ["IANKernel", "gabriel_graph", "greedy_scales", "ian_kernel", "lp_scales", "volume_ratios"]
@@ -97,9 +98,10 @@ def _check_points(points) -> np.ndarray:
     points = check_array(points, ndim=2, name="points", axes="point, dimension")
     if points.shape[0] < 3:
         raise ValueError(f"need at least 3 points; got {points.shape[0]}")
-    if np.unique(points, axis=0).shape[0] != points.shape[0]:
-        raise ValueError("points contain exact duplicates; remove them first "
-                         "(compute.encoding.neural_matrix.deduplicate)")
+    n_unique = deduplicate(points)[0].shape[0]
+    if n_unique != points.shape[0]:
+        raise ValueError(f"points contain duplicates ({points.shape[0] - n_unique} rows within {DUPLICATE_TOL:g} of "
+                         "the points' spread of another); remove them first (compute.encoding.points.deduplicate)")
     return points
 
 

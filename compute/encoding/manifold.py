@@ -30,16 +30,13 @@ from compute.encoding.permuted_cp import effective_dimensionality, permuted_cp
 from compute.encoding.tensor import encoding_tensor, unflatten_maps
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
+from compute.seed_ranks import DATASET_RANKS, MODULE_RANKS  # noqa: F401 - re-exported (seed-study ranks)
 
 __all__ = ["EncodingManifold", "chance_purity", "clusteredness", "encoding_manifold",
            "encoding_manifold_from_factors", "encoding_manifold_key", "get_encoding_manifold", "neighbour_purity"]
 
 FORMAT_VERSION = 1
 _MIN_POINTS = 12   # 10 non-trivial diffusion eigenvalues + the trivial one need more points than that
-DATASET_RANKS = {"retina": 16, "V1": 17}
-#: Seed-study ranks of the FNN modules (METHODS.md 5.5).
-MODULE_RANKS = {"Enc L1": 8, "Enc L2": 12, "Enc L4": 11, "Enc L5": 11, "Enc L7": 13, "Enc L8": 11, "Rec": 9,
-                "RecOut": 12, "Readout": 17, "Output": 14}
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 
 from compute._validation import check_array
 from compute.encoding.permuted_cp import PermutedCPResult
+from compute.encoding.points import deduplicate
 
 __all__ = ["NeuralMatrix", "PCAReduction", "deduplicate", "factor_coordinates", "neural_matrix", "reduce_pca"]
 
@@ -169,33 +170,9 @@ def neural_matrix(data: np.ndarray, result: PermutedCPResult, *, significant: np
                         relative_residual=residual)
 
 
-def deduplicate(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact duplicate rows removed, first occurrences kept in their original order.
-
-    Parameters
-    ----------
-    points : ndarray of shape (n_points, n_dims)
-
-    Returns
-    -------
-    unique : ndarray of shape (n_unique, n_dims)
-    representative : ndarray of shape (n_unique,)
-        Index into ``points`` of each unique row.
-    inverse : ndarray of shape (n_points,)
-        Index into ``unique`` of every input row.
-    """
-    points = check_array(points, ndim=2, name="points", axes="point, dimension")
-    _, first, inverse = np.unique(points, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank_of = np.empty_like(order)
-    rank_of[order] = np.arange(order.size)
-    representative = first[order]
-    return points[representative], representative, rank_of[inverse.ravel()]
-
-
 def reduce_pca(X: np.ndarray, *, variance_threshold: float = 0.8) -> PCAReduction:
     """PCA keeping the fewest components whose cumulative explained variance exceeds the threshold,
-    then exact duplicates dropped (METHODS.md 5.7).
+    then duplicates dropped (METHODS.md 5.7; rows equal to numerical precision, ``deduplicate``).
 
     Parameters
     ----------
@@ -217,7 +194,7 @@ def reduce_pca(X: np.ndarray, *, variance_threshold: float = 0.8) -> PCAReductio
     ratio = pca.explained_variance_ratio_
     n_pcs = int(np.flatnonzero(np.cumsum(ratio) > variance_threshold)[0] + 1) if ratio.sum() > variance_threshold \
         else ratio.size
-    # Duplicates are found on the neural matrix itself (exact rows) and again on the kept PCs.
+    # Duplicates are found on the neural matrix itself and again on the kept PCs.
     _, rep_x, inv_x = deduplicate(X)
     points, rep_pc, inv_pc = deduplicate(scores[rep_x, :n_pcs])
     representative, inverse = rep_x[rep_pc], inv_pc[inv_x]

@@ -19,7 +19,7 @@ from app.pages import stimuli as stimuli_page
 from app.pages import tubularity as tubularity_page
 from app.state import Reader, encode_query
 from callbacks import accuracy, alignment, compare, explore, jobs, shell, stimuli, tubularity
-from callbacks.common import find_view, plain_figure
+from callbacks.common import find_view, named_views, plain_figure
 from tests.app.conftest import decoding_arrays, encoding_arrays, plant_view
 
 RETINA = "bio:retina"
@@ -77,7 +77,7 @@ class TestPageStates:
     def test_malformed_url_gives_defaults_and_notices(self, page, catalog):
         bad = {"cls": "no-class", "dir": "17", "source": "model:../etc", "modules": "Nope", "preset": "x",
                "sources": "model:evil:Rec", "view": "x", "datasets": "mars", "t": "-4", "eps": "nan?",
-               "color": "rainbow", "tube": "x", "link": "2"}
+               "color": "rainbow", "tube": "x", "link": "2", "rank": "1"}
         default_state, default_notices = page.read_state({}, catalog)
         state, notices = page.read_state(bad, catalog)
         assert default_notices == []
@@ -243,14 +243,17 @@ class TestExplore:
         assert explore.show_options(["Conv1", "Conv2"], "Rec")[1] == "Conv1"
         assert explore.slider_value(None, 36) == 36 and explore.slider_value(50, 11) == 11
 
-    def test_page_state_writes_url_and_request(self):
-        query, request = explore.page_state("model:conv3d-random", ["Conv1"], "custom", ["grat_W1"], "Conv1", "OSI",
-                                            3, ["on"], 0.2, 1, 7, 4)
+    def test_page_state_writes_url_and_request(self, ctx):
+        query, request, notice = explore.page_state("model:conv3d-random", ["Conv1"], "custom", ["grat_W1"], "Conv1",
+                                                    "OSI", 3, ["on"], 0.2, 1, 7, 4, 6, ctx=ctx)
         assert "modules=Conv1" in query and "stimuli=grat_W1" in query and "cross=1" in query and "hl=4" in query
+        assert "rank=6" in query and notice == ""
         assert request["views"][0]["options"] == {"stimuli": ["grat_W1"]}
-        _, empty = explore.page_state("model:conv3d-random", [], "bio-matched", [], None, "cluster", None, [], 0.5, 2,
-                                      None, None)
+        assert request["views"][1] == {"view": "encoding", "source": CONV1, "options": {"rank": 6}}
+        _, empty, _ = explore.page_state("model:conv3d-random", [], "bio-matched", [], None, "cluster", None, [], 0.5,
+                                         2, None, None, 4, ctx=ctx)
         assert empty["views"] == []
+
 
     def test_views_before_any_job_say_press_run(self, ctx):
         manifold, trajectories, count, last = explore.decoding_views(None, RETINA, None, True, 0.5, 2, ctx=ctx)
@@ -276,6 +279,32 @@ class TestExplore:
         _, plain, off, _ = explore.decoding_views(result, RETINA, None, False, 0.5, 1, ctx=ctx)
         assert off == "" and "crossings" not in [t["meta"]["kind"] for t in plain["data"]]
 
+    @pytest.mark.parametrize("crossings, eps", [(True, 0.5), (False, 0.5), (True, -1.0)],
+                             ids=["crossings", "no-crossings", "bad-epsilon"])
+    def test_memoised_views_equal_a_fresh_build(self, ctx, crossings, eps):
+        """Figures are memoised per artefact and only the crossing layer is rebuilt per call: the output
+        equals building both figures from the artefact (reconstructed biology adds the crossing note)."""
+        from app.figures import decoding_manifold_figure, trajectories_figure
+        from compute.analysis.crossings import crossing_events
+
+        arrays, meta = decoding_arrays(n_time=5)
+        arrays["curves"][1] = arrays["curves"][0] + 0.01
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        result = {"views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        for _ in range(2):  # the second call is served from the memo
+            manifold, trajectories, _, _ = explore.decoding_views(result, RETINA, None, crossings, eps, 1, ctx=ctx)
+        flags = {"untrained": False, "reconstructed": True, "title": f"planted {RETINA}"}
+        fresh_manifold = decoding_manifold_figure(arrays["coords"], arrays["labels"], meta["stimuli"],
+                                                  explained_variance=arrays["manifold_evr"], **flags)
+        midpoints = crossing_events(arrays["curves"], eps, 1).midpoint if crossings and eps > 0 else None
+        fresh = trajectories_figure(arrays["curves"], arrays["labels"], meta["stimuli"], time=arrays["time"],
+                                    explained_variance=arrays["trajectory_evr"], crossings=midpoints, **flags)
+        for fig in (fresh_manifold, fresh):
+            fig.update_layout(uirevision=key)
+        assert manifold == plain_figure(fresh_manifold)
+        assert trajectories == plain_figure(fresh)
+        assert ("unreliable" in json.dumps(trajectories["layout"])) is (midpoints is not None)
+
     def test_encoding_colour_by_and_unit_click(self, ctx):
         arrays, meta = encoding_arrays()
         key = plant_view(ctx, "encoding", CONV1, arrays, meta)
@@ -299,12 +328,92 @@ class TestExplore:
         assert "not computed yet" in _annotation_text(fig)
 
 
+# ---------------------------------------------------------------------------------------------- CP rank
+class TestRank:
+    """The Explore rank field: default per module, validation with a notice, URL state, job request."""
+
+    def test_defaults(self, ctx, catalog):
+        from app.catalog import FALLBACK_RANK
+        from app.profile import run_profile
+        from compute.seed_ranks import MODULE_RANKS
+
+        assert catalog.default_rank("model:fnn-random", "Rec") == MODULE_RANKS["Rec"] == 9
+        assert catalog.default_rank("model:conv3d-random", "Conv1") == 4, "the test profile's encoding rank"
+        assert catalog.default_rank(RETINA, None) is None
+        default = type(catalog)(**{**catalog.__dict__, "profile": run_profile({})})
+        assert default.default_rank("model:conv3d-random", "Conv1") == FALLBACK_RANK
+        assert explore.rank_for_source("model:fnn-random", ctx=ctx) == (9, False)
+        assert explore.rank_for_source(RETINA, ctx=ctx) == (None, True)
+
+    @pytest.mark.parametrize("value, expected, match", [
+        (7, 7, None), (2.0, 2, None), (40, 40, None),
+        (41, 9, "must be between 2 and 40; got 41"), (1, 9, "must be between 2 and 40; got 1"),
+        (None, 9, "is empty or not a whole number"), (2.5, 9, "must be a whole number; got 2.5"),
+        ("12", 9, "must be a whole number; got '12'"), (True, 9, "must be a whole number; got True"),
+    ], ids=["valid", "valid-float", "high-edge", "too-high", "too-low", "none", "fraction", "text", "bool"])
+    def test_checked_rank(self, value, expected, match):
+        rank, notice = explore.checked_rank(value, 9)
+        assert rank == expected and type(rank) is int
+        if match is None:
+            assert notice == ""
+        else:
+            assert match in notice and "using the default rank 9" in notice
+
+    def test_dataset_has_no_rank(self):
+        assert explore.checked_rank(55, None) == (None, "")
+
+    @pytest.mark.parametrize("rank, used, in_url", [(12, 12, True), (99, 4, False), (None, 4, False)],
+                             ids=["valid", "out-of-range", "none"])
+    def test_rank_goes_into_the_request_and_url(self, ctx, rank, used, in_url):
+        query, request, notice = explore.page_state("model:conv3d-random", ["Conv1", "Conv2"], "bio-matched", [],
+                                                    "Conv1", "cluster", None, [], 0.5, 2, None, None, rank, ctx=ctx)
+        encoding = [v["options"] for v in request["views"] if v["view"] == "encoding"]
+        assert encoding == [{"rank": used}] * 2
+        assert (f"rank={rank}" in query) is in_url and bool(notice) is not in_url
+        bio_query, bio_request, bio_notice = explore.page_state(RETINA, [], "bio-matched", [], None, "cluster", None,
+                                                                [], 0.5, 2, None, None, rank, ctx=ctx)
+        assert "rank" not in bio_query and bio_notice == "" and bio_request["views"][1]["options"] == {}
+
+    def test_url_restores_the_rank(self, catalog):
+        state, notices = explore_page.read_state({"source": "model:fnn-random", "modules": "Rec", "rank": "20"},
+                                                 catalog)
+        assert state["rank"] == 20 and notices == []
+        request = explore_page.build_request(state["source"], state["modules"], state["stimuli"], state["rank"])
+        assert request["views"][1]["options"] == {"rank": 20}
+        layout = explore_page.layout(catalog, source="model:fnn-random", modules="Rec", rank="20")
+        field = next(c for c in layout._traverse() if getattr(c, "id", None) == "explore-rank")
+        assert field.value == 20 and not field.disabled
+
+    def test_encoding_title_names_the_rank(self, ctx):
+        arrays, meta = encoding_arrays()
+        key = plant_view(ctx, "encoding", CONV1, arrays, meta, rank=7)
+        result = {"views": [{"view": "encoding", "source": CONV1, "key": key}]}
+        fig, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "cluster", ctx=ctx)
+        assert fig["layout"]["title"]["text"] == f"planted {CONV1}, CP rank 7"
+
+    @pytest.mark.parametrize("query, expected, notice", [
+        ({"source": "model:fnn-random", "modules": "Enc L1,Rec"}, 8, None),
+        ({"source": "model:fnn-random", "modules": "Enc L1,Rec", "show": "Rec"}, 9, None),
+        ({"source": "model:fnn-random", "modules": "Rec", "rank": "41"}, 9, "outside [2, 40]"),
+        ({"source": "model:fnn-random", "modules": "Rec", "rank": "x"}, 9, "not an integer"),
+        ({"source": "bio:V1", "rank": "12"}, None, None),
+    ], ids=["first-module", "shown-module", "out-of-range", "not-a-number", "dataset"])
+    def test_url_rank_defaults_and_bad_values(self, catalog, query, expected, notice):
+        state, notices = explore_page.read_state(query, catalog)
+        assert state["rank"] == expected
+        assert (notices == []) if notice is None else (notice in notices[-1] and "rank" in notices[-1])
+
 # ---------------------------------------------------------------------------------------------- other pages
 class TestOtherPages:
     def test_compare(self, ctx):
-        query, request, notice = compare.compare_state([RETINA, "bio:V1", CONV1, RETINA, "bio:V1"], "encoding", ["on"])
+        query, request, notice = compare.compare_state([RETINA, "bio:V1", CONV1, RETINA, "bio:V1"], "encoding", ["on"],
+                                                       ctx=ctx)
         assert "link=1" in query and len(request["views"]) == 4 and "At most 4" in notice
         assert all(v["view"] == "encoding" for v in request["views"])
+        # models get the default rank (the test profile's 4 for conv3d), datasets their published factors
+        assert [v["options"] for v in request["views"]] == [{}, {}, {"rank": 4}, {}]
+        fnn = compare.compare_state(["model:fnn-random:Rec"], "encoding", [], ctx=ctx)[1]
+        assert fnn["views"][0]["options"] == {"rank": 9}, "the seed-study rank of Rec"
         arrays, meta = decoding_arrays()
         key = plant_view(ctx, "decoding", RETINA, arrays, meta)
         result = {"views": [{"view": "decoding", "source": RETINA, "key": key}]}
@@ -365,6 +474,26 @@ class TestOtherPages:
             assert list(trace.x) == ["Conv1", "Conv2"]
             offset = 0.5 if trace.meta["dataset"] == "V1" else 0.0
             assert np.allclose(trace.y, [0.1 + offset, 0.2 + offset])
+
+
+def test_job_ids_name_the_page():
+    from app.ids import JobIds
+
+    methods = {"run": JobIds.RUN, "request": JobIds.REQUEST, "result": JobIds.RESULT, "query": JobIds.QUERY,
+               "export": JobIds.EXPORT, "export_format": JobIds.EXPORT_FORMAT, "download": JobIds.DOWNLOAD}
+    for method, kind in methods.items():
+        assert getattr(JobIds, method)("tubularity") == {"type": kind, "page": "tubularity"}
+    assert len(set(methods.values())) == len(methods)
+
+
+def test_named_views_keep_request_order(ctx):
+    views = [{"view": "accuracy", "source": CONV1, "key": "a"}, {"view": "tubularity", "source": RETINA, "key": "b"},
+             {"view": "accuracy", "source": "model:fnn-random:Rec", "key": "c"},
+             {"view": "accuracy", "source": RETINA, "key": "d"}]
+    named = named_views({"views": views}, "accuracy", ctx=ctx)
+    assert [(name, entry["key"]) for name, entry in named] == [("Conv1", "a"), ("fnn-random/Rec", "c"),
+                                                                ("retina", "d")]
+    assert named_views(None, "accuracy", ctx=ctx) == [] and named_views({"views": views}, "alignment", ctx=ctx) == []
 
 
 def test_find_view_and_plain_figure():

@@ -274,6 +274,29 @@ class TestAlignment:
         assert list(band.y) == [0.3, 0.6, 0.4, 0.2, 0.4, 0.1] and band.fill == "toself"
         assert sum(bool(t.showlegend) for t in fig.data) == 2
 
+    @pytest.mark.parametrize("n_modules", [1, 3], ids=["one-module", "three-modules"])
+    def test_interval_is_a_band_or_error_bars(self, n_modules):
+        """Planted CI bounds come back: as the band's outline with >= 2 modules, as error bars on the mean
+        marker with one (a one-position band draws as stray dots)."""
+        low, mean, high = np.array([0.11, 0.42, 0.23]), np.array([0.2, 0.5, 0.3]), np.array([0.35, 0.61, 0.38])
+        modules = self.modules[:n_modules]
+        fig = figures.alignment_figure(modules, {"V1": {"rsa": {"mean": mean[:n_modules], "low": low[:n_modules],
+                                                                "high": high[:n_modules]}}})
+        kinds = [t.meta["kind"] for t in fig.data]
+        trace = fig.data[kinds.index("mean")]
+        np.testing.assert_allclose(trace.y, mean[:n_modules])
+        if n_modules == 1:
+            assert kinds == ["mean"]
+            np.testing.assert_allclose(np.asarray(trace.y) + np.asarray(trace.error_y.array), high[:1])
+            np.testing.assert_allclose(np.asarray(trace.y) - np.asarray(trace.error_y.arrayminus), low[:1])
+            assert trace.error_y.symmetric is False
+        else:
+            assert kinds == ["band", "mean"] and trace.error_y.array is None
+            band = fig.data[0]
+            np.testing.assert_allclose(band.y, np.concatenate([high, low[::-1]]))
+            assert list(band.x) == modules + modules[::-1]
+        go.Figure(fig.to_plotly_json())
+
     def test_method_subset_and_errors(self):
         fig = figures.alignment_figure(self.modules, self.scores(), methods=["cca"])
         assert len(fig.data) == 2

@@ -107,17 +107,23 @@ def test_explore_job_linked_views_psth_time_and_shared_url(dash_duo, twinscope):
     _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('explore-trajectories')}.data[0].x.length") == 5, 20, "grow")
     shoot(dash_duo, "explore")
     shared = dash_duo.driver.current_url
-    assert "t=4" in shared and "unit=" in shared
+    assert "t=4" in shared and "unit=" in shared and "rank=4" in shared, "test profile: encoding rank 4"
     _no_console_errors(dash_duo)
 
     dash_duo.wait_for_page(shared)
     dash_duo.wait_for_element("#explore-source", timeout=30)
     assert dash_duo.find_element("#explore-time input").get_attribute("value") == "4"
+    assert dash_duo.find_element("#explore-rank").get_attribute("value") == "4"
     _run_job(dash_duo, "explore")  # cached: only keys come back
     _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('explore-trajectories')}.data[0].x.length") == 5, 60,
           "shared view")
     _wait(dash_duo, lambda: _first_type(dash_duo, 'explore-psth') == "heatmap", 60, "psth again")
     shoot(dash_duo, "explore-shared-url")
+    # an out-of-range CP rank is refused with a notice; the job would use the default rank
+    rank = dash_duo.find_element("#explore-rank")
+    rank.send_keys(Keys.CONTROL, "a")
+    rank.send_keys("99", Keys.ENTER)
+    dash_duo.wait_for_contains_text("#explore-rank-notice", "must be between 2 and 40; got 99", timeout=30)
     _no_console_errors(dash_duo)
 
 

@@ -1,6 +1,11 @@
 """Cached extraction (METHODS.md 2.2-2.3) on the small causal 3-D CNN and on a 30-unit FNN, and the registry."""
 
+import errno
 import itertools
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 
@@ -58,10 +63,17 @@ def register(monkeypatch, name: str, modules, make_model, *, counted: str = "", 
     return calls
 
 
+def disk_free(monkeypatch, free: int) -> None:
+    """Pretend that the disk of the spill folder has ``free`` bytes beyond the spill margin."""
+    usage = shutil.disk_usage(".")
+    monkeypatch.setattr(extraction.shutil, "disk_usage", lambda path: usage._replace(
+        free=extraction.SPILL_MARGIN_BYTES + free))
+
+
 @pytest.fixture
 def two_passes(monkeypatch) -> None:
-    """Force the two-pass scheme (these tiny suites would otherwise fit the one-pass memory budget)."""
-    monkeypatch.setattr(extraction, "SINGLE_PASS_BYTES", 0)
+    """Force the two-pass scheme: no spill fits on the disk."""
+    disk_free(monkeypatch, 0)
 
 
 @pytest.fixture
@@ -195,18 +207,43 @@ class TestExtractSmallModel:
         output = tmp_cache.get_responses(keys["Output"]).units
         assert len(set(output["output_index"].tolist())) == 20 and (output["y"] == -1).all()
 
-    def test_one_pass_and_two_passes_agree(self, small, tmp_path, settings, monkeypatch):
-        one = ArtifactCache(tmp_path / "one")
-        keys = run(cache=one, settings=settings)
-        assert small == [1, 16, 16, 16]  # probe frame, then 3 frames of all 16 sequences in one batch
-        monkeypatch.setattr(extraction, "SINGLE_PASS_BYTES", 0)
+    @pytest.mark.parametrize("mode", ["all spilled", "partial", "disk full"])
+    def test_spilled_and_recorded_responses_are_identical(self, small, mode, tmp_path, settings, monkeypatch):
         two = ArtifactCache(tmp_path / "two")
-        assert run(cache=two, settings=settings) == keys and len(small) == 4 + 1 + 2 * 3
+        with monkeypatch.context() as patch:
+            disk_free(patch, 0)
+            keys = run(cache=two, settings=settings)
+        assert small == [1, 16, 16, 16, 16, 16, 16]  # probe frame, then 2 passes of 3 frames in one batch
+        if mode == "partial":  # room for Conv1 only: 8 x 27 x 55 candidates (crop 9), 8 conditions x 3 frames
+            disk_free(monkeypatch, 4 * 8 * 3 * 8 * 27 * 55)
+        if mode == "disk full":  # Conv3's 5th row write (frame 0; Conv1, Conv2 done) finds the disk full
+            write, writes = extraction._write_at, itertools.count()
+
+            def full_disk(file, data, offset):
+                if next(writes) == 2 * 8 + 4:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                write(file, data, offset)
+
+            monkeypatch.setattr(extraction, "_write_at", full_disk)
+        reports = []
+        one = ArtifactCache(tmp_path / "one")
+        assert run(cache=one, settings=settings, control=JobControl(progress=lambda f, text: reports.append(
+            (f, text)))) == keys
+        texts = {text.split(":")[0] for _, text in reports}
+        spilled = {"all spilled": ["Conv1", "Conv2", "Conv3", "Pool", "Output"], "partial": ["Conv1"],
+                   "disk full": ["Conv1", "Conv2", "Pool", "Output"]}[mode]
+        assert {text for text in texts if text.startswith("reading back")} == {f"reading back {m}" for m in spilled}
+        if mode == "all spilled":
+            assert small[7:] == [1, 16, 16, 16] and "pass 1/1 (scores and responses)" in texts
+        else:
+            assert small[7:] == [1] + [16] * 6 and "pass 2/2 (responses)" in texts
+            assert ("pass 1/2 (scores and responses)" if mode == "partial" else
+                    "pass 1/1 (scores and responses)") in texts
+        fractions = [f for f, _ in reports]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0
         for key in keys.values():
-            a, b = one.get_responses(key), two.get_responses(key)
-            for column in a.units:
-                np.testing.assert_array_equal(a.units[column], b.units[column])
-            np.testing.assert_allclose(a.responses, b.responses, rtol=1e-6, atol=1e-7)
+            assert one.get_responses(key).equals(two.get_responses(key))
+        assert not list((settings.cache_dir / "tmp").iterdir())
 
     def test_a_second_call_computes_nothing(self, small, tmp_cache, settings):
         keys = run(cache=tmp_cache, settings=settings)
@@ -250,13 +287,34 @@ class TestExtractSmallModel:
         # probe frame and the first frame (which learns the call order) reach the head; later frames stop
         assert len(heads) == 1 + 3 and len(truncated_heads) == 1 + 1
 
-    def test_cancel_raises_and_leaves_nothing(self, small, tmp_cache, settings):
-        polls = itertools.count()
-        control = JobControl(cancelled=lambda: next(polls) >= 4)
-        with pytest.raises(Cancelled):
-            run(cache=tmp_cache, settings=settings, control=control)
+    @pytest.mark.parametrize("error", [Cancelled, RuntimeError])
+    def test_cancel_or_error_leaves_nothing(self, small, tmp_cache, settings, error):
+        def stop_once_spilled() -> bool:
+            if any(f.stat().st_size for f in (settings.cache_dir / "tmp").glob("spill-*/*")):
+                if error is Cancelled:
+                    return True
+                raise RuntimeError("planted failure")
+            return False
+
+        with pytest.raises(error):
+            run(cache=tmp_cache, settings=settings, control=JobControl(cancelled=stop_once_spilled))
         assert not list(tmp_cache.root.glob("responses-*")) and not list(tmp_cache.root.glob("*.tmp"))
+        assert not list((settings.cache_dir / "tmp").iterdir())
         assert len(run(cache=tmp_cache, settings=settings)) == 5  # the locks were released
+
+    def test_spills_of_killed_extractions_are_removed(self, small, tmp_cache, settings):
+        tmp = settings.cache_dir / "tmp"
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        folders = {"dead": tmp / f"spill-{dead}-a", "live": tmp / f"spill-{os.getpid()}-b",
+                   "reused": tmp / f"spill-{os.getpid()}-c", "not a spill": tmp / "spill-notes"}
+        for folder in folders.values():
+            folder.mkdir(parents=True)
+            (folder / "module-0.f32").write_bytes(b"\0" * 8)
+        os.utime(folders["reused"], (0, 0))  # last written before this process started: its pid was reused
+        run(modules=["Pool"], cache=tmp_cache, settings=settings)
+        assert sorted(tmp.iterdir()) == sorted([folders["live"], folders["not a spill"]])
+
 
     def test_concurrent_identical_requests_compute_once(self, small, tmp_cache, settings):
         results, errors = [], []
@@ -359,6 +417,16 @@ class TestPasses:
         with pytest.raises(ValueError, match=r"module 'Pool' gave maps of shape \(8, 9, 16\), but its units were "
                                              r"drawn from maps of shape \(8, 3, 3\)"):
             record_units(model, SMALL_MODULE_SPECS, frames, wrong)
+        bottom = (slice(None), slice(35, None), slice(None))  # the units lie in rows 9-35 of 36
+        with pytest.raises(ValueError, match=r"module 'Conv1': some units lie outside the region \(slice\(None, "
+                                             r"None, None\), slice\(35, None, None\), .* of their maps \(8, 36, 64\)"):
+            record_units(model, SMALL_MODULE_SPECS[:1], frames, units, regions={"Conv1": bottom})
+
+    def test_a_truncated_spill_file_is_reported(self, tmp_path):
+        (tmp_path / "module-0.f32").write_bytes(bytes(8))
+        with (open(tmp_path / "module-0.f32", "rb", buffering=0) as file,
+              pytest.raises(OSError, match=r"spill file .*module-0.f32 ended before byte 16; was it truncated")):
+            extraction._read_at(file, np.empty(4, np.float32), 0)
 
 
 # ---------------------------------------------------------------------------------------------- FNN
@@ -404,9 +472,10 @@ class TestFNN:
 
     @pytest.mark.slow
     def test_extract_all_ten_modules(self, monkeypatch, tmp_cache, settings):
-        register(monkeypatch, "test-fnn", FNN_MODULE_SPECS, lambda: build_fnn(n_units=30, seed=0))
+        calls = register(monkeypatch, "test-fnn", FNN_MODULE_SPECS, lambda: build_fnn(n_units=30, seed=0))
         suite = SuiteSpec(n_instances=1, n_frames=2, classes=(0,))
         keys = extract("test-fnn", suite=suite, sampling=SAMPLING, cache=tmp_cache, settings=settings)
+        assert calls == [1, 8, 8]  # one pass: probe frame, then 2 frames of the 8 sequences
         assert list(keys) == list(FNN_MODULES)
         sets = {name: tmp_cache.get_responses(key) for name, key in keys.items()}
         for name, rs in sets.items():
@@ -419,6 +488,25 @@ class TestFNN:
         assert (sets["Readout"].units["y"] == -1).all() and sets["Readout"].units["output_index"].max() < 30
         assert sets["Enc L7"].units["y"].min() >= 4 and sets["Enc L1"].units["x"].min() >= 16
         assert set(sets["Enc L8"].units["stream"].tolist()) <= {0, 1, 2, 3}
+
+    @pytest.mark.slow
+    def test_spilled_and_recorded_responses_are_identical(self, fnn, frames, tmp_path, monkeypatch):
+        """The scaled GELU rounds differently in torch's vectorised and scalar kernels, so both passes must
+        transform the same crop."""
+        clip = frames[:, :1, :1, :2]  # 1 sequence of 2 frames
+
+        def sample_and_record() -> tuple[dict, dict]:
+            return extraction._sample_and_record(fnn, list(FNN_MODULE_SPECS), clip, sampling=SAMPLING, seed=0,
+                                                 device=torch.device("cpu"), batch_size=1, truncate=False,
+                                                 spill_dir=tmp_path, control=JobControl())
+
+        units, spilled = sample_and_record()
+        disk_free(monkeypatch, 0)
+        units_again, recorded = sample_and_record()
+        for name in FNN_MODULES:
+            np.testing.assert_array_equal(units[name].index, units_again[name].index)
+            np.testing.assert_array_equal(spilled[name], recorded[name])
+            assert spilled[name].shape == (units[name].n_units, 1, 1, 2)
 
 
 # ---------------------------------------------------------------------------------------------- CLI

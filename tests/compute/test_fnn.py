@@ -155,6 +155,10 @@ def test_readout_features_are_bilinear_samples_at_tanh_mu():
     torch.testing.assert_close(features[:, :, 0], corner, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(features[:, :, 1], recout[:, :, 0, 23], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(features[:, :, 2], recout[:, :, 7, 10], rtol=1e-5, atol=1e-5)
+    # channels are sampled on their own: the leading 40 give exactly the first 40 feature rows (extraction
+    # samples only the candidate channels of the Readout module)
+    with torch.inference_mode():
+        assert torch.equal(model.readout_features(recout[:, :40]), features[:, :40])
 
 
 def test_rates_are_exp_of_the_stream_mean_of_log_rates(model):
@@ -343,6 +347,21 @@ def test_gradients_flow_and_match_inference():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
 
 
+def test_feedforward_values_do_not_depend_on_the_memory_layout(model):
+    """On CPU the feedforward runs channels-last (NHWC); NCHW input (the layout kept on CUDA) takes the
+    other ring-buffer layout and must give the same maps, frame after frame."""
+    block = model.core.feedforward.blocks[1]
+    frames = torch.randn(4, 2, N_STREAMS * 64, 32, 48, generator=torch.Generator().manual_seed(6))
+    outputs = {}
+    for layout in (torch.contiguous_format, torch.channels_last):
+        block.convs[0].clear_state(), block.convs[1].clear_state()
+        with torch.inference_mode():
+            outputs[layout] = torch.stack([block(f.contiguous(memory_format=layout)) for f in frames])
+    block.convs[0].clear_state(), block.convs[1].clear_state()
+    assert outputs[torch.channels_last][0].is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(outputs[torch.channels_last], outputs[torch.contiguous_format], rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------------
 # Errors
 # ------------------------------------------------------------------------------------------------------
@@ -378,8 +397,10 @@ def test_bad_frame_inputs(model):
         model(frame)
         with pytest.raises(ValueError, match="batch size changed from 2 to 1 within a sequence; call reset"):
             model(frame[:1])
-    with pytest.raises(ValueError, match=r"recout must have shape \(N, 512, 16, 24\) .*got \(2, 128, 16, 24\)"):
-        model.readout_features(torch.zeros(2, 128, 16, 24))
+    with pytest.raises(ValueError, match=r"recout must have shape \(N, C <= 512, 16, 24\) .*got \(2, 600, 16, 24\)"):
+        model.readout_features(torch.zeros(2, 600, 16, 24))
+    with pytest.raises(ValueError, match=r"got \(2, 512, 16, 23\)"):
+        model.readout_features(torch.zeros(2, 512, 16, 23))
     model.reset()
 
 

@@ -48,9 +48,10 @@ class TestGabriel:
         points = np.r_[rng.standard_normal((30, 4)) * 0.1, rng.standard_normal((30, 4)) + 3]
         np.testing.assert_array_equal(gabriel_graph(points), gabriel_brute_force(points))
 
-    def test_rejects_duplicates(self):
-        with pytest.raises(ValueError, match="exact duplicates; remove them first"):
-            gabriel_graph(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [2.0, 1.0]]))
+    @pytest.mark.parametrize("offset", [0.0, 1e-12], ids=["exact", "near"])
+    def test_rejects_duplicates(self, offset):
+        with pytest.raises(ValueError, match=r"points contain duplicates \(1 rows within 1e-06 .*deduplicate"):
+            gabriel_graph(np.array([[0.0, 0.0], [1.0, 0.0], [offset, 0.0], [2.0, 1.0]]))
 
     def test_rejects_too_few_points(self):
         with pytest.raises(ValueError, match="need at least 3 points; got 2"):

@@ -106,6 +106,27 @@ class TestReduction:
         np.testing.assert_array_equal(inv, [0, 1, 0, 2, 1])
         np.testing.assert_array_equal(unique[inv], pts)
 
+    def test_deduplicate_merges_rows_equal_to_numerical_precision(self, rng):
+        pts = rng.standard_normal((50, 4))
+        pts[7] = pts[2] + 1e-12  # the same unit up to float rounding
+        pts[9] = pts[8] + 1e-3  # a close but distinct unit
+        unique, rep, inv = deduplicate(pts)
+        assert unique.shape[0] == 49 and inv[7] == inv[2] and inv[9] != inv[8] and 7 not in rep
+        assert deduplicate(pts, tol=0.0)[0].shape[0] == 50
+        with pytest.raises(ValueError, match="tol must be >= 0; got -1"):
+            deduplicate(pts, tol=-1)
+
+    def test_ian_runs_on_near_duplicate_units(self, rng):
+        # float rounding made two copies of a unit differ in the last bits: the Gram-formula distance between
+        # them is 0 and a Gabriel graph gave one of them no neighbour (the IAN kernel failed on FNN Rec)
+        from compute.encoding.ian import ian_kernel
+
+        X = rng.standard_normal((120, 3))
+        X[40] = X[12] * (1 + 1e-15)
+        red = reduce_pca(X, variance_threshold=0.99)
+        assert red.points.shape[0] == 119 and red.inverse[40] == red.inverse[12]
+        assert ian_kernel(red.points).connected.any()
+
     def test_pca_keeps_fewest_components_above_80_percent(self, rng):
         # planted variances 6, 3, 1 (60 %, 30 %, 10 %): two components explain 90 % > 80 %
         X = rng.standard_normal((4000, 3)) * np.sqrt([6.0, 3.0, 1.0])

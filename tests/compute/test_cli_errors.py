@@ -1,0 +1,68 @@
+"""The commands' shared error handling (``compute.cli._tables``): compute errors -> exit code 2 with
+"error: <message>", cancel / Ctrl-C -> 130, a module that is not extracted -> skipped."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from compute.cli._tables import exit_on_error, load_or_skip
+from compute.jobs import Cancelled
+
+
+class TestExitOnError:
+    def test_no_error_leaves_no_exit_code(self):
+        with exit_on_error() as failure:
+            value = 1
+        assert failure.exit_code is None and value == 1
+
+    @pytest.mark.parametrize("error, message", [
+        (ValueError("rank=40 exceeds n_units=31; reduce rank"), "error: rank=40 exceeds n_units=31; reduce rank"),
+        (KeyError("fnn-random / Rec has not been extracted"), "error: fnn-random / Rec has not been extracted"),
+        (TypeError("epsilon must be a number"), "error: epsilon must be a number"),
+        (OSError("disk full"), "error: disk full"),
+    ], ids=["value", "key-without-quotes", "type", "os"])
+    def test_compute_errors_exit_2(self, capsys, error, message):
+        with exit_on_error() as failure:
+            raise error
+        assert failure.exit_code == 2 and capsys.readouterr().err == message + "\n"
+
+    @pytest.mark.parametrize("error", [Cancelled(), KeyboardInterrupt()], ids=["cancelled", "ctrl-c"])
+    def test_interruptions_exit_130(self, capsys, error):
+        with exit_on_error(interrupted="interrupted; nothing was written") as failure:
+            raise error
+        assert failure.exit_code == 130 and capsys.readouterr().err == "\ninterrupted; nothing was written\n"
+
+    def test_errors_outside_the_chosen_ones_propagate(self):
+        with pytest.raises(KeyError, match="not caught"):
+            with exit_on_error(errors=(ValueError,)):
+                raise KeyError("not caught")
+
+
+def test_load_or_skip(capsys):
+    assert load_or_skip("Rec", lambda: "loaded") == "loaded"
+
+    def missing():
+        raise KeyError("fnn-random / Rec has not been extracted")
+
+    assert load_or_skip("Rec", missing) is None
+    assert capsys.readouterr().err == "skipped Rec: fnn-random / Rec has not been extracted\n"
+
+
+@pytest.mark.parametrize("command, argv, patched, interrupted", [
+    ("align", ["--modules", "Rec", "--datasets", "V1"], "compute.cli.align", "interrupted"),
+    ("tubularity", ["--datasets", "V1"], "compute.cli.tubularity", "interrupted"),
+    ("decode", ["--dataset", "V1"], "compute.cli._tables", "interrupted; nothing was written"),
+    ("encode", ["--dataset", "V1", "--rank", "5"], "compute.cli._tables", "interrupted; nothing was written"),
+])
+@pytest.mark.parametrize("error, code", [(ValueError("bad data"), 2), (Cancelled(), 130)], ids=["error", "cancel"])
+def test_every_command_maps_errors_to_exit_codes(monkeypatch, capsys, command, argv, patched, interrupted, error,
+                                                  code):
+    def load_dataset(name, *, seed=0):
+        raise error
+
+    monkeypatch.setattr(importlib.import_module(patched), "load_dataset", load_dataset)
+    cli = importlib.import_module(f"compute.cli.{command}")
+    assert cli.main(argv) == code
+    assert capsys.readouterr().err == ("error: bad data\n" if code == 2 else f"\n{interrupted}\n")
