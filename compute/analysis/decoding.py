@@ -260,15 +260,8 @@ def decoding_manifold(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
 
 
 def decoding_trajectories(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None) -> Trajectories:
-    """Every (condition, time) population vector in one joint PCA(3) (no scaling), as curves.
-
-    Parameters
-    ----------
-    rs : ResponseSet
-    stimuli : str or sequence of str/int, default=None
-        "all", a preset of ``compute.stimuli.PRESETS`` ("bio-matched", ...), or names/indices.
-        None: the bio-matched six when the set has them, else all.
-    """
+    """Every (condition, time) population vector in one joint PCA(3) (no scaling), as curves; parameters
+    as for :func:`decoding_manifold`."""
     names = resolve_stimuli(rs, stimuli)
     states, labels = _states(rs, names)
     n_cond, n_time, n_units = states.shape

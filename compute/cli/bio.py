@@ -7,7 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from compute.jobs import Cancelled, console_control
+from compute.cli._tables import exit_on_error
+from compute.jobs import console_control
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,15 +53,10 @@ def main(argv: list[str]) -> int:
     from compute.bio.datasets import resolve_bio_dir
     from compute.bio.fetch import default_bio_dir, fetch_bio
 
-    try:
+    with exit_on_error(errors=(ValueError, OSError), interrupted="interrupted; no partial file was kept") as failure:
         if args.action == "fetch":
             dest = default_bio_dir() if args.data_dir is None else args.data_dir / "bio"
             print(f"fetched and verified: {fetch_bio(dest, base_urls=args.mirror, control=console_control())}")
             return 0
         return _info(resolve_bio_dir(args.data_dir))
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("\ninterrupted; no partial file was kept", file=sys.stderr)
-        return 130
+    return failure.exit_code

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 from compute.config import DEVICES, Settings
-from compute.jobs import Cancelled, console_control
+from compute.cli._tables import exit_on_error
+from compute.jobs import console_control
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,17 +45,14 @@ def main(argv: list[str]) -> int:
         settings = dataclasses.replace(settings, device=args.device)
     modules = None if args.modules == ["all"] else args.modules
     cache = default_cache()
-    try:
+    with exit_on_error(errors=(ValueError, TypeError),
+                       interrupted="interrupted; no partial result was written") as failure:
         suite = SuiteSpec(n_instances=args.instances, n_frames=args.frames, seed=args.suite_seed)
         sampling = SamplingSettings(crop=args.crop, recurrent_channels=args.recurrent_channels)
         keys = extract(args.model, modules, suite=suite, sampling=sampling, seed=args.seed, cache=cache,
                        settings=settings, control=console_control(), batch_size=args.batch_size)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("\ninterrupted; no partial result was written", file=sys.stderr)
-        return 130
+    if failure.exit_code is not None:
+        return failure.exit_code
     for module, key in keys.items():
         print(f"{module}\t{key}\t{cache.path(key)}")
     return 0

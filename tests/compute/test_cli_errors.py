@@ -66,3 +66,21 @@ def test_every_command_maps_errors_to_exit_codes(monkeypatch, capsys, command, a
     cli = importlib.import_module(f"compute.cli.{command}")
     assert cli.main(argv) == code
     assert capsys.readouterr().err == ("error: bad data\n" if code == 2 else f"\n{interrupted}\n")
+
+
+@pytest.mark.parametrize("command, argv, patched, name, interrupted", [
+    ("bio", ["fetch"], "compute.bio.fetch", "fetch_bio", "interrupted; no partial file was kept"),
+    ("extract", ["--model", "conv3d-random"], "compute.extraction", "extract",
+     "interrupted; no partial result was written"),
+])
+@pytest.mark.parametrize("error, code", [(ValueError("bad data"), 2), (Cancelled(), 130)], ids=["error", "cancel"])
+def test_fetch_and_extract_map_errors_to_exit_codes(monkeypatch, capsys, tmp_path, command, argv, patched, name,
+                                                     interrupted, error, code):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(importlib.import_module(patched), name, fail)
+    cli = importlib.import_module(f"compute.cli.{command}")
+    assert cli.main(argv) == code
+    assert capsys.readouterr().err.endswith("error: bad data\n" if code == 2 else f"\n{interrupted}\n")
