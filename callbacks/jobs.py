@@ -129,6 +129,12 @@ def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
     return dcc.send_string("\n".join(lines) + "\n", f"twinscope-{page}.csv")
 
 
+def job_failed(error: Exception) -> tuple:
+    """Outputs of a job that ended without a result (its Celery worker died): the reason in the error bar."""
+    reason = str(error).removeprefix("An error occurred inside a background callback: ").split("\n")[0]
+    return no_update, f"Job failed: {reason}", "0", "failed"
+
+
 JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")
 
 
@@ -151,6 +157,7 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
         progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
                   Output(ShellIds.LIVE, "data")],
         cancel=[Input(ShellIds.CANCEL, "n_clicks")],
+        on_error=job_failed,
         prevent_initial_call=True,
     )
     def run_job(set_progress, clicks, request):

@@ -3,24 +3,27 @@
 A key is the SHA-256 of a canonical JSON of everything that determines a result (code version, weights
 hash, module, stimulus-suite spec, settings, seed). Artefacts are pickle-free: an NPZ of named arrays plus
 a JSON dict of small metadata. Writes are atomic (temporary file + rename), so a killed job leaves either
-the complete artefact or nothing; ``get_or_compute`` holds a per-key file lock so that two identical
-concurrent requests (threads or processes) compute once.
+the complete artefact or nothing; ``get_or_compute`` holds a per-key lock (``compute.locks``: a file lock
+on one machine, a Redis lease across machines) so that two identical concurrent requests compute once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from compute.locks import FileLocks, LockFactory
 from compute.responses import ResponseSet, read_npz
+
+log = logging.getLogger(__name__)
 
 # Bump when a change alters any cached result; it is part of every key.
 CODE_VERSION = "twinscope-0.1"
@@ -65,11 +68,13 @@ class ArtifactCache:
 
     ``put``/``get`` take and return ``(arrays, meta)``: a dict of str -> ndarray (no object dtype) and a
     JSON-serialisable dict. ``put_responses``/``get_responses`` do the same for a ``ResponseSet``.
+    ``locks`` makes ``lock(key)``: file locks under ``root`` by default (``compute.locks``).
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, *, locks: LockFactory | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.locks = FileLocks(self.root) if locks is None else locks
 
     def path(self, key: str) -> Path:
         return self.root / f"{_check_key(key)}.npz"
@@ -120,14 +125,9 @@ class ArtifactCache:
     # ------------------------------------------------------------------ compute once
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Exclusive inter-process lock for ``key`` (flock on a side file)."""
-        lock_path = self.root / f".{_check_key(key)}.lock"
-        with open(lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        """Exclusive lock for ``key`` across processes (file lock) or machines (Redis lease)."""
+        with self.locks(_check_key(key)):
+            yield
 
     def get_or_compute(self, key: str, compute: Callable[[], tuple[Mapping[str, np.ndarray], Mapping[str, Any]]]
                        ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -138,6 +138,7 @@ class ArtifactCache:
             if key not in self:
                 arrays, meta = compute()
                 self.put(key, arrays, meta)
+                log.info("computed and published %s", key)
         return self.get(key)
 
     def get_or_compute_responses(self, key: str, compute: Callable[[], ResponseSet]) -> ResponseSet:
@@ -151,7 +152,10 @@ class ArtifactCache:
 
 
 def default_cache() -> ArtifactCache:
-    """The cache under TWINSCOPE_CACHE_DIR (or the repository's cache/)."""
+    """The cache under TWINSCOPE_CACHE_DIR (or the repository's cache/); Redis locks with a broker."""
     from compute.config import Settings
+    from compute.locks import cache_locks
 
-    return ArtifactCache(Settings.from_env().cache_dir / "artifacts")
+    settings = Settings.from_env()
+    root = settings.cache_dir / "artifacts"
+    return ArtifactCache(root, locks=cache_locks(root, settings.broker_url))

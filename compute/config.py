@@ -7,6 +7,7 @@
 | TWINSCOPE_DEVICE | auto | ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda`` |
 | TWINSCOPE_SECRET_KEY | random per process | Flask secret key; set it for several gunicorn workers |
 | TWINSCOPE_BIO_TRACES | unset | folder holding the authors' full trace tensors, when a user has them |
+| TWINSCOPE_BROKER_URL | unset | Redis URL: jobs run on Celery workers and cache locks live in Redis |
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Settings:
     device: str = "auto"
     secret_key: str = ""
     bio_traces_dir: Path | None = None
+    broker_url: str | None = None
 
     @property
     def bio_dir(self) -> Path:
@@ -53,4 +55,5 @@ class Settings:
             device=device,
             secret_key=env.get("TWINSCOPE_SECRET_KEY") or secrets.token_hex(32),
             bio_traces_dir=Path(traces).expanduser() if traces else None,
+            broker_url=env.get("TWINSCOPE_BROKER_URL") or None,
         )
