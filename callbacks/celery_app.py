@@ -41,7 +41,7 @@ def make_celery(broker_url: str) -> Celery:
     celery.conf.update(
         task_default_queue="cpu", task_track_started=True, task_acks_late=False,
         worker_prefetch_multiplier=1,  # a busy worker must not hold a second job another worker could run
-        broker_connection_retry_on_startup=True, result_expires=86400, worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True, result_expires=86400, result_extended=True,
     )
     return celery
 

@@ -1,0 +1,137 @@
+"""Jobs through Celery (TWINSCOPE_BROKER_URL set) on a real redis-server and two real worker processes.
+
+The web side is a real twinscope app: its manager submits the Explore page's job exactly as Dash does
+(``call_job_fn`` / ``get_result`` / ``job_running`` / ``terminate_job``, the last being what Cancel calls).
+Each test asks for a different module so no test is served by another's cache entry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from callbacks.celery_app import workers as connected_workers
+from compute.cache import default_cache
+from tests.scale.conftest import LEASE_S, job_key, wait_for
+
+pytestmark = pytest.mark.slow
+JOB_TIMEOUT_S = 150
+
+
+def _explore_job(web):
+    """(manager, Celery task) of the Explore page's background job in ``web``."""
+    from dash.background_callback.managers import BaseBackgroundCallbackManager as Base
+
+    callback_id = next(c for c in web.callback_map if c.startswith('..{"page":"explore","type":"job-result"}'))
+    fn = next(f for _, f, _ in reversed(Base.functions) if f.__name__ == "run_job")
+    manager = web._background_manager
+    return manager, manager.func_registry[Base.hash_function(fn, callback_id)]
+
+
+def _request(module: str, view: str = "decoding") -> dict:
+    return {"page": "explore", "views": [{"view": view, "source": f"model:conv3d-random:{module}", "options": {}}]}
+
+
+def _submit(web, request: dict) -> tuple[str, str]:
+    manager, job_fn = _explore_job(web)
+    key = job_key()
+    return key, manager.call_job_fn(key, job_fn, [1, request], {})
+
+
+def _outcome(web, key: str, job: str, timeout: float = JOB_TIMEOUT_S):
+    """The job's outputs as Dash's dispatcher reads them: [result, error, progress, stage]."""
+    manager = web._background_manager
+    return wait_for(lambda: (lambda r: None if r is manager.UNDEFINED else r)(manager.get_result(key, job)),
+                    timeout, f"job {job}")
+
+
+def _view_key(web, module: str, view: str = "decoding") -> str:
+    from app.profile import run_profile
+    from compute.config import Settings
+    from compute.workflows import Source, view_key
+
+    profile = run_profile()
+    return view_key(view, Source.parse(f"model:conv3d-random:{module}"), run=profile.run,
+                    settings=Settings.from_env(), **profile.options_for(view))
+
+
+def _started_on(web, job: str) -> str:
+    """Hostname of the worker running ``job`` (waits for the STARTED state)."""
+    task = web._background_manager.get_task(job)
+    info = wait_for(lambda: task.state == "STARTED" and task.info, JOB_TIMEOUT_S, f"job {job} to start")
+    return info["hostname"]
+
+
+def _published(workers, key: str) -> int:
+    return workers.log_text().count(f"computed and published {key}")
+
+
+# ------------------------------------------------------------------------------------------ (a) parallel
+def test_two_different_jobs_run_in_parallel_on_the_two_workers(web, workers):
+    (k1, j1), (k2, j2) = _submit(web, _request("Conv1")), _submit(web, _request("Conv2"))
+    hosts = {_started_on(web, j1), _started_on(web, j2)}
+    assert hosts == {workers.hostname("w1"), workers.hostname("w2")}
+    busy = wait_for(lambda: [w for w in connected_workers(web.server.config["TWINSCOPE_CELERY"]) if w["active"]],
+                    10, "workers to report their running jobs")
+    assert len(busy) == 2 and all(w["queues"] == ["cpu"] and w["gpu"] is None for w in busy)
+    for key, job, module in ((k1, j1, "Conv1"), (k2, j2, "Conv2")):
+        result, error, progress, stage = _outcome(web, key, job)
+        assert error == "" and progress == "1" and stage.startswith("done: 1 of 1")
+        assert result["views"][0]["key"] == _view_key(web, module)
+
+
+# ------------------------------------------------------------------------------------------ (b) compute once
+def test_two_identical_jobs_compute_once(web, workers):
+    view = _view_key(web, "Conv3")
+    (k1, j1), (k2, j2) = _submit(web, _request("Conv3")), _submit(web, _request("Conv3"))
+    assert _started_on(web, j1) != _started_on(web, j2)  # both ran at once, one waited on the Redis lock
+    outcomes = [_outcome(web, k1, j1), _outcome(web, k2, j2)]
+    assert [o[0]["views"][0]["key"] for o in outcomes] == [view, view]
+    assert _published(workers, view) == 1
+
+
+# ------------------------------------------------------------------------------------------ (c) cancel
+def test_cancel_stops_the_job_on_its_worker(web, workers):
+    manager = web._background_manager
+    key, job = _submit(web, _request("Pool"))
+    host = _started_on(web, job)
+    pid = manager.get_task(job).info["pid"]
+    manager.terminate_job(job)  # what the shell's Cancel button triggers
+    wait_for(lambda: manager.get_task(job).state == "REVOKED", 20, "the job to be revoked")
+    celery = web.server.config["TWINSCOPE_CELERY"]
+    wait_for(lambda: all(w["active"] == 0 for w in connected_workers(celery) if w["name"] == host), 20,
+             "the worker to stop the job")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the process that ran the job is gone
+    assert not manager.job_running(job)
+    assert manager.get_result(key, job) is manager.UNDEFINED
+    assert _view_key(web, "Pool") not in default_cache()
+
+
+# ------------------------------------------------------------------------------------------ (d) kill -9
+def test_killed_worker_fails_readably_and_a_rerun_computes(web, workers):
+    from callbacks.jobs import job_failed
+    from dash.exceptions import BackgroundCallbackError
+
+    view = _view_key(web, "Output")
+    key, job = _submit(web, _request("Output"))
+    host = _started_on(web, job)
+    workers.kill(host)
+    try:
+        lost = _outcome(web, key, job, timeout=LEASE_S + 20)
+        message = lost["background_callback_error"]["msg"]
+        assert "stopped" in message and "nothing partial was saved" in message
+        shown = job_failed(BackgroundCallbackError(f"An error occurred inside a background callback: {message}\n"))
+        assert shown[1].startswith("Job failed: the worker running this job stopped") and shown[3] == "failed"
+        assert not web._background_manager.job_running(job)
+        assert view not in default_cache()  # nothing partial is served
+        started = time.monotonic()
+        rerun_key, rerun = _submit(web, _request("Output"))
+        result, error, _, _ = _outcome(web, rerun_key, rerun)
+        assert error == "" and result["views"][0]["key"] == view
+        assert view in default_cache() and _published(workers, view) == 1
+        assert time.monotonic() - started < JOB_TIMEOUT_S
+    finally:
+        workers.ensure()
