@@ -39,17 +39,12 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server on a free loopback port (no persistence); returns (process, URL) once it answers."""
     binary = "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "redis-server"
     port = _free_port()
-    try:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    except FileNotFoundError:
-        pytest.fail("redis-server is not installed: apt-get install -y redis-server (scripts/test.sh does it)",
-                    pytrace=False)
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     import redis
 
     client = redis.Redis(port=port)
@@ -61,21 +56,31 @@ def redis_url(tmp_path_factory):
             return False
 
     wait_for(up, 20, "redis-server to answer")
-    yield f"redis://127.0.0.1:{port}/0"
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    try:
+        proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    except FileNotFoundError:
+        pytest.fail("redis-server is not installed: apt-get install -y redis-server (scripts/test.sh does it)",
+                    pytrace=False)
+    yield url
     proc.terminate()
     proc.wait(10)
 
 
 class WorkerPool:
-    """Celery worker processes (one job at a time each) on queue ``cpu``; ``kill`` sends SIGKILL to one."""
+    """Celery worker processes (one job at a time each, queue ``cpu`` unless told); ``kill`` SIGKILLs one."""
 
     def __init__(self, env: dict, logs: Path) -> None:
         self.env, self.logs, self.procs = env, logs, {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, queues: str = "cpu") -> None:
         log = open(self.logs / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "-Q", "cpu", "-c", "1",
+            [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "-Q", queues, "-c", "1",
              "-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -144,6 +149,28 @@ def web(scale_env, monkeypatch):
     return create_app(Settings.from_env())
 
 
+def explore_job(web):
+    """(manager, Celery task) of the Explore page's background job in ``web``."""
+    from dash.background_callback.managers import BaseBackgroundCallbackManager as Base
+
+    callback_id = next(c for c in web.callback_map if c.startswith('..{"page":"explore","type":"job-result"}'))
+    fn = next(f for _, f, _ in reversed(Base.functions) if f.__name__ == "run_job")
+    manager = web._background_manager
+    return manager, manager.func_registry[Base.hash_function(fn, callback_id)]
+
+
+def explore_request(module: str, view: str = "decoding") -> dict:
+    """A one-view Explore request on a module of the small test model."""
+    return {"page": "explore", "views": [{"view": view, "source": f"model:conv3d-random:{module}", "options": {}}]}
+
+
 def job_key(prefix: str = "job") -> str:
     """A fresh Dash result key (the dispatcher hashes the callback; any unique string works here)."""
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def pytest_setup_options():
+    """Headless Chromium for the browser test of this folder (the same flags as tests/browser)."""
+    from tests.browser.conftest import pytest_setup_options as browser_options
+
+    return browser_options()

@@ -14,28 +14,14 @@ import pytest
 
 from callbacks.celery_app import workers as connected_workers
 from compute.cache import default_cache
-from tests.scale.conftest import LEASE_S, job_key, wait_for
+from tests.scale.conftest import LEASE_S, explore_job, explore_request, job_key, wait_for
 
 pytestmark = pytest.mark.slow
 JOB_TIMEOUT_S = 150
 
 
-def _explore_job(web):
-    """(manager, Celery task) of the Explore page's background job in ``web``."""
-    from dash.background_callback.managers import BaseBackgroundCallbackManager as Base
-
-    callback_id = next(c for c in web.callback_map if c.startswith('..{"page":"explore","type":"job-result"}'))
-    fn = next(f for _, f, _ in reversed(Base.functions) if f.__name__ == "run_job")
-    manager = web._background_manager
-    return manager, manager.func_registry[Base.hash_function(fn, callback_id)]
-
-
-def _request(module: str, view: str = "decoding") -> dict:
-    return {"page": "explore", "views": [{"view": view, "source": f"model:conv3d-random:{module}", "options": {}}]}
-
-
 def _submit(web, request: dict) -> tuple[str, str]:
-    manager, job_fn = _explore_job(web)
+    manager, job_fn = explore_job(web)
     key = job_key()
     return key, manager.call_job_fn(key, job_fn, [1, request], {})
 
@@ -70,7 +56,7 @@ def _published(workers, key: str) -> int:
 
 # ------------------------------------------------------------------------------------------ (a) parallel
 def test_two_different_jobs_run_in_parallel_on_the_two_workers(web, workers):
-    (k1, j1), (k2, j2) = _submit(web, _request("Conv1")), _submit(web, _request("Conv2"))
+    (k1, j1), (k2, j2) = _submit(web, explore_request("Conv1")), _submit(web, explore_request("Conv2"))
     hosts = {_started_on(web, j1), _started_on(web, j2)}
     assert hosts == {workers.hostname("w1"), workers.hostname("w2")}
     busy = wait_for(lambda: [w for w in connected_workers(web.server.config["TWINSCOPE_CELERY"]) if w["active"]],
@@ -85,7 +71,7 @@ def test_two_different_jobs_run_in_parallel_on_the_two_workers(web, workers):
 # ------------------------------------------------------------------------------------------ (b) compute once
 def test_two_identical_jobs_compute_once(web, workers):
     view = _view_key(web, "Conv3")
-    (k1, j1), (k2, j2) = _submit(web, _request("Conv3")), _submit(web, _request("Conv3"))
+    (k1, j1), (k2, j2) = _submit(web, explore_request("Conv3")), _submit(web, explore_request("Conv3"))
     assert _started_on(web, j1) != _started_on(web, j2)  # both ran at once, one waited on the Redis lock
     outcomes = [_outcome(web, k1, j1), _outcome(web, k2, j2)]
     assert [o[0]["views"][0]["key"] for o in outcomes] == [view, view]
@@ -95,7 +81,7 @@ def test_two_identical_jobs_compute_once(web, workers):
 # ------------------------------------------------------------------------------------------ (c) cancel
 def test_cancel_stops_the_job_on_its_worker(web, workers):
     manager = web._background_manager
-    key, job = _submit(web, _request("Pool"))
+    key, job = _submit(web, explore_request("Pool"))
     host = _started_on(web, job)
     pid = manager.get_task(job).info["pid"]
     manager.terminate_job(job)  # what the shell's Cancel button triggers
@@ -116,7 +102,7 @@ def test_killed_worker_fails_readably_and_a_rerun_computes(web, workers):
     from dash.exceptions import BackgroundCallbackError
 
     view = _view_key(web, "Output")
-    key, job = _submit(web, _request("Output"))
+    key, job = _submit(web, explore_request("Output"))
     host = _started_on(web, job)
     workers.kill(host)
     try:
@@ -128,7 +114,7 @@ def test_killed_worker_fails_readably_and_a_rerun_computes(web, workers):
         assert not web._background_manager.job_running(job)
         assert view not in default_cache()  # nothing partial is served
         started = time.monotonic()
-        rerun_key, rerun = _submit(web, _request("Output"))
+        rerun_key, rerun = _submit(web, explore_request("Output"))
         result, error, _, _ = _outcome(web, rerun_key, rerun)
         assert error == "" and result["views"][0]["key"] == view
         assert view in default_cache() and _published(workers, view) == 1
