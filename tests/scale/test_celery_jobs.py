@@ -50,6 +50,14 @@ def _started_on(web, job: str) -> str:
     return info["hostname"]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _published(workers, key: str) -> int:
     return workers.log_text().count(f"computed and published {key}")
 
@@ -62,6 +70,8 @@ def test_two_different_jobs_run_in_parallel_on_the_two_workers(web, workers):
     busy = wait_for(lambda: [w for w in connected_workers(web.server.config["TWINSCOPE_CELERY"]) if w["active"]],
                     10, "workers to report their running jobs")
     assert len(busy) == 2 and all(w["queues"] == ["cpu"] and w["gpu"] is None for w in busy)
+    health = web.server.test_client().get("/health").get_json()
+    assert health["jobs"] == "celery" and {w["name"] for w in health["workers"]} == hosts
     for key, job, module in ((k1, j1, "Conv1"), (k2, j2, "Conv2")):
         result, error, progress, stage = _outcome(web, key, job)
         assert error == "" and progress == "1" and stage.startswith("done: 1 of 1")
@@ -89,8 +99,7 @@ def test_cancel_stops_the_job_on_its_worker(web, workers):
     celery = web.server.config["TWINSCOPE_CELERY"]
     wait_for(lambda: all(w["active"] == 0 for w in connected_workers(celery) if w["name"] == host), 20,
              "the worker to stop the job")
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # the process that ran the job is gone
+    wait_for(lambda: not _alive(pid), 20, f"the job's process {pid} to end")
     assert not manager.job_running(job)
     assert manager.get_result(key, job) is manager.UNDEFINED
     assert _view_key(web, "Pool") not in default_cache()

@@ -113,3 +113,15 @@ class TestRouting:
         ctx.cache.put(source_key(Source.parse("model:conv3d-random:Conv1"), run=ctx.run, settings=ctx.settings),
                       {}, {"type": "pointer"})
         assert not needs_extraction([1, model], ctx=ctx)
+
+
+def test_without_a_broker_the_app_stays_embedded(tmp_path, data_dir):
+    import dash
+
+    from app import create_app
+    from compute.config import Settings
+
+    app = create_app(Settings(cache_dir=tmp_path, data_dir=data_dir, secret_key="test"))
+    assert isinstance(app._background_manager, dash.DiskcacheManager)
+    health = app.server.test_client().get("/health").get_json()
+    assert health["jobs"] == "embedded" and health["workers"] == []
