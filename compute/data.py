@@ -169,21 +169,20 @@ def fetch(data_dir: str | os.PathLike, *, groups: Iterable[str] = GROUPS, mirror
         if state == "ok":
             continue
         notes = [f"local file {target} failed its check (size or SHA-256 differs)"] if state != "missing" else []
-        if not network:
-            notes.append(offline_reason)
+        tried_network = network
         for source in _sources(entry, mirrors, network):
             try:
                 _retrieve(source, target, entry)
                 break
             except ValueError as exc:                                  # pooch: SHA-256 mismatch
-                notes.append(f"{source}: checksum mismatch ({str(exc).splitlines()[0]})")
+                notes.append(f"{source}: checksum mismatch ({str(exc).split('. Deleted')[0]})")
             except requests.ConnectionError as exc:
                 notes.append(f"{source}: network unreachable ({type(exc).__name__})")
                 network, offline_reason = False, "network unreachable (see the first file)"
             except (OSError, requests.RequestException) as exc:
                 notes.append(f"{source}: {exc}")
         else:
-            failures[entry] = notes
+            failures[entry] = notes + ([] if tried_network else [offline_reason])
     if failures:
         raise DataUnavailableError(unavailable_message(failures, data_dir))
     control.report(1.0, f"{len(entries)} files verified in {data_dir}")
