@@ -184,6 +184,7 @@ def fetch(data_dir: str | os.PathLike, *, groups: Iterable[str] = GROUPS, mirror
         else:
             failures[entry] = notes + ([] if tried_network else [offline_reason])
     if failures:
+        control.report(1.0, f"{len(failures)} of {len(entries)} files could not be provided")
         raise DataUnavailableError(unavailable_message(failures, data_dir))
     control.report(1.0, f"{len(entries)} files verified in {data_dir}")
     return data_dir
