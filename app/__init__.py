@@ -6,6 +6,7 @@ below (PEP 562): the first access to ``app.server`` builds one app from the envi
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, background_manager: Any = No
     app.server.secret_key = settings.secret_key
     app.server.config["DEBUG"] = False
     pages.register_all(catalog)
-    app.layout = shell.layout
+    app.layout = functools.partial(shell.layout, bio_notice=catalog.bio_notice)
     register_callbacks(app, ctx)
 
     @app.server.route("/health")

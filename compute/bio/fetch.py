@@ -54,6 +54,18 @@ def file_status(bio_dir: str | os.PathLike) -> dict[str, str]:
     return {name: data.file_state(Path(bio_dir) / name, entry) for name, entry in _ENTRIES.items()}
 
 
+def missing_notice(bio_dir: str | os.PathLike) -> str:
+    """"" when every published file is in ``bio_dir`` and verified, else a user-facing notice with the fix."""
+    bad = [name for name, state in file_status(bio_dir).items() if state != "ok"]
+    if not bad:
+        return ""
+    n, size = data.group_summary(("bio",))["bio"]
+    return (f"Biology (retina, V1) is not available: {len(bad)} of {n} published files are missing or altered in "
+            f"{bio_dir}. Fetch them with `{FETCH_COMMAND}` ({size / 1e6:.1f} MB from pinned public sources; "
+            f"offline: set {data.MIRROR_VARIABLE} to a folder holding bio/) and restart the app. "
+            "Everything else works without them.")
+
+
 def fetch_bio(data_dir: str | os.PathLike | None = None, *, mirrors: Sequence[str] | None = None,
               network: bool = True, control: JobControl | None = None) -> Path:
     """Make sure every published retina / V1 file is present and verified in ``data_dir / "bio"``.
