@@ -7,13 +7,15 @@
 #   TORCH_INDEX_URL  where torch comes from: the CPU wheels by default; for CUDA e.g.
 #                    --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 (and run with --gpus all);
 #                    empty: from the pip configuration like every other requirement
-#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS  optional pip configuration for the build (mirrors)
+#   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_CERT  optional pip configuration for the build
+#                    (a package mirror; a CA bundle path inside the base image for a TLS-intercepting proxy)
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_FIND_LINKS
+ARG PIP_CERT
 WORKDIR /srv/twinscope
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TWINSCOPE_VENV=/opt/venv TWINSCOPE_CACHE_DIR=/data/cache TWINSCOPE_DATA_DIR=/data/data

@@ -205,7 +205,7 @@ def unavailable_message(failures: dict[DataFile, list[str]] | Sequence[DataFile]
     group_flags = " ".join(f"--only {g}" for g in groups) if len(groups) < len(GROUPS) else ""
     lines += [
         "Provide them in one of two ways:",
-        f"  1. with a network: .venv/bin/python -m compute data fetch {group_flags}".rstrip()
+        f"  1. with a network: python -m compute data fetch {group_flags}".rstrip()
         + f"   (downloads {sizes} from pinned GitHub commits, SHA-256 checked)",
         f"  2. offline: {MIRROR_VARIABLE}=<folder laid out like the data folder, e.g. <folder>/bio/R17_factors.npy>"
         " (several separated by ':'), then run the same command",

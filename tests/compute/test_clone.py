@@ -113,7 +113,7 @@ class TestFetch:
         assert message.startswith(f"missing data in {tmp_path}: 6 bio file(s), 88 reference file(s)\n")
         assert "network unreachable (ProxyError)" in message or "network unreachable (ConnectionError)" in message
         assert "network unreachable (see the first file)" in message and "... and 86 more" in message
-        assert "1. with a network: .venv/bin/python -m compute data fetch" in message
+        assert "1. with a network: python -m compute data fetch" in message
         assert "2. offline: TWINSCOPE_MIRROR=" in message
 
 
