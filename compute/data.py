@@ -99,12 +99,9 @@ def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def _copy_from_folder(source: str, output_file: str, pooch_obj, check_only: bool = False) -> bool | None:
+def _copy_from_folder(source: str, output_file: str, pooch_obj) -> None:
     """A pooch downloader for a local mirror: copy ``source`` (a path) into pooch's temporary file."""
-    if check_only:
-        return Path(source).is_file()
     shutil.copyfile(source, output_file)
-    return None
 
 
 def _sources(entry: DataFile, mirrors: Sequence[str], network: bool) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
 import pickle
 import shutil
@@ -24,6 +23,7 @@ from compute.bio.datasets import (BIO_STIMULI, DATASETS, load_dataset, load_fact
 from compute.bio.fetch import FILES, fetch_bio, file_status, verify_file
 from compute.bio.safe_pickle import RefusedGlobalError, safe_load_object_npy, safe_load_pickle
 from compute.jobs import JobControl
+from tests.facts import load_fact
 
 DATASET_FILES = {"retina": ("retina_R16_best_factors.npy", "retina_R16_best_lambdas.npy", "retina_cell_info.pkl"),
                  "V1": ("R17_factors.npy", "R17_lambdas.npy", "V1_cell_info.pkl")}
@@ -81,8 +81,8 @@ class TestFactors:
         assert Counter(factors["V1"].cells["put_type"].tolist()) == {0: 155, 1: 482}
 
     @pytest.mark.parametrize("name", DATASETS)
-    def test_derived_join_reproduces_shared_table(self, factors, bio_dir, name):
-        shared = json.loads((bio_dir / "cell_to_factor_row.json").read_text())[name]
+    def test_derived_join_reproduces_shared_table(self, factors, name):
+        shared = load_fact("cell_to_factor_row.json")[name]
         f = factors[name]
         np.testing.assert_array_equal(f.cell_rows, shared["factor_row_of_cell"])
         skipped = sorted(set(range(f.neurons.shape[0])) - set(f.cell_rows.tolist()))

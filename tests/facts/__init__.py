@@ -3,6 +3,7 @@
 | file | what | provenance |
 |---|---|---|
 | fnn_state_dict.json | key, shape, dtype of every entry of the public FNN checkpoint (units = 9941) | its ``about`` field |
+| cell_to_factor_row.json | factor row of each cell-info entry, retina and V1 | derived by the project from the published factors and cell info (row response sizes aligned with significance flags; see the bio data README), copied unchanged |
 | reference_stimuli.json | statistics of the authors' reference stimulus images per class | its ``about`` field; re-measured by test_stimuli.TestReferenceFacts |
 """
 
