@@ -6,6 +6,7 @@ below (PEP 562): the first access to ``app.server`` builds one app from the envi
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, *, background_manager: Any = No
     app.server.config["DEBUG"] = False
     app.server.config["TWINSCOPE_CELERY"] = celery
     pages.register_all(catalog)
-    app.layout = shell.layout
+    app.layout = functools.partial(shell.layout, bio_notice=catalog.bio_notice)
     register_callbacks(app, ctx)
 
     @app.server.route("/health")

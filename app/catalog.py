@@ -40,6 +40,7 @@ class Catalog:
     classes : tuple of str, the 11 class names in canonical order; directions : tuple of int (degrees)
     presets : dict preset name -> tuple of class indices
     profile : RunProfile (default model and run settings)
+    bio_notice : str, why biology is unavailable and how to fetch it ("" when present; datasets is then empty)
     """
 
     models: dict
@@ -49,6 +50,7 @@ class Catalog:
     presets: dict
     profile: RunProfile
     color_choices: tuple[str, ...] = COLOR_CHOICES
+    bio_notice: str = ""
 
     # ---------------------------------------------------------------- the Explore source picker
     @property
@@ -151,11 +153,14 @@ def model_infos(settings: Settings) -> dict[str, ModelInfo]:
 def get_catalog(settings: Settings, profile: RunProfile | None = None) -> Catalog:
     """The catalogue for ``settings`` (memoised per process)."""
     from compute.bio.datasets import DATASETS
+    from compute.bio.fetch import missing_notice
     from compute.stimuli import CLASS_NAMES, DIRECTIONS, PRESETS
 
     profile = run_profile() if profile is None else profile
     models = model_infos(settings)
     if profile.model not in models:
         raise ValueError(f"the profile's model {profile.model!r} is not available; available: {sorted(models)}")
-    return Catalog(models=models, datasets=tuple(DATASETS), classes=tuple(CLASS_NAMES),
-                   directions=tuple(int(d) for d in DIRECTIONS), presets=dict(PRESETS), profile=profile)
+    bio_notice = missing_notice(settings.bio_dir)
+    return Catalog(models=models, datasets=() if bio_notice else tuple(DATASETS), classes=tuple(CLASS_NAMES),
+                   directions=tuple(int(d) for d in DIRECTIONS), presets=dict(PRESETS), profile=profile,
+                   bio_notice=bio_notice)

@@ -24,6 +24,7 @@ class ShellIds:
     CANCEL = "shell-job-cancel"
     ERROR = "shell-job-error"
     URL_SINK = "shell-url-sink"
+    BIO_NOTICE = "shell-bio-notice"
 
 
 def _page_id(kind: str) -> staticmethod:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
+from app.components import notice
 from app.ids import ShellIds
 
 
-def layout() -> html.Div:
-    """Shell around every page; a function so each visit gets fresh component state."""
+def layout(bio_notice: str = "") -> html.Div:
+    """Shell around every page; a function so each visit gets fresh component state. ``bio_notice``: shown
+    above every page when the biological data is missing (the catalogue then offers no dataset)."""
     links = [dcc.Link(page["name"], href=page["relative_path"], className="nav-link",
                       id=f"nav-{page['module'].rsplit('.', 1)[-1]}")
              for page in sorted(dash.page_registry.values(), key=lambda p: p["order"])]
@@ -32,5 +34,6 @@ def layout() -> html.Div:
             html.Button("Cancel", id=ShellIds.CANCEL, disabled=True, className="job-cancel"),
             html.Div(id=ShellIds.ERROR, className="job-error", role="alert"),
         ], className="job-bar"),
+        notice([bio_notice] if bio_notice else [], ShellIds.BIO_NOTICE),
         html.Main(dash.page_container, className="page"),
     ], className="shell")

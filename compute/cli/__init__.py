@@ -10,6 +10,7 @@ COMMANDS = {
     "weights": "download / verify the official FNN weights",
     "extract": "run a model on the suite and cache per-module response sets",
     "bio": "fetch / describe the biological reference data (retina, V1)",
+    "data": "fetch / check every external file (biology, reference stimuli) of the data manifest",
     "decode": "decoding manifold, accuracy and trajectories of a dataset or module",
     "tubularity": "S_tight and S_cross of datasets and modules",
     "align": "alignment scores (RSA, CCA, linear predictivity, DSA) of modules with biology",

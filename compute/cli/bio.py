@@ -7,8 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from compute.cli._tables import exit_on_error
-from compute.jobs import console_control
+from compute.cli.data import add_source_arguments, run_fetch
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,10 +15,7 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Fetch (pinned URLs, SHA-256 checked) or describe the published "
                                                  "retina / V1 factors and cell info (Dyballa et al. 2024).")
     parser.add_argument("action", choices=("fetch", "info"))
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="data folder; the files live in its bio/ (default: TWINSCOPE_DATA_DIR)")
-    parser.add_argument("--mirror", action="append", default=None, metavar="URL",
-                        help="fetch from a mirror holding the files flat (<URL>/<file>); repeatable")
+    add_source_arguments(parser)
     return parser
 
 
@@ -50,13 +46,9 @@ def _info(bio_dir: Path) -> int:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    from compute.bio import fetch
     from compute.bio.datasets import resolve_bio_dir
-    from compute.bio.fetch import default_bio_dir, fetch_bio
 
-    with exit_on_error(errors=(ValueError, OSError), interrupted="interrupted; no partial file was kept") as failure:
-        if args.action == "fetch":
-            dest = default_bio_dir() if args.data_dir is None else args.data_dir / "bio"
-            print(f"fetched and verified: {fetch_bio(dest, base_urls=args.mirror, control=console_control())}")
-            return 0
-        return _info(resolve_bio_dir(args.data_dir))
-    return failure.exit_code
+    if args.action == "fetch":
+        return run_fetch(args, fetch.fetch_bio)
+    return _info(resolve_bio_dir(args.data_dir))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
 import pickle
 import shutil
@@ -24,6 +23,7 @@ from compute.bio.datasets import (BIO_STIMULI, DATASETS, load_dataset, load_fact
 from compute.bio.fetch import FILES, fetch_bio, file_status, verify_file
 from compute.bio.safe_pickle import RefusedGlobalError, safe_load_object_npy, safe_load_pickle
 from compute.jobs import JobControl
+from tests.facts import load_fact
 
 DATASET_FILES = {"retina": ("retina_R16_best_factors.npy", "retina_R16_best_lambdas.npy", "retina_cell_info.pkl"),
                  "V1": ("R17_factors.npy", "R17_lambdas.npy", "V1_cell_info.pkl")}
@@ -81,8 +81,8 @@ class TestFactors:
         assert Counter(factors["V1"].cells["put_type"].tolist()) == {0: 155, 1: 482}
 
     @pytest.mark.parametrize("name", DATASETS)
-    def test_derived_join_reproduces_shared_table(self, factors, bio_dir, name):
-        shared = json.loads((bio_dir / "cell_to_factor_row.json").read_text())[name]
+    def test_derived_join_reproduces_shared_table(self, factors, name):
+        shared = load_fact("cell_to_factor_row.json")[name]
         f = factors[name]
         np.testing.assert_array_equal(f.cell_rows, shared["factor_row_of_cell"])
         skipped = sorted(set(range(f.neurons.shape[0])) - set(f.cell_rows.tolist()))
@@ -238,34 +238,57 @@ def http_folder(tmp_path):
 
 
 class TestFetch:
+    """``fetch_bio`` = the data manifest's ``bio`` group through ``compute.data.fetch`` (pooch)."""
+
     def test_fetch_verifies_every_file(self, bio_dir, http_folder, tmp_path):
         served, url = http_folder
-        _copy_published(bio_dir, served)
-        dest = tmp_path / "data" / "bio"
+        _copy_published(bio_dir, served / "bio")
         reports = []
-        assert fetch_bio(dest, base_urls=url, control=JobControl(progress=lambda f, t: reports.append(f))) == dest
+        dest = fetch_bio(tmp_path / "data", mirrors=[url], network=False,
+                         control=JobControl(progress=lambda f, t: reports.append(f)))
+        assert dest == tmp_path / "data" / "bio"
         assert file_status(dest) == {name: "ok" for name in FILES}
         assert reports[-1] == 1.0
         # present and valid files are not downloaded again (the server is now empty)
-        for name in FILES:
-            (served / name).unlink()
-        fetch_bio(dest, base_urls=[url])
+        shutil.rmtree(served / "bio")
+        fetch_bio(tmp_path / "data", mirrors=[url], network=False)
         assert file_status(dest) == {name: "ok" for name in FILES}
 
     def test_corrupted_download_leaves_nothing(self, bio_dir, http_folder, tmp_path):
         served, url = http_folder
-        _copy_published(bio_dir, served)
-        (served / "V1_cell_info.pkl").write_bytes(b"corrupted")
-        dest = tmp_path / "bio"
-        with pytest.raises(ValueError, match="checksum mismatch for V1_cell_info.pkl downloaded from http://127.0.0.1"):
-            fetch_bio(dest, base_urls=url)
-        assert not (dest / "V1_cell_info.pkl").exists()
-        assert not [p for p in dest.iterdir() if p.name.startswith(".")]
+        _copy_published(bio_dir, served / "bio")
+        (served / "bio" / "V1_cell_info.pkl").write_bytes(b"corrupted")
+        with pytest.raises(OSError, match=r"bio/V1_cell_info.pkl: http://127.0.0.1:\d+/bio/V1_cell_info.pkl: "
+                                          "checksum mismatch"):
+            fetch_bio(tmp_path, mirrors=[url], network=False)
+        assert not (tmp_path / "bio" / "V1_cell_info.pkl").exists()
+        assert sorted(p.name for p in (tmp_path / "bio").iterdir()) == sorted(set(FILES) - {"V1_cell_info.pkl"})
+
+    def test_a_mismatching_mirror_falls_through_to_the_next(self, bio_dir, http_folder, tmp_path):
+        """v1 stopped at the first mirror's checksum mismatch (issue 11 item 6); now the next mirror is tried."""
+        served, url = http_folder
+        bad = _copy_published(bio_dir, tmp_path / "bad" / "bio")
+        (bad / "R17_factors.npy").write_bytes(b"not the published file")
+        _copy_published(bio_dir, served / "bio")
+        dest = fetch_bio(tmp_path / "data", mirrors=[str(tmp_path / "bad"), url], network=False)
+        assert file_status(dest) == {name: "ok" for name in FILES}
+
+    def test_offline_names_the_local_file_that_failed(self, bio_dir, tmp_path):
+        """v1, offline, did not say which local file failed its check (issue 11 item 6)."""
+        folder = _copy_published(bio_dir, tmp_path / "data" / "bio")
+        (folder / "R17_lambdas.npy").write_bytes(b"truncated")
+        with pytest.raises(OSError) as caught:
+            fetch_bio(tmp_path / "data", mirrors=[], network=False)
+        message = str(caught.value)
+        assert message.startswith(f"missing data in {tmp_path / 'data'}: 1 bio file(s)\n")
+        assert f"local file {folder / 'R17_lambdas.npy'} failed its check (size or SHA-256 differs)" in message
+        assert "python -m compute data fetch --only bio" in message and "TWINSCOPE_MIRROR=" in message
 
     def test_unreachable_source(self, http_folder, tmp_path):
         _, url = http_folder                                    # serves an empty folder: 404 for every file
-        with pytest.raises(OSError, match="could not download R17_factors.npy; tried http://127.0.0.1"):
-            fetch_bio(tmp_path / "bio", base_urls=url)
+        with pytest.raises(OSError, match=r"missing data in .*: 6 bio file\(s\)\n  bio/R17_factors.npy: "
+                                          r"http://127.0.0.1:\d+/bio/R17_factors.npy: 404"):
+            fetch_bio(tmp_path, mirrors=[url], network=False)
 
     def test_pinned_urls(self):
         for name, (url, sha) in FILES.items():
@@ -383,7 +406,7 @@ class TestCli:
         from compute.cli import main
 
         served, url = http_folder
-        _copy_published(bio_dir, served)
-        assert main(["bio", "fetch", "--data-dir", str(tmp_path), "--mirror", url]) == 0
+        _copy_published(bio_dir, served / "bio")
+        assert main(["bio", "fetch", "--data-dir", str(tmp_path), "--mirror", url, "--offline"]) == 0
         assert file_status(tmp_path / "bio") == {name: "ok" for name in FILES}
         assert f"fetched and verified: {tmp_path / 'bio'}" in capsys.readouterr().out

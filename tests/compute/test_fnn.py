@@ -1,13 +1,12 @@
 """The FNN reimplementation: state-dict layout, hook shapes, time, streams, and a brute-force reference.
 
-Expected layout and shapes come from shared/reference/fnn (microns_state_dict.json, ARCHITECTURE.md
-sections 2, 5 and 6). The reference forward below is written per stream, with 5-D conv3d weights,
+Expected layout and shapes come from the public checkpoint's key/shape list (tests/facts/fnn_state_dict.json,
+provenance inside) and the FNN reference description (ARCHITECTURE.md sections 2, 5 and 6). The reference forward below is written per stream, with 5-D conv3d weights,
 explicit frame windows and loops, straight from ARCHITECTURE.md section 5; the model must match it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from compute.models.fnn import FNN, N_STREAMS, SCALE_GELU, build_fnn, scaled_gelu
+from tests.facts import load_fact
 
 N_UNITS = 50
 CONV_HOOKS = {  # ARCHITECTURE.md section 6: per-stream (C, H, W) of each hooked conv output
@@ -80,14 +80,14 @@ class _Taps:
 # ------------------------------------------------------------------------------------------------------
 
 
-def test_state_dict_matches_the_public_checkpoint(reference_dir):
-    reference = json.loads((reference_dir / "fnn" / "microns_state_dict.json").read_text())
+def test_state_dict_matches_the_public_checkpoint():
+    reference = load_fact("fnn_state_dict.json")
     model = FNN(reference["units"])
     state = model.state_dict()
-    assert list(state) == [entry["key"] for entry in reference["params"]]  # same keys, same order
-    for entry in reference["params"]:
-        assert list(state[entry["key"]].shape) == entry["shape"], entry["key"]
-        assert str(state[entry["key"]].dtype) == f"torch.{entry['dtype']}", entry["key"]
+    assert list(state) == [key for key, _, _ in reference["params"]]  # same keys, same order
+    for key, shape, dtype in reference["params"]:
+        assert list(state[key].shape) == shape, key
+        assert str(state[key].dtype) == f"torch.{dtype}", key
     assert {name for name, _ in model.named_buffers()} == set(reference["buffers"])
     assert sum(p.numel() for p in model.parameters()) == reference["total_parameters"] == 9_727_431
 

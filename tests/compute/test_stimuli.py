@@ -1,7 +1,9 @@
 """Stimulus suite: statistics against the authors' images, motion, determinism, presets, folders, cache.
 
 The statistics are measured by the estimators below, applied alike to the authors' reference images
-(reference_dir / "stimuli") and to generated ones, both after the same 0.7 resize and 144x256 crop.
+(reference_dir / "stimuli") and to generated ones, both after the same 0.7 resize and 144x256 crop. The
+authors' values are kept in tests/facts/reference_stimuli.json (so these tests need no download);
+TestReferenceFacts re-measures them from the images.
 Grating period and mean luminance are measured on the resized 560x420 frame before the crop: the crop
 (144 px tall) is shorter than one W12 period (0.7 x 258 = 181 px), and the mean of a grating over less
 than whole periods depends on its phase, which is random per instance.
@@ -21,6 +23,7 @@ from compute import stimuli as S
 from compute.cache import content_key
 from compute.cli import main as cli_main
 from compute.jobs import Cancelled, JobControl
+from tests.facts import load_fact
 
 GRATINGS = (0, 1, 2)
 DOT_FLOWS = tuple(range(3, 11))
@@ -151,6 +154,12 @@ def reference(reference_dir, reference_frames):
 
 
 @pytest.fixture(scope="module")
+def reference_facts():
+    """The authors' statistics per class name, as measured by ``_grating_summary`` / ``_dot_summary``."""
+    return load_fact("reference_stimuli.json")["classes"]
+
+
+@pytest.fixture(scope="module")
 def suite():
     """The generated suite with 3 instances and 2 frames: (11, 8, 3, 2, 144, 256)."""
     return S.render_suite(S.SuiteSpec(n_instances=3, n_frames=2))
@@ -184,25 +193,44 @@ def _dot_summary(crops):
 @pytest.mark.slow
 class TestMatchesReference:
     @pytest.mark.parametrize("c", GRATINGS, ids=[S.CLASS_NAMES[c] for c in GRATINGS])
-    def test_grating_statistics(self, c, reference, generated):
-        ref_levels, ref_period, ref_mean = _grating_summary(
-            reference[0][c], {k: v for k, v in reference[1].items() if k[0] == c})
+    def test_grating_statistics(self, c, reference_facts, generated):
+        ref = reference_facts[S.CLASS_NAMES[c]]
         gen_levels, gen_period, gen_mean = _grating_summary(
             generated[0][c], {k: v for k, v in generated[1].items() if k[0] == c})
-        np.testing.assert_allclose(gen_levels, ref_levels, atol=5)
-        np.testing.assert_allclose(gen_period, ref_period, rtol=0.10)
-        assert gen_mean == pytest.approx(ref_mean, abs=3)
+        np.testing.assert_allclose(gen_levels, ref["levels"], atol=5)
+        np.testing.assert_allclose(gen_period, ref["periods"], rtol=0.10)
+        assert gen_mean == pytest.approx(ref["mean"], abs=3)
 
     @pytest.mark.parametrize("c", DOT_FLOWS, ids=[S.CLASS_NAMES[c] for c in DOT_FLOWS])
-    def test_dot_statistics(self, c, reference, generated):
-        ref_pol, ref_level, ref_count, ref_diam, ref_mean = _dot_summary(reference[0][c])
+    def test_dot_statistics(self, c, reference_facts, generated):
+        ref = reference_facts[S.CLASS_NAMES[c]]
         gen_pol, gen_level, gen_count, gen_diam, gen_mean = _dot_summary(generated[0][c])
         expected_polarity = -1 if S.CLASS_NAMES[c].startswith("neg") else 1
-        assert ref_pol == gen_pol == {expected_polarity}
-        assert gen_level == pytest.approx(ref_level, abs=5)
-        assert gen_diam == pytest.approx(ref_diam, rel=0.15)
-        assert gen_count == pytest.approx(ref_count, rel=0.15)
-        assert gen_mean == pytest.approx(ref_mean, abs=3)
+        assert set(ref["polarity"]) == gen_pol == {expected_polarity}
+        assert gen_level == pytest.approx(ref["level"], abs=5)
+        assert gen_diam == pytest.approx(ref["diameter"], rel=0.15)
+        assert gen_count == pytest.approx(ref["count"], rel=0.15)
+        assert gen_mean == pytest.approx(ref["mean"], abs=3)
+
+
+class TestReferenceFacts:
+    """The stored statistics are those of the authors' images (fetched through the data manifest)."""
+
+    @pytest.mark.parametrize("c", GRATINGS, ids=[S.CLASS_NAMES[c] for c in GRATINGS])
+    def test_grating_facts(self, c, reference, reference_facts):
+        levels, periods, mean = _grating_summary(reference[0][c], {k: v for k, v in reference[1].items() if k[0] == c})
+        ref = reference_facts[S.CLASS_NAMES[c]]
+        np.testing.assert_allclose(levels, ref["levels"], rtol=1e-9)
+        np.testing.assert_allclose(periods, ref["periods"], rtol=1e-9)
+        assert mean == pytest.approx(ref["mean"], rel=1e-9)
+
+    @pytest.mark.parametrize("c", DOT_FLOWS, ids=[S.CLASS_NAMES[c] for c in DOT_FLOWS])
+    def test_dot_facts(self, c, reference, reference_facts):
+        polarity, level, count, diameter, mean = _dot_summary(reference[0][c])
+        ref = reference_facts[S.CLASS_NAMES[c]]
+        assert sorted(polarity) == ref["polarity"]
+        np.testing.assert_allclose([level, count, diameter, mean],
+                                   [ref["level"], ref["count"], ref["diameter"], ref["mean"]], rtol=1e-9)
 
 
 # ============================================================================ motion
