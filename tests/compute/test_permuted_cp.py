@@ -132,6 +132,34 @@ class TestRecovery:
         np.testing.assert_array_equal(a.shifts, b.shifts)
 
 
+    def test_result_does_not_depend_on_n_jobs(self, rng):
+        X, _, _ = planted(rng, n=12, s=3, rank=2)
+        one = permuted_cp(X, 2, n_restarts=4, random_state=5, max_iter=40, n_jobs=1)
+        two = permuted_cp(X, 2, n_restarts=4, random_state=5, max_iter=40, n_jobs=2)
+        np.testing.assert_array_equal(one.restart_errors, two.restart_errors)
+        np.testing.assert_array_equal(one.A, two.A)
+        assert one.n_evaluations.shape == (4,) and np.all(one.n_evaluations >= 1)
+
+    def test_authors_lbfgsb_settings_and_50_restarts(self, rng, monkeypatch):
+        """v1 ran 20 restarts with ftol 1e-7 and no gradient test (gtol 0); v2 uses the authors' 50
+        restarts and L-BFGS-B settings: factr 1e-5 (scipy ftol = factr * eps), pgtol 1e-4, 1000 iterations."""
+        import inspect
+
+        seen = []
+        real = pcp.minimize
+
+        def spy(*args, options, **kwargs):
+            seen.append(options)
+            return real(*args, options={**options, "maxiter": 2}, **kwargs)
+
+        monkeypatch.setattr(pcp, "minimize", spy)
+        X, _, _ = planted(rng, n=8, s=2, rank=2)
+        result = permuted_cp(X, 2, random_state=0)
+        assert len(seen) == 50 and result.restart_errors.shape == (50,)
+        assert seen[0]["ftol"] == 1e-5 * np.finfo(float).eps and seen[0]["gtol"] == 1e-4
+        assert seen[0]["maxiter"] == 1000
+        assert inspect.signature(rank_diagnostics).parameters["n_restarts"].default == 50
+
     def test_cancel_stops_inside_a_restart(self, rng):
         from compute.jobs import Cancelled, JobControl
 
@@ -147,6 +175,12 @@ class TestRecovery:
 class TestDiagnostics:
     def test_effective_dimensionality_of_disjoint_blocks_is_r_minus_1(self):
         A = np.kron(np.eye(5), np.ones((4, 1)))       # 20 units, 5 components, disjoint support
+        assert effective_dimensionality(A) == pytest.approx(4.0)
+
+    def test_effective_dimensionality_normalises_columns_first(self):
+        """v1 took A as given, so a restart's unnormalised factors (column norms = component weights)
+        changed the answer; v2 scales each column to unit norm: disjoint blocks give R - 1 at any scale."""
+        A = np.kron(np.eye(5), np.ones((4, 1))) * np.array([1.0, 10.0, 100.0, 3.0, 0.5])
         assert effective_dimensionality(A) == pytest.approx(4.0)
 
     def test_effective_dimensionality_of_one_pattern_is_one(self, rng):
@@ -201,9 +235,15 @@ class TestErrors:
         with pytest.raises(ValueError, match="n_restarts must be a positive int; got 0"):
             permuted_cp(np.ones((3, 2, 16)), 1, n_restarts=0)
 
-    def test_bad_tol(self):
-        with pytest.raises(ValueError, match="tol must be > 0; got 0"):
-            permuted_cp(np.ones((3, 2, 16)), 1, tol=0)
+    def test_bad_tolerances(self):
+        with pytest.raises(ValueError, match="pgtol must be > 0; got 0"):
+            permuted_cp(np.ones((3, 2, 16)), 1, pgtol=0)
+        with pytest.raises(ValueError, match="factr must be > 0; got -1"):
+            permuted_cp(np.ones((3, 2, 16)), 1, factr=-1)
+
+    def test_bad_n_jobs(self):
+        with pytest.raises(ValueError, match="n_jobs must be a positive int or None"):
+            permuted_cp(np.ones((3, 2, 16)), 1, n_jobs=0)
 
     def test_bad_device(self):
         with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda'; got 'tpu'"):
