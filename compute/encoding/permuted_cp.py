@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from compute._validation import check_array, check_random_state
 from compute.jobs import JobControl, ensure_control
+from compute.seed_ranks import N_RESTARTS
 
 if TYPE_CHECKING:
     import torch
@@ -283,8 +284,6 @@ def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
 
 #: The authors' L-BFGS-B settings (Becker's lbfgsb wrapper: factr 1e-5, pgtol 1e-4, maxIts 1000).
 FACTR, PGTOL, MAX_ITER = 1e-5, 1e-4, 1000
-#: Restarts of the decomposition (the authors' 50).
-N_RESTARTS = 50
 
 
 def _restart(objective: _Objective, theta0: np.ndarray, max_iter: int, factr: float, pgtol: float,

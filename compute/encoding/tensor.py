@@ -25,14 +25,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from compute.responses import ResponseSet
+from compute.seed_ranks import STIMULUS_CHOICES
 from compute.stimuli import CLASS_NAMES, PRESETS
 
 __all__ = ["EncodingTensor", "MODEL_SMOOTHING_SIGMA", "OPTSF_SETS", "STIMULUS_CHOICES", "encoding_tensor",
            "flatten_maps", "is_model_set", "unflatten_maps"]
 
 MODEL_SMOOTHING_SIGMA = 3.0
-#: Named stimulus choices; "optSF" picks one of the two slot-aligned ``OPTSF_SETS`` per unit.
-STIMULUS_CHOICES = ("optSF", "bio-matched", "authors-lowsf", "authors-highsf")
 #: Slot-aligned sets of "optSF" (slots: grating LF, grating HF, neg 1-dot, neg 3-dot, pos 1-dot, pos 3-dot).
 OPTSF_SETS = {"low-SF": (0, 2, 5, 6, 9, 10), "high-SF": (0, 1, 3, 4, 7, 8)}
 
