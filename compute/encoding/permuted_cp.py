@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment, minimize
+from scipy.optimize import minimize
+from tensorly.cp_tensor import CPTensor, cp_to_tensor
+from tensorly.decomposition import non_negative_parafac_hals
+from tensorly.metrics.factors import congruence_coefficient
 from threadpoolctl import threadpool_limits
 
 from compute._validation import check_array, check_random_state
@@ -91,9 +94,14 @@ class PermutedCPResult:
     def rank(self) -> int:
         return int(self.lambdas.shape[0])
 
+    @property
+    def cp_tensor(self) -> CPTensor:
+        """The aligned model as a tensorly ``CPTensor``: weights = lambdas, factors = [A, B, C]."""
+        return CPTensor((self.lambdas, [self.A, self.B, self.C]))
+
     def to_tensor(self) -> np.ndarray:
         """Xhat of shape (n_units, n_stimuli, n_directions * n_time): the aligned reconstruction."""
-        return np.einsum("r,nr,sr,lr->nsl", self.lambdas, self.A, self.B, self.C)
+        return cp_to_tensor(self.cp_tensor)
 
     def __repr__(self) -> str:
         return (f"PermutedCPResult(rank={self.rank}, shape={(self.A.shape[0], self.B.shape[0], self.C.shape[0])}, "
@@ -113,17 +121,22 @@ class RankDiagnostics:
         ``effective_dimensionality`` of every restart's neural factor matrix.
     seconds : ndarray of shape (n_ranks,)
         Wall-clock time spent on each rank.
+    baseline_errors : ndarray of shape (n_ranks,)
+        Relative residual of tensorly's ``non_negative_parafac_hals`` on the unpermuted tensor (no
+        shifts; SVD start): how much the per-block shifts buy at each rank. NaN when not computed.
     """
 
     ranks: np.ndarray
     errors: np.ndarray
     effective_dims: np.ndarray
     seconds: np.ndarray
+    baseline_errors: np.ndarray
 
     def summary(self) -> dict[str, np.ndarray]:
         """Mean and SD over restarts of the error and the effective dimensionality, each (n_ranks,)."""
         return {"ranks": self.ranks, "error_mean": self.errors.mean(1), "error_sd": self.errors.std(1),
-                "ed_mean": self.effective_dims.mean(1), "ed_sd": self.effective_dims.std(1)}
+                "ed_mean": self.effective_dims.mean(1), "ed_sd": self.effective_dims.std(1),
+                "baseline_error": self.baseline_errors}
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -433,7 +446,8 @@ def effective_dimensionality(A: np.ndarray) -> float:
 def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = N_RESTARTS, n_directions: int = 8,
                      random_state: int | np.random.Generator | None = None, device: str | None = None,
                      max_iter: int = MAX_ITER, factr: float = FACTR, pgtol: float = PGTOL,
-                     n_jobs: int | None = None, control: JobControl | None = None) -> RankDiagnostics:
+                     n_jobs: int | None = None, baseline: bool = True,
+                     control: JobControl | None = None) -> RankDiagnostics:
     """Error and effective dimensionality of every restart for every rank (METHODS.md 5.5).
 
     Parameters
@@ -442,6 +456,8 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = N_RESTARTS, n_di
     ranks : sequence of int, length n_ranks
     n_restarts, random_state, device, max_iter, factr, pgtol, n_jobs :
         As ``permuted_cp``.
+    baseline : bool, default=True
+        Also fit tensorly's non-negative CP (HALS) without shifts at every rank (``baseline_errors``).
 
     Returns
     -------
@@ -471,8 +487,16 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = N_RESTARTS, n_di
         errors[j] = np.sqrt([run[4] for run in runs])
         eds[j] = [effective_dimensionality(run[0]) for run in runs]
         seconds[j] = time.perf_counter() - start
+    baselines = np.array([_hals_error(X, rank) if baseline else np.nan for rank in ranks.tolist()])
     control.report(1.0, "rank scan done")
-    return RankDiagnostics(ranks=ranks, errors=errors, effective_dims=eds, seconds=seconds)
+    return RankDiagnostics(ranks=ranks, errors=errors, effective_dims=eds, seconds=seconds,
+                           baseline_errors=baselines)
+
+
+def _hals_error(X: np.ndarray, rank: int) -> float:
+    """Relative residual of tensorly's non-negative CP (HALS, SVD start) of X without shifts."""
+    cp = non_negative_parafac_hals(X, rank, init="svd")
+    return float(np.linalg.norm(X - cp_to_tensor(cp)) / np.linalg.norm(X))
 
 
 def _factor_triplet(x):
@@ -489,19 +513,19 @@ def _unit_columns(M: np.ndarray) -> np.ndarray:
 
 
 def factor_match_score(a, b, *, n_directions: int | None = 8) -> float:
-    """Congruence of two CP models after optimal component matching.
+    """Congruence of two CP models of the same rank after optimal component matching.
 
-    For every pair of components the congruence is the product over the three modes of the absolute
-    cosine between their columns; components are matched by ``scipy.optimize.linear_sum_assignment``
-    (as tensorly's ``congruence_coefficient`` does per mode) and the matched congruences are averaged
-    (over min(R_a, R_b) components). A permuted decomposition is defined up to one global circular
-    shift of the direction axis of every response map, so with ``n_directions`` set the best of the
-    ``n_directions`` global rolls of b's third factor is used; ``None`` disables that search.
+    tensorly's ``congruence_coefficient`` on the three factor matrices: for every pair of components the
+    congruence is the product over the modes of the absolute cosine between their columns, components are
+    matched by linear sum assignment and the matched congruences averaged. A permuted decomposition is
+    defined up to one global circular shift of the direction axis of every response map, so with
+    ``n_directions`` set the best of the ``n_directions`` global rolls of b's third factor is used; ``None``
+    disables that search.
 
     Parameters
     ----------
     a, b : PermutedCPResult or tuple (A, B, C)
-        Factor matrices of shapes (n_units, R), (n_stimuli, R), (n_directions * n_time, R).
+        Factor matrices of shapes (n_units, R), (n_stimuli, R), (n_directions * n_time, R), no zero column.
 
     Returns
     -------
@@ -511,17 +535,13 @@ def factor_match_score(a, b, *, n_directions: int | None = 8) -> float:
     for ma, mb in zip(fa, fb):
         if ma.shape[0] != mb.shape[0]:
             raise ValueError(f"factor matrices must have the same number of rows; got {ma.shape} and {mb.shape}")
-    base = np.abs(_unit_columns(fa[0]).T @ _unit_columns(fb[0])) * np.abs(_unit_columns(fa[1]).T @ _unit_columns(fb[1]))
-    Ca = _unit_columns(fa[2])
+    if fa[0].shape[1] != fb[0].shape[1]:
+        raise ValueError(f"factor_match_score compares models of the same rank; got {fa[0].shape[1]} and "
+                         f"{fb[0].shape[1]}")
     rolls = [fb[2]]
     if n_directions is not None:
         if fb[2].shape[0] % n_directions:
             raise ValueError(f"the map factor has {fb[2].shape[0]} rows, not a multiple of n_directions={n_directions}")
         maps = fb[2].reshape(-1, n_directions, fb[2].shape[1])  # (time, direction, R)
         rolls = [np.roll(maps, g, axis=1).reshape(fb[2].shape) for g in range(n_directions)]
-    best = 0.0
-    for Cb in rolls:
-        congruence = base * np.abs(Ca.T @ _unit_columns(Cb))
-        rows, cols = linear_sum_assignment(congruence, maximize=True)
-        best = max(best, float(congruence[rows, cols].mean()))
-    return best
+    return max(float(congruence_coefficient(list(fa), [fb[0], fb[1], Cb])[0]) for Cb in rolls)

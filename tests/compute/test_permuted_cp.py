@@ -124,6 +124,18 @@ class TestRecovery:
         resid = ((roll_blocks(X, result.shifts) - result.to_tensor()) ** 2).sum() / (X ** 2).sum()
         assert resid == pytest.approx(1 - result.fit, rel=1e-4)
 
+    def test_result_is_a_tensorly_cp_tensor_plus_shifts(self, rng):
+        from tensorly.cp_tensor import CPTensor, cp_to_tensor
+
+        X, _, _ = planted(rng, n=12, s=3, rank=2)
+        result = permuted_cp(X, 2, n_restarts=1, random_state=0, max_iter=30)
+        weights, factors = result.cp_tensor
+        assert isinstance(result.cp_tensor, CPTensor) and result.shifts.shape == (12, 3)
+        np.testing.assert_array_equal(weights, result.lambdas)
+        np.testing.assert_array_equal(factors[2], result.C)
+        np.testing.assert_allclose(cp_to_tensor(result.cp_tensor),
+                                   np.einsum("r,nr,sr,lr->nsl", result.lambdas, result.A, result.B, result.C))
+
     def test_same_seed_same_result(self, rng):
         X, _, _ = planted(rng, n=10, s=2, rank=2)
         a = permuted_cp(X, 2, n_restarts=2, random_state=3, max_iter=20)
@@ -195,6 +207,15 @@ class TestDiagnostics:
         assert factor_match_score((A, B, C), (A, B, rolled), n_directions=None) < 0.99
         assert factor_match_score((A, B, C), (rng.random((20, 3)), rng.random((4, 3)), rng.random((40, 3)))) < 0.9
 
+    def test_factor_match_is_tensorlys_congruence(self, rng):
+        from tensorly.metrics.factors import congruence_coefficient
+
+        a = [rng.random((20, 3)), rng.random((4, 3)), rng.random((40, 3))]
+        b = [rng.random((20, 3)), rng.random((4, 3)), rng.random((40, 3))]
+        assert factor_match_score(a, b, n_directions=None) == pytest.approx(congruence_coefficient(a, b)[0])
+        with pytest.raises(ValueError, match="compares models of the same rank; got 3 and 2"):
+            factor_match_score(a, [m[:, :2] for m in b])
+
     @pytest.mark.slow
     def test_rank_diagnostics(self, rng):
         X, _, _ = planted(rng, n=20, s=3, rank=3)
@@ -203,6 +224,18 @@ class TestDiagnostics:
         assert diag.errors[1].min() < diag.errors[0].min()
         summary = diag.summary()
         assert summary["ed_mean"].shape == (2,) and np.all(summary["ed_mean"] >= 1)
+        # tensorly's non-negative CP without shifts: a worse fit of a tensor whose blocks are shifted
+        assert diag.baseline_errors.shape == (2,) and np.all(diag.baseline_errors > diag.errors.min(axis=1))
+
+    def test_hals_baseline_is_tensorlys_fit(self, rng):
+        from tensorly.cp_tensor import cp_to_tensor
+        from tensorly.decomposition import non_negative_parafac_hals
+
+        X, _, _ = planted(rng, n=10, s=2, rank=2)
+        expected = np.linalg.norm(X - cp_to_tensor(non_negative_parafac_hals(X, 2, init="svd"))) / np.linalg.norm(X)
+        assert pcp._hals_error(X, 2) == pytest.approx(expected, rel=1e-12)
+        diag = rank_diagnostics(X, [2], n_restarts=1, max_iter=5, random_state=0, baseline=False)
+        assert np.isnan(diag.baseline_errors).all()
 
 
 # ------------------------------------------------------------------ errors
