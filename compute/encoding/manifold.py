@@ -235,7 +235,8 @@ def nearest_neighbour_outliers(points: np.ndarray, *, k_far: int, k_near: int) -
     order = np.argsort(distances, kind="stable")
     removed = np.zeros(points.shape[0], dtype=bool)
     removed[order[:k_near]] = True
-    removed[order[order.size - k_far:] if k_far else []] = True
+    if k_far:
+        removed[order[-k_far:]] = True
     return distances, removed
 
 
