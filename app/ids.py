@@ -81,6 +81,7 @@ class ExploreIds:
     DELTA = "explore-delta"
     CROSS_COUNT = "explore-cross-count"
     ENCODING = graph_id("explore-encoding")
+    NN_HISTOGRAM = graph_id("explore-nn-histogram")
     COLOR_BY = "explore-color-by"
     HIGHLIGHT = "explore-highlight"
     PSTH = graph_id("explore-psth")

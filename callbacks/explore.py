@@ -189,11 +189,28 @@ def encoding_view(result, source, show, color, *, ctx: AppContext):
 
 
 def _encoding_title(meta: dict) -> str:
-    """The source label, with the CP rank the job was asked for (a dataset's published factors have none)."""
+    """The source label, with the CP rank the job was asked for (a dataset's published factors have none)
+    and the restarts when fewer than the authors' (interactive preset)."""
     rank = meta.get("options", {}).get("rank")
     if rank is None or meta.get("source", "").startswith("bio:"):
         return meta["label"]
-    return f"{meta['label']}, CP rank {rank}"
+    note = meta.get("restarts_note", "")
+    return f"{meta['label']}, CP rank {rank}" + (f", {note}" if "preset" in note else "")
+
+
+def nn_histogram_view(result, source, show, *, ctx: AppContext):
+    """The 1-NN distance histogram of the shown encoding manifold (outliers removed before IAN in red)."""
+    from app.figures import nn_distance_histogram
+    from compute.workflows import load_view
+
+    entry = find_view(result, "encoding", shown_token(source, show))
+    if entry is None:
+        return message_figure(NOT_RUN)
+    arrays, meta = load_view(entry["key"], cache=ctx.cache)
+    d = meta.get("diagnostics", {})
+    title = f"1-NN distances (k_far {d.get('k_far', 0)}, k_near {d.get('k_near', 0)} removed before IAN)"
+    return plain_figure(nn_distance_histogram(arrays.get("nn_distances", np.zeros(0)), arrays.get("nn_removed"),
+                                              title=title))
 
 
 def _color_column(color: str | None, options: dict) -> str | None:
@@ -287,6 +304,11 @@ def register(app, ctx: AppContext) -> None:
                   Input(ExploreIds.COLOR_BY, "value"), State(ExploreIds.SOURCE, "value"))
     def on_encoding(result, show, color, source):
         return encoding_view(result, source, show, color, ctx=ctx)
+
+    @app.callback(Output(ExploreIds.NN_HISTOGRAM, "figure"), Input(JobIds.result("explore"), "data"),
+                  Input(ExploreIds.SHOW, "value"), State(ExploreIds.SOURCE, "value"))
+    def on_nn_histogram(result, show, source):
+        return nn_histogram_view(result, source, show, ctx=ctx)
 
     @app.callback(Output(ExploreIds.UNIT, "data"), Input(ExploreIds.ENCODING, "clickData"),
                   prevent_initial_call=True)

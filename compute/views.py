@@ -27,8 +27,11 @@ encoding (model: ``compute.encoding.manifold.encoding_manifold``; biology: the p
     coords (n_points, 3) (NaN rows = set aside), unit_index (n_points,) index into the source's units,
     color__<name> (n_points,) for every colour-by option: cluster, OSI, DSI, intensity arm, preferred
     direction, feature map (model), every unit metadata column (stream, channel, cell_type, layer ...);
+    nn_distances (n_distinct,) the 1-NN distance of every distinct point before outlier removal, nn_removed
+    (n_distinct,) bool the k_far / k_near outliers removed before IAN (``app.figures.nn_distance_histogram``);
     meta: color_options {name: "categorical" | "continuous"} (the ``categorical`` argument of
-    ``app.figures.encoding_figure``), diagnostics (scalars)
+    ``app.figures.encoding_figure``), diagnostics (scalars, incl. k_far, k_near, n_outliers, ian_objective),
+    restarts_note (e.g. "10 restarts (interactive preset; the authors ran 50)")
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 
 from compute.jobs import JobControl
 from compute.responses import ResponseSet
+from compute.seed_ranks import N_RESTARTS
 
 Artifact = tuple[dict[str, np.ndarray], dict[str, Any]]
 
@@ -158,21 +162,27 @@ def _encoding_rank(source, rank: int | None) -> int | None:
     return MODULE_RANKS[source.module]
 
 
-def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, random_state) -> Artifact:
+def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, preset, stimulus_set, ian, k_far,
+              k_near, random_state) -> Artifact:
     from compute.analysis.diagnostics import intensity_arm, unit_tuning
     from compute.encoding.manifold import encoding_manifold, encoding_manifold_from_factors
 
+    outliers = {k: v for k, v in (("k_far", k_far), ("k_near", k_near)) if v is not None}
     if ctx.source.kind == "bio":
         # Published factors give the biological manifold directly (METHODS 5.6, factor-only formula).
         from compute.bio.datasets import load_factors
 
         manifold = encoding_manifold_from_factors(load_factors(ctx.source.name, data_dir=ctx.settings.bio_dir),
-                                                  random_state=random_state)
+                                                  random_state=random_state, ian_objective=ian, **outliers)
+        restarts_note = "published factors"
     else:
         rank = _encoding_rank(ctx.source, rank)
-        extra = {} if n_restarts is None else {"n_restarts": n_restarts}
-        manifold = encoding_manifold(rs, rank=rank, random_state=random_state, control=control.sub(0.0, 0.9),
-                                     **extra)
+        if n_restarts is None:
+            n_restarts = ENCODING_PRESET_RESTARTS[preset]
+        manifold = encoding_manifold(rs, rank=rank, n_restarts=n_restarts, stimuli=stimulus_set, ian_objective=ian,
+                                     random_state=random_state, control=control.sub(0.0, 0.9), **outliers)
+        restarts_note = (f"{n_restarts} restarts" + ("" if n_restarts >= N_RESTARTS else
+                                                     f" ({preset} preset; the authors ran {N_RESTARTS})"))
     control.report(0.9, "unit tuning")
     unit_index = np.asarray(manifold.unit_ids, dtype=int)
     tuning = unit_tuning(rs)
@@ -188,16 +198,28 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, ra
              for name in columns}
     arrays = {"coords": np.asarray(manifold.coords, dtype=float), "unit_index": unit_index,
               **{f"color__{name}": values for name, values in columns.items()}}
+    arrays.update(nn_distances=np.asarray(manifold.nn_distances, dtype=float),
+                  nn_removed=np.asarray(manifold.nn_removed, dtype=bool))
     diagnostics = {k: v for k, v in dict(manifold.diagnostics).items() if isinstance(v, (int, float, str, bool))}
-    meta = {"color_options": kinds, "diagnostics": diagnostics,
+    diagnostics["restarts_note"] = restarts_note
+    meta = {"color_options": kinds, "diagnostics": diagnostics, "restarts_note": restarts_note,
             "counts": _counts(rs, n_points=int(np.isfinite(arrays["coords"]).all(axis=1).sum())),
             "headline": diagnostics}
     return arrays, meta
 
 
-PRECHECKS: dict[str, Callable[..., Any]] = {
-    "encoding": lambda source, rank, **_: _encoding_rank(source, rank),
-}
+#: Restarts of each encoding preset when ``n_restarts`` is not given: "publication" = the authors' 50;
+#: "interactive" fewer, and the artefact says so (``restarts_note``).
+ENCODING_PRESET_RESTARTS = {"publication": N_RESTARTS, "interactive": 10}
+
+
+def _encoding_precheck(source, rank, preset, **_) -> None:
+    if preset not in ENCODING_PRESET_RESTARTS:
+        raise ValueError(f"encoding preset must be one of {sorted(ENCODING_PRESET_RESTARTS)}; got {preset!r}")
+    _encoding_rank(source, rank)
+
+
+PRECHECKS: dict[str, Callable[..., Any]] = {"encoding": _encoding_precheck}
 """Option checks that need the source, run by ``compute_view`` before any data is loaded."""
 
 BUILDERS: dict[str, Callable[..., Artifact]] = {

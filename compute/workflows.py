@@ -237,12 +237,16 @@ VIEW_OPTIONS: dict[str, dict[str, Any]] = {
     "tubularity": {**_COMMON, "n_boot": 30, "q": 0.9, "smoothing": 2.0, "sensitivity": True, "random_state": 0},
     "alignment": {"dataset": _REQUIRED, "drop_flagged": False, "preset": "interactive",
                   "methods": ("rsa", "cca", "lp", "dsa"), "random_state": 0},
-    "encoding": {"rank": None, "n_restarts": None, "random_state": 0},
+    "encoding": {"rank": None, "n_restarts": None, "preset": "publication", "stimulus_set": None, "ian": "lp",
+                 "k_far": None, "k_near": None, "random_state": 0},
 }
 """Options of each view and their defaults ("dataset" of "alignment" is required). ``stimuli``: None (the
 analysis default: bio-matched six for decoding and tubularity, all classes for accuracy), a preset name of
 ``compute.stimuli.PRESETS`` ("bio-matched", "all", ...), or class names / indices in display order;
-stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm units first."""
+stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm units first. Encoding:
+``n_restarts`` None = the preset's ("publication" 50, "interactive" 10, ``compute.views``); ``stimulus_set``
+None = "optSF" for model units (``compute.seed_ranks.STIMULUS_CHOICES``); ``ian`` "lp" or "greedy" (quick);
+``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology."""
 
 
 def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:

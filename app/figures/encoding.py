@@ -95,3 +95,38 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
                                               "colorbar": {"title": {"text": color_name}}}, False)
     fig = figure(data, layout, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
+
+
+def nn_distance_histogram(nn_distances: np.ndarray, removed: np.ndarray | None = None, *, n_bins: int = 40,
+                          title: str | None = None) -> go.Figure:
+    """Histogram of the distance of every distinct point to its nearest neighbour (METHODS.md 5.7), so the
+    user can judge the k_far / k_near outlier cut; removed points are stacked in their own colour.
+
+    Parameters
+    ----------
+    nn_distances : ndarray of shape (n_points,)
+        1-NN distances in PC space, before outlier removal.
+    removed : ndarray of shape (n_points,), bool, optional
+        The points removed before IAN.
+    n_bins : int, default=40
+
+    Returns
+    -------
+    go.Figure
+        Two stacked histogram traces ("kept", "removed") on shared bins.
+    """
+    nn_distances = np.asarray(nn_distances, dtype=float)
+    if nn_distances.ndim != 1 or nn_distances.size == 0:
+        return empty_figure("no 1-NN distances stored (recompute the encoding manifold)", title=title)
+    removed = np.zeros(nn_distances.size, dtype=bool) if removed is None else np.asarray(removed, dtype=bool)
+    if removed.shape != nn_distances.shape:
+        raise ValueError(f"removed must have shape {nn_distances.shape}; got {removed.shape}")
+    edges = np.histogram_bin_edges(nn_distances, bins=n_bins)
+    bins = {"start": float(edges[0]), "end": float(edges[-1]), "size": float(edges[1] - edges[0]) or 1.0}
+    data = [dict(type="histogram", x=nn_distances[mask], xbins=bins, name=name, marker={"color": color},
+                 hovertemplate="%{y} points<extra>" + name + "</extra>")
+            for name, mask, color in (("kept", ~removed, "#4d4d4d"), (f"removed ({int(removed.sum())})", removed,
+                                                                      "#d62728"))]
+    layout = {"barmode": "stack", "xaxis": {"title": {"text": "distance to nearest neighbour (PC space)"}},
+              "yaxis": {"title": {"text": "points"}}}
+    return figure(data, layout, title=title, height=260)

@@ -116,6 +116,7 @@ def layout(catalog, **query) -> html.Div:
                 field("Colour by", dcc.Dropdown(id=ExploreIds.COLOR_BY, value=state["color"], clearable=False,
                                                 options=[{"label": c, "value": c} for c in catalog.color_choices])),
                 graph(ExploreIds.ENCODING),
+                graph(ExploreIds.NN_HISTOGRAM, height=260),
             ], className="panel"),
             html.Div([html.H3("Unit response (click a unit)"), graph(ExploreIds.PSTH)], className="panel"),
         ], className="grid"),

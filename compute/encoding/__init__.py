@@ -5,7 +5,7 @@ from compute.encoding.diffusion import DiffusionMap, diffusion_map, hdbscan_clus
 from compute.encoding.ian import IANKernel, gabriel_graph, ian_kernel
 from compute.encoding.manifold import (EncodingManifold, chance_purity, clusteredness, encoding_manifold,
                                        encoding_manifold_from_factors, encoding_manifold_key, get_encoding_manifold,
-                                       neighbour_purity)
+                                       nearest_neighbour_outliers, neighbour_purity)
 from compute.encoding.neural_matrix import NeuralMatrix, factor_coordinates, neural_matrix, reduce_pca
 from compute.encoding.permuted_cp import (PermutedCPResult, RankDiagnostics, effective_dimensionality,
                                           factor_match_score, permuted_cp, rank_diagnostics)
@@ -15,5 +15,6 @@ __all__ = ["DiffusionMap", "EncodingManifold", "EncodingTensor", "IANKernel", "N
            "PermutedCPResult", "RankDiagnostics", "chance_purity", "clusteredness", "diffusion_map",
            "effective_dimensionality", "encoding_manifold", "encoding_manifold_from_factors",
            "encoding_manifold_key", "encoding_tensor", "factor_coordinates", "factor_match_score",
-           "gabriel_graph", "get_encoding_manifold", "hdbscan_clusters", "ian_kernel", "neighbour_purity",
+           "gabriel_graph", "get_encoding_manifold", "hdbscan_clusters", "ian_kernel", "nearest_neighbour_outliers",
+           "neighbour_purity",
            "neural_matrix", "permuted_cp", "rank_diagnostics", "reduce_pca"]

@@ -3,8 +3,9 @@
 Starting from the Gabriel graph of the points, IAN finds per-point scales sigma_i for the kernel
 K_ij = exp(-d_ij^2 / (sigma_i sigma_j)) that are as small as possible while every graph edge keeps
 sigma_i sigma_j >= (C d_ij)^2, with sigma_i at most the distance to i's farthest graph neighbour. The
-scales come from a greedy single pass over the edges (default) or from the linear program obtained by
-replacing each hyperbola sigma_i sigma_j = (C d_ij)^2 by two secants (``scipy.optimize.linprog``, HiGHS).
+scales come from the linear program obtained by replacing each hyperbola sigma_i sigma_j = (C d_ij)^2 by two
+secants (``scipy.optimize.linprog``, HiGHS; the default, as the authors ran it) or, as the quick option, from
+a greedy single pass over the edges.
 Each iteration then
 
 1. tunes C in [0.5, 1] by bisection so that the median volume ratio is within 0.1 of 1, where the volume
@@ -373,7 +374,7 @@ def _tune_C(objective, graph, farthest, degrees, D2, C, *, weighted: bool) -> tu
     return C, sig, ratios
 
 
-def ian_kernel(points: np.ndarray, *, objective: str = "greedy", n_stds: float = 4.5, max_prune: float = 0.1,
+def ian_kernel(points: np.ndarray, *, objective: str = "lp", n_stds: float = 4.5, max_prune: float = 0.1,
                max_iter: int = 500, control: JobControl | None = None) -> IANKernel:
     """IAN kernel of a point cloud (METHODS.md 5.8).
 
@@ -381,8 +382,10 @@ def ian_kernel(points: np.ndarray, *, objective: str = "greedy", n_stds: float =
     ----------
     points : ndarray of shape (n_points, n_dims)
         Distinct points (deduplicate first).
-    objective : {"greedy", "lp"}, default="greedy"
-        How the scales are found each iteration.
+    objective : {"lp", "greedy"}, default="lp"
+        How the scales are found each iteration: the linear program (the authors' IAN
+        'exact-precomputed-sq', objective 'l1') or the quick greedy single pass (about 30x faster, ~94 %
+        shared edges).
     n_stds : float, default=4.5
         Outlier threshold, in robust SDs above the robust mean of the volume ratios.
     max_prune : float, default=0.1

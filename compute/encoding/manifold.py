@@ -1,8 +1,10 @@
 """The encoding manifold: pipeline and UI-facing result (METHODS.md section 5).
 
 responses -> encoding tensor -> permuted CP -> neural matrix (NNLS) -> PCA (> 80 % variance, duplicates
-dropped) -> IAN kernel -> diffusion map (3 coordinates) -> HDBSCAN clusters. For the biological datasets
-the published factors replace the first three steps (``encoding_manifold_from_factors``).
+dropped) -> outlier removal (the k_far points with the largest and the k_near with the smallest distance to
+their nearest neighbour; the 1-NN distances are kept so the cut can be judged) -> IAN kernel (linear
+program by default) -> diffusion map (3 coordinates) -> HDBSCAN clusters on those coordinates. For the
+biological datasets the published factors replace the first three steps (``encoding_manifold_from_factors``).
 
 Clusteredness (reported in the diagnostics, see ``clusteredness``): the headline number is the k-means
 silhouette excess in PC space (best silhouette over k = 2..10 minus the same on a Gaussian sample with the
@@ -18,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+from scipy.spatial import cKDTree
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
@@ -27,15 +30,17 @@ from compute.encoding.diffusion import diffusion_map, hdbscan_clusters
 from compute.encoding.ian import ian_kernel
 from compute.encoding.neural_matrix import factor_coordinates, neural_matrix, reduce_pca
 from compute.encoding.permuted_cp import effective_dimensionality, permuted_cp
-from compute.encoding.tensor import encoding_tensor, unflatten_maps
+from compute.encoding.tensor import encoding_tensor, is_model_set, unflatten_maps
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
-from compute.seed_ranks import DATASET_RANKS, MODULE_RANKS  # noqa: F401 - re-exported (seed-study ranks)
+from compute.seed_ranks import (BIO_OUTLIERS, DATASET_RANKS, MODEL_OUTLIERS,  # noqa: F401 - re-exported
+                                MODULE_RANKS, N_RESTARTS)
 
-__all__ = ["EncodingManifold", "chance_purity", "clusteredness", "encoding_manifold",
-           "encoding_manifold_from_factors", "encoding_manifold_key", "get_encoding_manifold", "neighbour_purity"]
+__all__ = ["BIO_OUTLIERS", "EncodingManifold", "MODEL_OUTLIERS", "chance_purity", "clusteredness", "encoding_manifold",
+           "encoding_manifold_from_factors", "encoding_manifold_key", "get_encoding_manifold",
+           "nearest_neighbour_outliers", "neighbour_purity"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: optSF, relFR placement, LP IAN, outlier removal + 1-NN distances, 50 restarts
 _MIN_POINTS = 12   # 10 non-trivial diffusion eigenvalues + the trivial one need more points than that
 
 
@@ -58,6 +63,11 @@ class EncodingManifold:
         (published factors carry no shifts).
     pcs : ndarray of shape (n_units, n_pcs)
         The neural matrix in PC space (the points IAN saw, one row per unit).
+    nn_distances : ndarray of shape (n_distinct,)
+        Distance of every distinct point (duplicates dropped) to its nearest neighbour in PC space, before
+        outlier removal: the data of the 1-NN distance histogram.
+    nn_removed : ndarray of shape (n_distinct,), bool
+        The distinct points removed as outliers (k_far largest and k_near smallest 1-NN distances).
     units : dict of str -> ndarray of shape (n_units,)
         Unit metadata (cell_type, layer, module, channel, ...), for colouring.
     diagnostics : dict
@@ -70,6 +80,8 @@ class EncodingManifold:
     eigenvalues: np.ndarray
     preferred_direction: np.ndarray
     pcs: np.ndarray
+    nn_distances: np.ndarray
+    nn_removed: np.ndarray
     units: Mapping[str, np.ndarray] = field(default_factory=dict)
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
 
@@ -83,7 +95,8 @@ class EncodingManifold:
                 "diagnostics": dict(self.diagnostics)}
         arrays = {"coords": self.coords, "unit_ids": self.unit_ids, "clusters": self.clusters,
                   "eigenvalues": self.eigenvalues, "preferred_direction": self.preferred_direction,
-                  "pcs": self.pcs, "meta": np.array(json.dumps(meta, sort_keys=True))}
+                  "pcs": self.pcs, "nn_distances": self.nn_distances, "nn_removed": self.nn_removed,
+                  "meta": np.array(json.dumps(meta, sort_keys=True))}
         arrays.update({f"unit__{k}": np.asarray(v) for k, v in self.units.items()})
         return arrays
 
@@ -95,7 +108,8 @@ class EncodingManifold:
                              f"this twinscope reads version {FORMAT_VERSION}")
         return cls(coords=arrays["coords"], unit_ids=arrays["unit_ids"], clusters=arrays["clusters"],
                    eigenvalues=arrays["eigenvalues"], preferred_direction=arrays["preferred_direction"],
-                   pcs=arrays["pcs"], units={k: arrays[f"unit__{k}"] for k in meta["unit_columns"]},
+                   pcs=arrays["pcs"], nn_distances=arrays["nn_distances"], nn_removed=arrays["nn_removed"],
+                   units={k: arrays[f"unit__{k}"] for k in meta["unit_columns"]},
                    diagnostics=meta["diagnostics"])
 
 
@@ -195,32 +209,74 @@ def clusteredness(points: np.ndarray, *, eigenvalues: np.ndarray | None = None, 
 
 
 # ---------------------------------------------------------------------------------------------- pipeline
-def _embed(X: np.ndarray, *, random_state, ian_objective: str, min_cluster_size: int,
+def nearest_neighbour_outliers(points: np.ndarray, *, k_far: int, k_near: int) -> tuple[np.ndarray, np.ndarray]:
+    """1-NN distances and the outliers the authors remove before IAN (METHODS.md 5.7).
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_points, n_dims)
+        Distinct points.
+    k_far, k_near : int
+        How many points with the largest / smallest distance to their nearest neighbour to remove.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_points,)
+    removed : ndarray of shape (n_points,), bool
+    """
+    points = check_array(points, ndim=2, name="points", axes="point, dimension")
+    for name, value in (("k_far", k_far), ("k_near", k_near)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0; got {value!r}")
+    if k_far + k_near > points.shape[0] - _MIN_POINTS:
+        raise ValueError(f"removing k_far={k_far} + k_near={k_near} outliers leaves fewer than {_MIN_POINTS} of "
+                         f"the {points.shape[0]} distinct points; lower k_far / k_near")
+    distances = cKDTree(points).query(points, k=2)[0][:, 1]
+    order = np.argsort(distances, kind="stable")
+    removed = np.zeros(points.shape[0], dtype=bool)
+    removed[order[:k_near]] = True
+    if k_far:
+        removed[order[-k_far:]] = True
+    return distances, removed
+
+
+def _embed(X: np.ndarray, *, random_state, ian_objective: str, k_far: int, k_near: int, min_cluster_size: int,
            control: JobControl) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Neural matrix (n_units, R) -> per-unit coords, clusters, pcs and the embedding diagnostics."""
+    """Neural matrix (n_units, R) -> per-unit coords, clusters, pcs, 1-NN data and the embedding diagnostics."""
     rng = check_random_state(random_state)
     reduction = reduce_pca(X)
     points = reduction.points
-    kernel = ian_kernel(points, objective=ian_objective, control=control.sub(0.0, 0.8))
-    keep = kernel.connected
+    if points.shape[0] < _MIN_POINTS:
+        raise ValueError(f"an encoding manifold needs at least {_MIN_POINTS} distinct connected units; got "
+                         f"{points.shape[0]} distinct units")
+    nn_distances, removed = nearest_neighbour_outliers(points, k_far=k_far, k_near=k_near)
+    kept = np.flatnonzero(~removed)
+    kernel = ian_kernel(points[kept], objective=ian_objective, control=control.sub(0.0, 0.8))
+    keep = np.zeros(points.shape[0], dtype=bool)
+    keep[kept[kernel.connected]] = True
     if keep.sum() < _MIN_POINTS:
         raise ValueError(f"an encoding manifold needs at least {_MIN_POINTS} distinct connected units; got "
-                         f"{int(keep.sum())} ({points.shape[0]} distinct, {int((~keep).sum())} set aside by IAN)")
-    dmap = diffusion_map(kernel.kernel[keep][:, keep], n_components=3, n_eigenvalues=10, random_state=rng)
+                         f"{int(keep.sum())} ({points.shape[0]} distinct, {int(removed.sum())} removed as outliers, "
+                         f"{int((~kernel.connected).sum())} set aside by IAN)")
+    connected = kernel.connected
+    dmap = diffusion_map(kernel.kernel[connected][:, connected], n_components=3, n_eigenvalues=10,
+                         random_state=rng)
     control.report(0.9, "clusters")
     coords = np.full((points.shape[0], 3), np.nan)
     coords[keep] = dmap.coords
     clusters = np.full(points.shape[0], -1, dtype=np.int64)
+    # clusters live in the coordinates the manifold is drawn in
     clusters[keep] = hdbscan_clusters(dmap.coords, min_cluster_size=min_cluster_size)
     stats = clusteredness(points, eigenvalues=dmap.eigenvalues, random_state=rng)
     inv = reduction.inverse
     diagnostics = {"n_pcs": reduction.n_pcs, "explained_variance": float(reduction.explained_variance_ratio[
-        :reduction.n_pcs].sum()), "n_unique": int(points.shape[0]), "n_disconnected": int((~keep).sum()),
+        :reduction.n_pcs].sum()), "n_unique": int(points.shape[0]), "k_far": int(k_far), "k_near": int(k_near),
+        "n_outliers": int(removed.sum()), "n_disconnected": int((~connected).sum()),
         "n_set_aside_units": int((~keep[inv]).sum()), "ian_C": kernel.C, "ian_iterations": kernel.n_iter,
         "ian_converged": kernel.converged, "ian_edges": int(kernel.edges.shape[0]),
         "ian_objective": ian_objective, "n_clusters": int(clusters.max() + 1), "clusteredness": stats}
     arrays = {"coords": coords[inv], "clusters": clusters[inv], "eigenvalues": dmap.eigenvalues,
-              "pcs": reduction.points[inv]}
+              "pcs": reduction.points[inv], "nn_distances": nn_distances, "nn_removed": removed}
     return arrays, diagnostics
 
 
@@ -236,10 +292,11 @@ def _preferred_direction(result, shifts: np.ndarray, rel_fr: np.ndarray, directi
     return np.where(tuning.max(axis=1) > 0, np.asarray(directions, float)[peak], np.nan)
 
 
-def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = 20, random_state: int = 0,
-                      stimuli: str | Sequence[str] = "bio-matched", smoothing_sigma: float | None = None,
-                      max_iter: int = 1000, device: str | None = None, ian_objective: str = "greedy",
-                      min_cluster_size: int = 10, control: JobControl | None = None) -> EncodingManifold:
+def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = N_RESTARTS, random_state: int = 0,
+                      stimuli: str | Sequence[str] | None = None, smoothing_sigma: float | None = None,
+                      max_iter: int = 1000, device: str | None = None, ian_objective: str = "lp",
+                      k_far: int | None = None, k_near: int | None = None, min_cluster_size: int = 10,
+                      n_jobs: int | None = None, control: JobControl | None = None) -> EncodingManifold:
     """Encoding manifold of a response set (METHODS.md 5.1-5.9).
 
     Parameters
@@ -248,15 +305,21 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = 20, rando
         responses (n_units, n_stimuli, 8, n_time).
     rank : int
         Permuted-CP rank (seed-study ranks in ``MODULE_RANKS``; retina 16, V1 17).
-    n_restarts : int, default=20
+    n_restarts : int, default=50
     random_state : int, default=0
     stimuli, smoothing_sigma :
-        See ``compute.encoding.tensor.encoding_tensor``.
+        See ``compute.encoding.tensor.encoding_tensor`` (None: "optSF" for model units).
     max_iter : int, default=1000
         L-BFGS-B iterations per restart.
     device : {"auto", "cpu", "cuda"} or None
-    ian_objective : {"greedy", "lp"}, default="greedy"
+    ian_objective : {"lp", "greedy"}, default="lp"
+        IAN scales by the linear program (the authors') or the quick greedy pass.
+    k_far, k_near : int or None, default=None
+        Outliers removed before IAN (``nearest_neighbour_outliers``); None: ``MODEL_OUTLIERS`` (3, 10)
+        for model sets, ``BIO_OUTLIERS`` (0, 0) for biology.
     min_cluster_size : int, default=10
+    n_jobs : int or None, default=None
+        Restarts run at once (``permuted_cp``).
     control : JobControl or None
 
     Returns
@@ -266,25 +329,30 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = 20, rando
     """
     control = ensure_control(control)
     rng = check_random_state(random_state)
+    default_far, default_near = MODEL_OUTLIERS if is_model_set(rs) else BIO_OUTLIERS
+    k_far = default_far if k_far is None else k_far
+    k_near = default_near if k_near is None else k_near
     control.report(0.0, "encoding tensor")
     tensor = encoding_tensor(rs, stimuli=stimuli, smoothing_sigma=smoothing_sigma)
     cp = permuted_cp(tensor.tensor, rank, n_directions=tensor.n_directions, n_restarts=n_restarts,
-                     random_state=rng, device=device, max_iter=max_iter, control=control.sub(0.02, 0.85))
+                     random_state=rng, device=device, max_iter=max_iter, n_jobs=n_jobs,
+                     control=control.sub(0.02, 0.85))
     control.report(0.85, "neural matrix")
     nm = neural_matrix(tensor.full, cp, significant=tensor.significant)
-    arrays, diagnostics = _embed(nm.coords, random_state=rng, ian_objective=ian_objective,
-                                 min_cluster_size=min_cluster_size, control=control.sub(0.88, 1.0))
+    arrays, diagnostics = _embed(nm.coords, random_state=rng, ian_objective=ian_objective, k_far=k_far,
+                                 k_near=k_near, min_cluster_size=min_cluster_size, control=control.sub(0.88, 1.0))
     diagnostics.update(source=rs.label, rank=cp.rank, fit=cp.fit, error=cp.error, n_restarts=n_restarts,
                        restart_errors=cp.restart_errors.tolist(), n_iter=cp.n_iter,
                        effective_dimensionality=effective_dimensionality(cp.A), stimuli=tensor.choice,
-                       smoothing_sigma=tensor.smoothing_sigma, neural_matrix="nnls",
-                       median_nnls_residual=float(np.nanmedian(nm.relative_residual)))
+                       smoothing_sigma=tensor.smoothing_sigma, rel_fr_in_tensor=tensor.rel_fr_in_tensor,
+                       neural_matrix="nnls", median_nnls_residual=float(np.nanmedian(nm.relative_residual)))
     preferred = _preferred_direction(cp, nm.shifts, tensor.rel_fr, rs.directions)
     return EncodingManifold(unit_ids=np.arange(rs.n_units), preferred_direction=preferred,
                             units=dict(rs.units), diagnostics=diagnostics, **arrays)
 
 
-def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_objective: str = "greedy",
+def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_objective: str = "lp",
+                                   k_far: int = BIO_OUTLIERS[0], k_near: int = BIO_OUTLIERS[1],
                                    min_cluster_size: int = 10, control: JobControl | None = None) -> EncodingManifold:
     """Encoding manifold of a biological dataset from its published factors (no traces needed).
 
@@ -295,6 +363,8 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
     ----------
     factors : compute.bio.datasets.BioFactors
     random_state : int, default=0
+    ian_objective, k_far, k_near, min_cluster_size :
+        As ``encoding_manifold`` (biology removes no outliers by default).
 
     Returns
     -------
@@ -308,8 +378,8 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
     control = ensure_control(control)
     A = factors.neurons[factors.cell_rows]
     X = factor_coordinates(factors.lambdas, A, factors.stimuli)
-    arrays, diagnostics = _embed(X, random_state=random_state, ian_objective=ian_objective,
-                                 min_cluster_size=min_cluster_size, control=control)
+    arrays, diagnostics = _embed(X, random_state=random_state, ian_objective=ian_objective, k_far=k_far,
+                                 k_near=k_near, min_cluster_size=min_cluster_size, control=control)
     diagnostics.update(source=f"{factors.name} (published factors)", rank=factors.rank, fit=None,
                        effective_dimensionality=effective_dimensionality(A), neural_matrix="published factors")
     return EncodingManifold(unit_ids=np.arange(factors.n_cells), preferred_direction=np.full(factors.n_cells, np.nan),
@@ -317,13 +387,14 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
 
 
 # ---------------------------------------------------------------------------------------------- cache
-def encoding_manifold_key(source: str | ResponseSet, *, rank: int | None = None, n_restarts: int = 20,
-                          random_state: int = 0, stimuli: str | Sequence[str] = "bio-matched",
+def encoding_manifold_key(source: str | ResponseSet, *, rank: int | None = None, n_restarts: int = N_RESTARTS,
+                          random_state: int = 0, stimuli: str | Sequence[str] | None = None,
                           smoothing_sigma: float | None = None, max_iter: int = 1000,
-                          ian_objective: str = "greedy", min_cluster_size: int = 10) -> str:
+                          ian_objective: str = "lp", k_far: int | None = None, k_near: int | None = None,
+                          min_cluster_size: int = 10) -> str:
     """Cache key of ``get_encoding_manifold`` with the same arguments (no computation)."""
     common = {"random_state": random_state, "ian_objective": ian_objective, "min_cluster_size": min_cluster_size,
-              "format": FORMAT_VERSION}
+              "k_far": k_far, "k_near": k_near, "format": FORMAT_VERSION}
     if isinstance(source, str):
         from compute.bio.datasets import DATASETS
         from compute.bio.fetch import FILES
@@ -341,21 +412,24 @@ def encoding_manifold_key(source: str | ResponseSet, *, rank: int | None = None,
     if rank is None:
         raise ValueError("rank is required for a response set (seed-study ranks: compute.encoding.manifold."
                          "MODULE_RANKS)")
-    stimuli_part = stimuli if isinstance(stimuli, str) else list(stimuli)
+    stimuli_part = stimuli if stimuli is None or isinstance(stimuli, str) else list(stimuli)
     return content_key("encoding-manifold", responses=source.content_hash(), rank=rank, n_restarts=n_restarts,
                        stimuli=stimuli_part, smoothing_sigma=smoothing_sigma, max_iter=max_iter, **common)
 
 
-def get_encoding_manifold(source: str | ResponseSet, *, rank: int | None = None, n_restarts: int = 20,
-                          random_state: int = 0, stimuli: str | Sequence[str] = "bio-matched",
-                          smoothing_sigma: float | None = None, max_iter: int = 1000, ian_objective: str = "greedy",
-                          min_cluster_size: int = 10, cache: ArtifactCache | None = None, data_dir=None,
+def get_encoding_manifold(source: str | ResponseSet, *, rank: int | None = None, n_restarts: int = N_RESTARTS,
+                          random_state: int = 0, stimuli: str | Sequence[str] | None = None,
+                          smoothing_sigma: float | None = None, max_iter: int = 1000, ian_objective: str = "lp",
+                          k_far: int | None = None, k_near: int | None = None, min_cluster_size: int = 10,
+                          cache: ArtifactCache | None = None, data_dir=None,
                           control: JobControl | None = None) -> EncodingManifold:
     """The encoding manifold of a dataset ("retina" | "V1": published factors) or a response set, computed
     once and then read from the cache under ``encoding_manifold_key`` (same arguments)."""
     options = dict(random_state=random_state, ian_objective=ian_objective, min_cluster_size=min_cluster_size)
+    outliers = {k: v for k, v in (("k_far", k_far), ("k_near", k_near)) if v is not None}
     key = encoding_manifold_key(source, rank=rank, n_restarts=n_restarts, stimuli=stimuli,
-                                smoothing_sigma=smoothing_sigma, max_iter=max_iter, **options)
+                                smoothing_sigma=smoothing_sigma, max_iter=max_iter, k_far=k_far, k_near=k_near,
+                                **options)
     cache = default_cache() if cache is None else cache
 
     def compute():
@@ -363,11 +437,11 @@ def get_encoding_manifold(source: str | ResponseSet, *, rank: int | None = None,
             from compute.bio.datasets import load_factors
 
             manifold = encoding_manifold_from_factors(load_factors(source, data_dir=data_dir), control=control,
-                                                      **options)
+                                                      **options, **outliers)
         else:
             manifold = encoding_manifold(source, rank=rank, n_restarts=n_restarts, stimuli=stimuli,
                                          smoothing_sigma=smoothing_sigma, max_iter=max_iter, control=control,
-                                         **options)
+                                         **options, **outliers)
         return manifold.to_arrays(), {"type": "EncodingManifold", "source": manifold.diagnostics["source"]}
 
     arrays, _ = cache.get_or_compute(key, compute)

@@ -12,27 +12,40 @@ gradient evaluation as the argmax of the 8 inner products <Xhat[n,s], roll_k X[n
 optimised with L-BFGS-B (lower bound 0) from random uniform starts; the restart with the lowest error is kept.
 
 The objective and gradient are one vectorised torch kernel: the 8 inner products of every block come from
-one FFT along the direction axis, the shifted tensor from one gather, and the gradient from three
-matrix products (MTTKRP), so the same code runs on a GPU.
+one batched product (each block's 8 x 8 direction Gram matrix, summed along its circulant diagonals), the
+shifted tensor from one row gather out of the 8 pre-rolled copies of X, and the gradient from two matrix
+products (MTTKRP), so the same code runs on a GPU. Restarts run in parallel threads (``n_jobs``), each
+torch operation on its share of the cores; every restart's random start is drawn up front from the one
+generator, so the result does not depend on ``n_jobs``.
+
+Stopping rule: the authors' L-BFGS-B settings (factr 1e-5, i.e. scipy ``ftol = factr * eps``; pgtol 1e-4;
+at most 1000 iterations). twinscope's objective is the authors' divided by ||X||^2 (so float32 suffices),
+and pgtol is applied to that normalised objective's projected gradient.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment, minimize
+from scipy.optimize import minimize
+from tensorly.cp_tensor import CPTensor, cp_to_tensor
+from tensorly.decomposition import non_negative_parafac_hals
+from tensorly.metrics.factors import congruence_coefficient
 from threadpoolctl import threadpool_limits
 
 from compute._validation import check_array, check_random_state
 from compute.jobs import JobControl, ensure_control
+from compute.seed_ranks import N_RESTARTS
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PermutedCPResult", "RankDiagnostics", "effective_dimensionality",
+__all__ = ["FACTR", "MAX_ITER", "N_RESTARTS", "PGTOL", "PermutedCPResult", "RankDiagnostics", "effective_dimensionality",
            "factor_match_score", "permuted_cp", "rank_diagnostics", "resolve_device"]
 
 
@@ -61,6 +74,8 @@ class PermutedCPResult:
     n_iter : int
         L-BFGS-B iterations of the best restart.
     n_directions : int
+    n_evaluations : ndarray of shape (n_restarts,)
+        Objective / gradient evaluations of every restart (empty when unknown).
     """
 
     lambdas: np.ndarray
@@ -73,14 +88,20 @@ class PermutedCPResult:
     restart_errors: np.ndarray
     n_iter: int
     n_directions: int = 8
+    n_evaluations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def rank(self) -> int:
         return int(self.lambdas.shape[0])
 
+    @property
+    def cp_tensor(self) -> CPTensor:
+        """The aligned model as a tensorly ``CPTensor``: weights = lambdas, factors = [A, B, C]."""
+        return CPTensor((self.lambdas, [self.A, self.B, self.C]))
+
     def to_tensor(self) -> np.ndarray:
         """Xhat of shape (n_units, n_stimuli, n_directions * n_time): the aligned reconstruction."""
-        return np.einsum("r,nr,sr,lr->nsl", self.lambdas, self.A, self.B, self.C)
+        return cp_to_tensor(self.cp_tensor)
 
     def __repr__(self) -> str:
         return (f"PermutedCPResult(rank={self.rank}, shape={(self.A.shape[0], self.B.shape[0], self.C.shape[0])}, "
@@ -100,17 +121,22 @@ class RankDiagnostics:
         ``effective_dimensionality`` of every restart's neural factor matrix.
     seconds : ndarray of shape (n_ranks,)
         Wall-clock time spent on each rank.
+    baseline_errors : ndarray of shape (n_ranks,)
+        Relative residual of tensorly's ``non_negative_parafac_hals`` on the unpermuted tensor (no
+        shifts; SVD start): how much the per-block shifts buy at each rank. NaN when not computed.
     """
 
     ranks: np.ndarray
     errors: np.ndarray
     effective_dims: np.ndarray
     seconds: np.ndarray
+    baseline_errors: np.ndarray
 
     def summary(self) -> dict[str, np.ndarray]:
         """Mean and SD over restarts of the error and the effective dimensionality, each (n_ranks,)."""
         return {"ranks": self.ranks, "error_mean": self.errors.mean(1), "error_sd": self.errors.std(1),
-                "ed_mean": self.effective_dims.mean(1), "ed_sd": self.effective_dims.std(1)}
+                "ed_mean": self.effective_dims.mean(1), "ed_sd": self.effective_dims.std(1),
+                "baseline_error": self.baseline_errors}
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -161,7 +187,9 @@ class _Objective:
 
     theta = [vec(A); vec(B); vec(C)] (row-major) as one float64 numpy vector, the layout L-BFGS-B sees.
     X is scaled to unit norm, so f = 1/2 ||P(X) - Xhat||^2 / ||X||^2 = (1 - fit) / 2 whatever the data's
-    scale, and float32 arithmetic is enough (the residual is summed directly).
+    scale. f is assembled in float64 as 1/2 ||X||^2 - sum of the blocks' best inner products + 1/2 ||Xhat||^2
+    (the last from the R x R factor Gram matrices), so no residual tensor is formed; the per-block inner
+    products are float32 sums of 8T terms, which keeps f accurate to ~1e-7 relative.
     """
 
     def __init__(self, X: np.ndarray, rank: int, n_directions: int, device: torch.device,
@@ -179,12 +207,16 @@ class _Objective:
         # Fortran flattening (index = d + D * t) is a C-order (time, direction) view.
         self.X4 = torch.as_tensor(X / self.norm, dtype=self.dtype, device=device).reshape(
             n, s, self.n_time, n_directions)
+        self.x_sq = float((self.X4.double() ** 2).sum())  # ||P(X)||^2 for every shift: 1 up to rounding
         d = torch.arange(n_directions, device=device)
-        # rolled[d] = X[(d - k) mod D]: gather index per shift k, shape (D_shift, D)
-        self.roll_index = (d[None, :] - d[:, None]) % n_directions
+        # rolled[d] = X[(d - k) mod D]
+        roll_index = (d[None, :] - d[:, None]) % n_directions                    # (D_shift, D)
         # <Xhat, roll_k X> = sum_d M[d, (d - k) mod D] with M = Xhat^T X per block: flat indices (D_shift, D)
-        self.cross_index = (d[None, :] * n_directions + self.roll_index).reshape(-1)
-        self.n_eval = 0
+        self.cross_index = (d[None, :] * n_directions + roll_index).reshape(-1)
+        # The 8 rolled copies of X as rows (k * N * S + block, L): P(X) is then one contiguous row gather.
+        self.X_rolled = torch.stack([self.X4[..., roll_index[k]] for k in range(n_directions)]).reshape(
+            n_directions * n * s, length)
+        self.block = torch.arange(n * s, device=device)
 
     def split(self, theta: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import torch
@@ -205,28 +237,26 @@ class _Objective:
         return k, best
 
     def shifted(self, k: torch.Tensor) -> torch.Tensor:
-        """P(X): every block rolled by its shift, shape (N, S, T, D)."""
-        import torch
-
-        idx = self.roll_index[k]  # (N, S, D)
-        return torch.gather(self.X4, 3, idx[:, :, None, :].expand_as(self.X4))
+        """P(X): every block rolled by its shift, shape (N * S, L) (row = n * S + s)."""
+        return self.X_rolled.index_select(0, k.reshape(-1) * self.block.numel() + self.block)
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         import torch
 
-        self.n_eval += 1
         n, s, length = self.shape
         A, B, C = self.split(theta)
         kr = (A[:, None, :] * B[None, :, :]).reshape(n * s, self.rank)  # Khatri-Rao, row = n * S + s
         xhat = kr @ C.T
-        k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
-        # Summing the residual itself (not ||X||^2 - 2<X, Xhat> + ||Xhat||^2; torch sums pairwise) keeps f
-        # accurate to ~1e-7 relative in float32.
-        resid = xhat.sub_(self.shifted(k).reshape(n * s, length))
-        f = 0.5 * float((resid * resid).sum())
-        W = (resid @ C).reshape(n, s, self.rank)
-        grad = torch.cat([(W * B[None]).sum(1).reshape(-1), (W * A[:, None]).sum(0).reshape(-1),
-                          (resid.T @ kr).reshape(-1)])
+        k, best = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
+        shifted = self.shifted(k)
+        gA, gB, gC = A.T @ A, B.T @ B, C.T @ C
+        xhat_sq = float((gA.double() * gB.double() * gC.double()).sum())
+        f = 0.5 * self.x_sq - float(best.sum(dtype=torch.float64)) + 0.5 * xhat_sq
+        # gradient of 1/2 ||P(X) - Xhat||^2: the model's part from the Gram matrices, minus P(X)'s MTTKRPs
+        W = (shifted @ C).reshape(n, s, self.rank)
+        grad = torch.cat([(A @ (gB * gC) - (W * B[None]).sum(1)).reshape(-1),
+                          (B @ (gA * gC) - (W * A[:, None]).sum(0)).reshape(-1),
+                          (C @ (gA * gB) - shifted.T @ kr).reshape(-1)])
         return f, grad.cpu().numpy().astype(np.float64)
 
     def evaluate(self, A: np.ndarray, B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
@@ -238,7 +268,7 @@ class _Objective:
         kr = torch.as_tensor(np.einsum("nr,sr->nsr", A, B).reshape(n * s, -1), dtype=self.dtype, device=self.device)
         xhat = kr @ torch.as_tensor(C, dtype=self.dtype, device=self.device).T
         k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
-        resid = xhat.sub_(self.shifted(k).reshape(n * s, length))
+        resid = xhat.sub_(self.shifted(k))
         return k.cpu().numpy().astype(np.int64), float((resid * resid).sum())
 
     def factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -265,33 +295,78 @@ def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
     return lambdas[order], A[:, order], B[:, order], C[:, order]
 
 
-def _restart(objective: _Objective, rng: np.random.Generator, max_iter: int, tol: float, control: JobControl):
-    """One L-BFGS-B run from a random start (cancellable every iteration): factors (of X / ||X||), shifts,
-    relative squared residual, iterations."""
-    theta0 = _random_start(objective.shape, objective.rank, rng)
-    # SciPy's L-BFGS-B (>= 1.15) calls BLAS on vectors of the problem size every iteration; threaded
-    # OpenBLAS makes that ~20x slower than one thread (scipy/scipy#22438), so BLAS gets one thread here.
-    with threadpool_limits(limits=1, user_api="blas"):
-        res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
-                       options={"maxiter": max_iter, "ftol": tol, "gtol": 0.0, "maxcor": 10},
-                       callback=lambda _: control.check())
+#: The authors' L-BFGS-B settings (Becker's lbfgsb wrapper: factr 1e-5, pgtol 1e-4, maxIts 1000).
+FACTR, PGTOL, MAX_ITER = 1e-5, 1e-4, 1000
+
+
+def _restart(objective: _Objective, theta0: np.ndarray, max_iter: int, factr: float, pgtol: float,
+             control: JobControl):
+    """One L-BFGS-B run from ``theta0`` (cancellable every iteration): factors (of X / ||X||), shifts,
+    relative squared residual, iterations, evaluations."""
+    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
+                   options={"maxiter": max_iter, "ftol": factr * np.finfo(float).eps, "gtol": pgtol,
+                            "maxcor": 10}, callback=lambda _: control.check())
     A, B, C = objective.factors(res.x)
     shifts, resid = objective.evaluate(A, B, C)
-    return A, B, C, shifts, resid, int(res.nit)
+    return A, B, C, shifts, resid, int(res.nit), int(res.nfev)
 
 
-def _check_options(n_restarts, max_iter, tol) -> None:
+def _n_jobs(n_jobs: int | None, n_tasks: int) -> int:
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive int or None (all available cores); got {n_jobs!r}")
+    return int(min(n_jobs, n_tasks))
+
+
+def _run_restarts(objective: _Objective, starts: list[np.ndarray], *, n_jobs: int, max_iter: int, factr: float,
+                  pgtol: float, control: JobControl, label: str) -> list[tuple]:
+    """Every restart of one objective, ``n_jobs`` at a time in threads, results in the order of ``starts``.
+
+    torch releases the GIL in its kernels, so threads share the cores; each gets cores / n_jobs torch
+    threads and BLAS (used by SciPy's L-BFGS-B on vectors, scipy/scipy#22438) one thread.
+    """
+    import torch
+
+    n = len(starts)
+    done = 0
+    before = torch.get_num_threads()
+    results: list[tuple | None] = [None] * n
+    with threadpool_limits(limits=1, user_api="blas"):
+        torch.set_num_threads(max(1, before // n_jobs) if objective.device.type == "cpu" else before)
+        try:
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                futures = {pool.submit(_restart, objective, theta0, max_iter, factr, pgtol, control): i
+                           for i, theta0 in enumerate(starts)}
+                control.report(0.0, f"{label}: restart 1/{n}")
+                try:
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                        done += 1
+                        control.report(done / n, f"{label}: {done}/{n} restarts done")
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        finally:
+            torch.set_num_threads(before)
+    return results
+
+
+def _check_options(n_restarts, max_iter, factr, pgtol) -> None:
     for name, value in (("n_restarts", n_restarts), ("max_iter", max_iter)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0; got {tol!r}")
+    for name, value in (("factr", factr), ("pgtol", pgtol)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0; got {value!r}")
 
 
-def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: int = 20,
+def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: int = N_RESTARTS,
                 random_state: int | np.random.Generator | None = None,
-                device: str | torch.device | None = None, max_iter: int = 1000, tol: float = 1e-7,
-                control: JobControl | None = None) -> PermutedCPResult:
+                device: str | torch.device | None = None, max_iter: int = MAX_ITER, factr: float = FACTR,
+                pgtol: float = PGTOL, n_jobs: int | None = None, control: JobControl | None = None
+                ) -> PermutedCPResult:
     """Permuted non-negative CP decomposition with re-chosen circular shifts (METHODS.md 5.4).
 
     Parameters
@@ -303,16 +378,19 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
         Number of components R.
     n_directions : int, default=8
         Directions in each map (the shift group).
-    n_restarts : int, default=20
+    n_restarts : int, default=50
         Random uniform starts; the one with the lowest error is returned.
     random_state : int, Generator or None, default=None
     device : {"auto", "cpu", "cuda"}, torch.device or None, default=None
         Where the objective runs; None reads TWINSCOPE_DEVICE.
     max_iter : int, default=1000
         L-BFGS-B iterations per restart (the authors' maxIts).
-    tol : float, default=1e-7
-        L-BFGS-B ``ftol`` on f = (1 - fit) / 2: a restart stops when one iteration improves the fit by
-        less than 2 * tol.
+    factr : float, default=1e-5
+        L-BFGS-B relative-decrease tolerance in units of machine epsilon (scipy ``ftol = factr * eps``).
+    pgtol : float, default=1e-4
+        L-BFGS-B projected-gradient tolerance, on the objective of X / ||X||.
+    n_jobs : int or None, default=None
+        Restarts run at once (threads); None: one per available core. The result does not depend on it.
     control : JobControl or None
         Progress (one step per restart) and cancellation.
 
@@ -323,33 +401,30 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     """
     X = _check_tensor(X, n_directions)
     rank = _check_rank(rank, X)
-    _check_options(n_restarts, max_iter, tol)
+    _check_options(n_restarts, max_iter, factr, pgtol)
     rng = check_random_state(random_state)
     control = ensure_control(control)
     objective = _Objective(X, rank, int(n_directions), resolve_device(device))
-
-    best = None
-    errors = np.empty(n_restarts)
-    for i in range(n_restarts):
-        control.check()
-        control.report(i / n_restarts, f"permuted CP rank {rank}: restart {i + 1}/{n_restarts}")
-        run = _restart(objective, rng, int(max_iter), float(tol), control)
-        errors[i] = np.sqrt(run[4])
-        if best is None or errors[i] < errors[best[0]]:
-            best = (i, run)
-    control.report(1.0, f"permuted CP rank {rank}: done")
-    i, (A, B, C, shifts, resid, n_iter) = best
+    starts = [_random_start(objective.shape, rank, rng) for _ in range(n_restarts)]
+    control.check()
+    runs = _run_restarts(objective, starts, n_jobs=_n_jobs(n_jobs, n_restarts), max_iter=int(max_iter),
+                         factr=float(factr), pgtol=float(pgtol), control=control,
+                         label=f"permuted CP rank {rank}")
+    errors = np.sqrt([run[4] for run in runs])
+    i = int(np.argmin(errors))   # the first of equal errors, as in a sequential loop
+    A, B, C, shifts, resid, n_iter, _ = runs[i]
     lambdas, A, B, C = _normalise(A, B, C)
     return PermutedCPResult(lambdas=lambdas * objective.norm, A=A, B=B, C=C, shifts=shifts, fit=1.0 - resid,
                             error=float(errors[i]), restart_errors=errors, n_iter=n_iter,
-                            n_directions=int(n_directions))
+                            n_evaluations=np.array([run[6] for run in runs]), n_directions=int(n_directions))
 
 
 # ---------------------------------------------------------------------------------------------- diagnostics
 def effective_dimensionality(A: np.ndarray) -> float:
     """Effective dimensionality of a neural factor matrix (METHODS.md 5.5).
 
-    A^T (components x units) is centred across components; with its singular values s_i,
+    Each column of A is scaled to unit norm first (a restart's raw factors carry the component weights);
+    then A^T (components x units) is centred across components; with its singular values s_i,
     e_i = s_i^2 / (R - 1) normalised by the largest; ED = sum_i e_i / e_1, in [1, R].
 
     Parameters
@@ -359,23 +434,30 @@ def effective_dimensionality(A: np.ndarray) -> float:
     A = check_array(A, ndim=2, name="A", axes="unit, component")
     if A.shape[1] < 2:
         raise ValueError(f"effective dimensionality needs rank >= 2; got A of shape {A.shape}")
-    At = A.T - A.T.mean(axis=0, keepdims=True)
+    At = _unit_columns(A).T
+    At = At - At.mean(axis=0, keepdims=True)
     s = np.linalg.svd(At, compute_uv=False)
+    if s[0] <= 1e-10:      # all columns the same pattern (up to rounding): one dimension
+        return 1.0
     e = s ** 2 / (A.shape[1] - 1)
-    if e[0] <= 0:
-        return 0.0
     return float((e / e[0]).sum())
 
 
-def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions: int = 8,
+def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = N_RESTARTS, n_directions: int = 8,
                      random_state: int | np.random.Generator | None = None, device: str | None = None,
-                     max_iter: int = 1000, tol: float = 1e-7, control: JobControl | None = None) -> RankDiagnostics:
+                     max_iter: int = MAX_ITER, factr: float = FACTR, pgtol: float = PGTOL,
+                     n_jobs: int | None = None, baseline: bool = True,
+                     control: JobControl | None = None) -> RankDiagnostics:
     """Error and effective dimensionality of every restart for every rank (METHODS.md 5.5).
 
     Parameters
     ----------
     X : ndarray of shape (n_units, n_stimuli, n_directions * n_time)
     ranks : sequence of int, length n_ranks
+    n_restarts, random_state, device, max_iter, factr, pgtol, n_jobs :
+        As ``permuted_cp``.
+    baseline : bool, default=True
+        Also fit tensorly's non-negative CP (HALS) without shifts at every rank (``baseline_errors``).
 
     Returns
     -------
@@ -386,7 +468,7 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions
     if ranks.ndim != 1 or ranks.size == 0 or ranks.dtype.kind not in "iu" or np.any(ranks < 2):
         raise ValueError(f"ranks must be a non-empty 1-D sequence of ints >= 2; got {ranks.tolist()!r}")
     X = _check_tensor(X, n_directions)
-    _check_options(n_restarts, max_iter, tol)
+    _check_options(n_restarts, max_iter, factr, pgtol)
     for rank in ranks.tolist():
         _check_rank(rank, X)
     rng = check_random_state(random_state)
@@ -397,16 +479,24 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = 20, n_directions
     seconds = np.empty(ranks.size)
     for j, rank in enumerate(ranks.tolist()):
         objective = _Objective(X, rank, n_directions, torch_device)
+        starts = [_random_start(objective.shape, rank, rng) for _ in range(n_restarts)]
         start = time.perf_counter()
-        for i in range(n_restarts):
-            control.check()
-            control.report((j * n_restarts + i) / (ranks.size * n_restarts), f"rank {rank}: restart {i + 1}")
-            A, _, _, _, resid, _ = _restart(objective, rng, int(max_iter), float(tol), control)
-            errors[j, i] = np.sqrt(resid)
-            eds[j, i] = effective_dimensionality(A)
+        runs = _run_restarts(objective, starts, n_jobs=_n_jobs(n_jobs, n_restarts), max_iter=int(max_iter),
+                             factr=float(factr), pgtol=float(pgtol),
+                             control=control.sub(j / ranks.size, (j + 1) / ranks.size), label=f"rank {rank}")
+        errors[j] = np.sqrt([run[4] for run in runs])
+        eds[j] = [effective_dimensionality(run[0]) for run in runs]
         seconds[j] = time.perf_counter() - start
+    baselines = np.array([_hals_error(X, rank) if baseline else np.nan for rank in ranks.tolist()])
     control.report(1.0, "rank scan done")
-    return RankDiagnostics(ranks=ranks, errors=errors, effective_dims=eds, seconds=seconds)
+    return RankDiagnostics(ranks=ranks, errors=errors, effective_dims=eds, seconds=seconds,
+                           baseline_errors=baselines)
+
+
+def _hals_error(X: np.ndarray, rank: int) -> float:
+    """Relative residual of tensorly's non-negative CP (HALS, SVD start) of X without shifts."""
+    cp = non_negative_parafac_hals(X, rank, init="svd")
+    return float(np.linalg.norm(X - cp_to_tensor(cp)) / np.linalg.norm(X))
 
 
 def _factor_triplet(x):
@@ -423,19 +513,19 @@ def _unit_columns(M: np.ndarray) -> np.ndarray:
 
 
 def factor_match_score(a, b, *, n_directions: int | None = 8) -> float:
-    """Congruence of two CP models after optimal component matching.
+    """Congruence of two CP models of the same rank after optimal component matching.
 
-    For every pair of components the congruence is the product over the three modes of the absolute
-    cosine between their columns; components are matched by ``scipy.optimize.linear_sum_assignment``
-    (as tensorly's ``congruence_coefficient`` does per mode) and the matched congruences are averaged
-    (over min(R_a, R_b) components). A permuted decomposition is defined up to one global circular
-    shift of the direction axis of every response map, so with ``n_directions`` set the best of the
-    ``n_directions`` global rolls of b's third factor is used; ``None`` disables that search.
+    tensorly's ``congruence_coefficient`` on the three factor matrices: for every pair of components the
+    congruence is the product over the modes of the absolute cosine between their columns, components are
+    matched by linear sum assignment and the matched congruences averaged. A permuted decomposition is
+    defined up to one global circular shift of the direction axis of every response map, so with
+    ``n_directions`` set the best of the ``n_directions`` global rolls of b's third factor is used; ``None``
+    disables that search.
 
     Parameters
     ----------
     a, b : PermutedCPResult or tuple (A, B, C)
-        Factor matrices of shapes (n_units, R), (n_stimuli, R), (n_directions * n_time, R).
+        Factor matrices of shapes (n_units, R), (n_stimuli, R), (n_directions * n_time, R), no zero column.
 
     Returns
     -------
@@ -445,17 +535,13 @@ def factor_match_score(a, b, *, n_directions: int | None = 8) -> float:
     for ma, mb in zip(fa, fb):
         if ma.shape[0] != mb.shape[0]:
             raise ValueError(f"factor matrices must have the same number of rows; got {ma.shape} and {mb.shape}")
-    base = np.abs(_unit_columns(fa[0]).T @ _unit_columns(fb[0])) * np.abs(_unit_columns(fa[1]).T @ _unit_columns(fb[1]))
-    Ca = _unit_columns(fa[2])
+    if fa[0].shape[1] != fb[0].shape[1]:
+        raise ValueError(f"factor_match_score compares models of the same rank; got {fa[0].shape[1]} and "
+                         f"{fb[0].shape[1]}")
     rolls = [fb[2]]
     if n_directions is not None:
         if fb[2].shape[0] % n_directions:
             raise ValueError(f"the map factor has {fb[2].shape[0]} rows, not a multiple of n_directions={n_directions}")
         maps = fb[2].reshape(-1, n_directions, fb[2].shape[1])  # (time, direction, R)
         rolls = [np.roll(maps, g, axis=1).reshape(fb[2].shape) for g in range(n_directions)]
-    best = 0.0
-    for Cb in rolls:
-        congruence = base * np.abs(Ca.T @ _unit_columns(Cb))
-        rows, cols = linear_sum_assignment(congruence, maximize=True)
-        best = max(best, float(congruence[rows, cols].mean()))
-    return best
+    return max(float(congruence_coefficient(list(fa), [fb[0], fb[1], Cb])[0]) for Cb in rolls)

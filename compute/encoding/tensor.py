@@ -4,16 +4,16 @@ Steps, in order, each one explicit:
 
 1. shift non-negative: a unit whose minimum response is negative is moved up by that amount;
 2. Gaussian smoothing along time (sigma 3 frames for model units; none for biology, which is smoothed);
-3. six stimuli per unit: a fixed named set (default "bio-matched") or, for model units, "per-unit-best":
-   whichever of the authors' two sets ("authors-lowsf", "authors-highsf") drives the unit more;
-4. relNorm: each (unit, stimulus) direction x time map scaled to unit L2 norm, times
-   relFR = (max over directions of the time-mean response) / (its max over the unit's six stimuli);
+3. six stimuli per unit: model units default to "optSF" (per unit, the slot-aligned low-SF or high-SF
+   set, whichever drives the unit more in more of the six slots; ties go to high-SF), biology to its own
+   six ("bio-matched"); any named set or explicit stimuli can be asked for;
+4. relNorm: each (unit, stimulus) direction x time map scaled to unit L2 norm; relFR = (max over
+   directions of the time-mean response) / (its max over the unit's six stimuli) multiplies the maps of
+   the decomposed tensor for model units only; biology decomposes the unit-norm maps and relFR enters
+   only the neural matrix (``EncodingTensor.full`` always carries it);
 5. biology: non-significant (unit, stimulus) maps zeroed in the tensor that is decomposed (the unzeroed
    maps are kept for the neural matrix, METHODS 5.6);
 6. Fortran flattening of each map: index = direction + n_directions * time -> (N, 6, 8T).
-
-The authors' notebook decomposes unit-norm maps and multiplies by relFR only when building the neural
-matrix; METHODS.md 5.2 (binding here) puts relFR into the decomposed tensor as well.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from compute.responses import ResponseSet
+from compute.seed_ranks import STIMULUS_CHOICES
 from compute.stimuli import CLASS_NAMES, PRESETS
 
-__all__ = ["EncodingTensor", "MODEL_SMOOTHING_SIGMA", "STIMULUS_CHOICES", "encoding_tensor", "flatten_maps",
-           "unflatten_maps"]
+__all__ = ["EncodingTensor", "MODEL_SMOOTHING_SIGMA", "OPTSF_SETS", "STIMULUS_CHOICES", "encoding_tensor",
+           "flatten_maps", "is_model_set", "unflatten_maps"]
 
 MODEL_SMOOTHING_SIGMA = 3.0
-#: Named stimulus choices; "per-unit-best" picks one of the two authors' sets per unit.
-STIMULUS_CHOICES = ("bio-matched", "authors-lowsf", "authors-highsf", "per-unit-best")
-_AUTHOR_SETS = ("authors-lowsf", "authors-highsf")
+#: Slot-aligned sets of "optSF" (slots: grating LF, grating HF, neg 1-dot, neg 3-dot, pos 1-dot, pos 3-dot).
+OPTSF_SETS = {"low-SF": (0, 2, 5, 6, 9, 10), "high-SF": (0, 1, 3, 4, 7, 8)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,21 +43,24 @@ class EncodingTensor:
     Attributes
     ----------
     tensor : ndarray of shape (n_units, 6, n_directions * n_time), float64
-        relNorm maps times relFR, non-significant maps zeroed; Fortran order (direction + D * time).
+        The decomposed maps: unit-norm, times relFR when ``rel_fr_in_tensor``, non-significant maps
+        zeroed; Fortran order (direction + D * time).
     full : ndarray of shape (n_units, 6, n_directions * n_time), float64
-        The same maps with the non-significant ones kept (METHODS 5.6 re-inserts them).
+        Unit-norm maps times relFR with the non-significant ones kept (the neural matrix's data, METHODS 5.6).
     rel_fr : ndarray of shape (n_units, 6)
         Relative rate of each (unit, stimulus), max 1 per unit (0 for a silent unit).
     significant : ndarray of shape (n_units, 6), bool
         All True when the set has no significance flags (model units).
     stimulus_index : ndarray of shape (n_units, 6), int
-        Index into ``stimuli`` of the stimulus in each slot (rows differ only for "per-unit-best").
+        Index into ``stimuli`` of the stimulus in each slot (rows differ only for "optSF").
     stimuli : tuple of str
         Stimulus names of the response set.
     choice : str
         The stimulus choice used (a name of ``STIMULUS_CHOICES`` or "custom").
     smoothing_sigma : float
         Gaussian sigma applied along time (0 = none).
+    rel_fr_in_tensor : bool
+        Whether ``tensor`` carries relFR (model units) or only unit-norm maps (biology).
     n_directions, n_time : int
     """
 
@@ -69,6 +72,7 @@ class EncodingTensor:
     stimuli: tuple[str, ...]
     choice: str
     smoothing_sigma: float
+    rel_fr_in_tensor: bool
     n_directions: int
     n_time: int
 
@@ -103,16 +107,19 @@ def _drive(responses: np.ndarray) -> np.ndarray:
     return responses.mean(axis=3).max(axis=2)
 
 
+def _optsf(rs: ResponseSet, drive: np.ndarray) -> np.ndarray:
+    """Per unit the "optSF" set that drives it more in more of the six slots (ties: high-SF), (n_units, 6)."""
+    low, high = (_slots(rs, [CLASS_NAMES[k] for k in OPTSF_SETS[name]]) for name in ("low-SF", "high-SF"))
+    low_wins = (drive[:, low] > drive[:, high]).sum(axis=1) > (drive[:, high] > drive[:, low]).sum(axis=1)
+    return np.where(low_wins[:, None], low[None], high[None])
+
+
 def _choose_stimuli(rs: ResponseSet, responses: np.ndarray, stimuli) -> tuple[np.ndarray, str]:
     """Stimulus index per unit and slot (n_units, 6) and the choice's name."""
     n_units = responses.shape[0]
     if isinstance(stimuli, str):
-        if stimuli == "per-unit-best":
-            sets = [_slots(rs, [CLASS_NAMES[k] for k in PRESETS[name]]) for name in _AUTHOR_SETS]
-            drive = _drive(responses)
-            totals = np.stack([drive[:, idx].sum(1) for idx in sets], axis=1)  # (n_units, 2)
-            # ties (e.g. a silent unit) go to the first set
-            return np.where((totals[:, 1] > totals[:, 0])[:, None], sets[1][None], sets[0][None]), stimuli
+        if stimuli == "optSF":
+            return _optsf(rs, _drive(responses)), stimuli
         if stimuli not in STIMULUS_CHOICES:
             raise ValueError(f"unknown stimulus choice {stimuli!r}; expected one of {STIMULUS_CHOICES} "
                              "or a sequence of stimulus names")
@@ -125,19 +132,28 @@ def _choose_stimuli(rs: ResponseSet, responses: np.ndarray, stimuli) -> tuple[np
     return np.broadcast_to(idx, (n_units, idx.size)).copy(), "custom"
 
 
-def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] = "bio-matched",
-                    smoothing_sigma: float | None = None, zero_nonsignificant: bool = True) -> EncodingTensor:
+def is_model_set(rs: ResponseSet) -> bool:
+    """Model response sets have a time axis in seconds; biology counts bins (already smoothed)."""
+    return rs.time_unit == "s"
+
+
+def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None,
+                    smoothing_sigma: float | None = None, rel_fr_in_tensor: bool | None = None,
+                    zero_nonsignificant: bool = True) -> EncodingTensor:
     """The permuted-CP input of a response set (METHODS.md 5.1-5.3).
 
     Parameters
     ----------
     rs : ResponseSet
         responses of shape (n_units, n_stimuli, n_directions, n_time).
-    stimuli : str or sequence, default="bio-matched"
-        A name of ``STIMULUS_CHOICES`` or stimulus names / indices of ``rs``.
+    stimuli : str, sequence or None, default=None
+        A name of ``STIMULUS_CHOICES`` or stimulus names / indices of ``rs``; None: "optSF" for model sets
+        (time_unit "s"), "bio-matched" for biology.
     smoothing_sigma : float or None, default=None
-        Gaussian sigma in time bins; None: 3 frames for model sets (time_unit "s"), none for biology
-        (time_unit "bin", already smoothed).
+        Gaussian sigma in time bins (boundary mode "reflect"); None: 3 frames for model sets, none for
+        biology (already smoothed).
+    rel_fr_in_tensor : bool or None, default=None
+        Multiply the decomposed maps by relFR; None: True for model sets, False for biology.
     zero_nonsignificant : bool, default=True
         Zero the (unit, stimulus) maps that ``rs.significant`` marks non-significant.
 
@@ -148,8 +164,13 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] = "bi
     """
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"expected a ResponseSet; got {type(rs).__name__}")
+    model = is_model_set(rs)
+    if stimuli is None:
+        stimuli = "optSF" if model else "bio-matched"
     if smoothing_sigma is None:
-        smoothing_sigma = MODEL_SMOOTHING_SIGMA if rs.time_unit == "s" else 0.0
+        smoothing_sigma = MODEL_SMOOTHING_SIGMA if model else 0.0
+    if rel_fr_in_tensor is None:
+        rel_fr_in_tensor = model
     if not np.isfinite(smoothing_sigma) or smoothing_sigma < 0:
         raise ValueError(f"smoothing_sigma must be >= 0; got {smoothing_sigma!r}")
     responses = rs.responses.astype(np.float64)
@@ -158,7 +179,7 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] = "bi
     unit_min = responses.min(axis=(1, 2, 3), keepdims=True)
     responses = responses - np.minimum(unit_min, 0.0)
     if smoothing_sigma > 0:
-        responses = gaussian_filter1d(responses, smoothing_sigma, axis=3, mode="nearest")
+        responses = gaussian_filter1d(responses, smoothing_sigma, axis=3, mode="reflect")
 
     stimulus_index, choice = _choose_stimuli(rs, responses, stimuli)
     units = np.arange(rs.n_units)[:, None]
@@ -169,11 +190,13 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] = "bi
     top = drive.max(axis=1, keepdims=True)
     rel_fr = np.divide(drive, top, out=np.zeros_like(drive), where=top > 0)
     full = flatten_maps(unit_maps * rel_fr[:, :, None, None])
+    decomposed = full if rel_fr_in_tensor else flatten_maps(unit_maps)
     if rs.significant is not None and zero_nonsignificant:
         significant = rs.significant[units, stimulus_index]
     else:
         significant = np.ones(stimulus_index.shape, dtype=bool)
-    return EncodingTensor(tensor=full * significant[:, :, None], full=full, rel_fr=rel_fr,
+    return EncodingTensor(tensor=decomposed * significant[:, :, None], full=full, rel_fr=rel_fr,
                           significant=significant, stimulus_index=stimulus_index, stimuli=rs.stimuli,
                           choice=choice, smoothing_sigma=float(smoothing_sigma),
+                          rel_fr_in_tensor=bool(rel_fr_in_tensor),
                           n_directions=rs.responses.shape[2], n_time=rs.n_time)

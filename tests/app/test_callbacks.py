@@ -391,6 +391,19 @@ class TestRank:
         fig, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "cluster", ctx=ctx)
         assert fig["layout"]["title"]["text"] == f"planted {CONV1}, CP rank 7"
 
+    def test_nn_histogram_and_interactive_restarts_in_the_title(self, ctx):
+        arrays, meta = encoding_arrays()
+        arrays.update(nn_distances=np.array([0.1, 0.5, 0.5, 2.0]), nn_removed=np.array([True, False, False, True]))
+        meta = {**meta, "restarts_note": "10 restarts (interactive preset; the authors ran 50)",
+                "diagnostics": {**meta.get("diagnostics", {}), "k_far": 1, "k_near": 1}}
+        key = plant_view(ctx, "encoding", CONV1, arrays, meta, rank=7)
+        result = {"views": [{"view": "encoding", "source": CONV1, "key": key}]}
+        hist = explore.nn_histogram_view(result, "model:conv3d-random", "Conv1", ctx=ctx)
+        assert [len(t["x"]) for t in hist["data"]] == [2, 2] and "k_far 1, k_near 1" in hist["layout"]["title"]["text"]
+        fig, _ = explore.encoding_view(result, "model:conv3d-random", "Conv1", "cluster", ctx=ctx)
+        assert fig["layout"]["title"]["text"].endswith("CP rank 7, 10 restarts (interactive preset; the authors ran 50)")
+        assert "Run" in _annotation_text(explore.nn_histogram_view(None, "model:conv3d-random", "Conv1", ctx=ctx))
+
     @pytest.mark.parametrize("query, expected, notice", [
         ({"source": "model:fnn-random", "modules": "Enc L1,Rec"}, 8, None),
         ({"source": "model:fnn-random", "modules": "Enc L1,Rec", "show": "Rec"}, 9, None),

@@ -8,7 +8,7 @@ from compute.cli import _tables
 from compute.cli import encode as encode_cli
 from compute.encoding.manifold import (EncodingManifold, chance_purity, clusteredness, encoding_manifold,
                                        encoding_manifold_from_factors, encoding_manifold_key,
-                                       get_encoding_manifold, neighbour_purity)
+                                       get_encoding_manifold, nearest_neighbour_outliers, neighbour_purity)
 from compute.responses import ResponseSet
 from compute.stimuli import CLASS_NAMES
 
@@ -66,6 +66,7 @@ class TestBiologicalManifolds:
         m = bio_manifolds["V1"]
         d = m.diagnostics
         assert d["rank"] == 17 and d["n_pcs"] >= 2 and d["neural_matrix"] == "published factors"
+        assert (d["k_far"], d["k_near"], d["n_outliers"]) == (0, 0, 0) and not m.nn_removed.any()
         assert np.all(np.isnan(m.preferred_direction))
         back = EncodingManifold.from_arrays(m.to_arrays())
         np.testing.assert_array_equal(back.coords, m.coords)
@@ -85,6 +86,28 @@ class TestPlantedModelSet:
         rs, _, pref, m = planted
         assert np.mean(m.preferred_direction == rs.directions[pref]) >= 0.9
 
+    def test_model_defaults_remove_3_far_and_10_near_outliers(self, planted):
+        """v1 sent every distinct point to IAN; v2 (METHODS 5.7) removes the k_far = 3 points with the
+        largest and the k_near = 10 with the smallest 1-NN distance for model modules, keeps the 1-NN
+        distances for the histogram, and runs IAN as a linear program."""
+        _, _, _, m = planted
+        d = m.diagnostics
+        assert (d["k_far"], d["k_near"], d["n_outliers"]) == (3, 10, 13) and d["ian_objective"] == "lp"
+        assert m.nn_distances.shape == m.nn_removed.shape == (d["n_unique"],)
+        order = np.argsort(m.nn_distances, kind="stable")
+        np.testing.assert_array_equal(np.flatnonzero(m.nn_removed), np.sort(np.r_[order[:10], order[-3:]]))
+        assert d["stimuli"] == "optSF" and d["rel_fr_in_tensor"] and d["n_restarts"] == 3
+        assert np.isnan(m.coords).any(axis=1).sum() >= 13
+
+    def test_clusters_are_hdbscan_of_the_drawn_coordinates(self, planted):
+        from compute.encoding.diffusion import hdbscan_clusters
+
+        _, _, _, m = planted
+        drawn = np.isfinite(m.coords).all(axis=1)
+        first = np.unique(m.coords[drawn], axis=0, return_index=True)[1]
+        rows = np.flatnonzero(drawn)[np.sort(first)]
+        np.testing.assert_array_equal(m.clusters[rows], hdbscan_clusters(m.coords[rows]))
+
     def test_response_types_separate(self, planted):
         _, kinds, _, m = planted
         assert neighbour_purity(m.pcs, kinds, k=5) >= 0.9
@@ -103,6 +126,17 @@ class TestPlantedModelSet:
 
 # ------------------------------------------------------------------ statistics
 class TestStatistics:
+    def test_outliers_by_hand(self):
+        points = np.r_[np.arange(20.0)[:, None] * [1.0, 0.0], [[100.0, 0.0], [0.0, 0.2]]]
+        dist, removed = nearest_neighbour_outliers(points, k_far=1, k_near=2)
+        assert dist[20] == pytest.approx(81.0) and dist[21] == pytest.approx(0.2)
+        np.testing.assert_array_equal(np.flatnonzero(removed), [0, 20, 21])   # 0.2 and 0.2 smallest; 81 largest
+        assert not nearest_neighbour_outliers(points, k_far=0, k_near=0)[1].any()
+        with pytest.raises(ValueError, match="leaves fewer than 12 of the 22 distinct points"):
+            nearest_neighbour_outliers(points, k_far=5, k_near=6)
+        with pytest.raises(ValueError, match="k_far must be an int >= 0; got -1"):
+            nearest_neighbour_outliers(points, k_far=-1, k_near=0)
+
     def test_purity_by_hand(self):
         points = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.3], [9.0]])
         labels = np.array(["a", "a", "b", "b", "b", "b", ""])
@@ -154,6 +188,8 @@ class TestKeys:
         rs, _, _ = planted_set(n_units=8)
         with pytest.raises(ValueError, match="needs at least 12 distinct connected units; got 8"):
             encoding_manifold(rs, rank=2, n_restarts=1, max_iter=20)
+        with pytest.raises(ValueError, match="removing k_far=3 \\+ k_near=10 outliers leaves fewer than 12"):
+            encoding_manifold(planted_set(n_units=20)[0], rank=2, n_restarts=1, max_iter=20)
 
     def test_from_factors_needs_bio_factors(self):
         with pytest.raises(TypeError, match="expected BioFactors"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from compute.encoding.tensor import encoding_tensor, flatten_maps, unflatten_maps
+from compute.encoding.tensor import OPTSF_SETS, encoding_tensor, flatten_maps, unflatten_maps
 from compute.responses import ResponseSet
 from compute.stimuli import CLASS_NAMES, PRESETS
 
@@ -61,7 +61,7 @@ class TestRelNorm:
         et = encoding_tensor(bio_set(rng.random((3, 6, 8, 5)) + 0.1, significant=sig))
         assert not et.tensor[1, 2].any() and not et.tensor[2, 5].any()
         assert et.full[1, 2].any() and et.full[2, 5].any()
-        np.testing.assert_array_equal(et.tensor[0], et.full[0])
+        np.testing.assert_allclose(et.tensor[0] * et.rel_fr[0][:, None], et.full[0])   # biology: relFR only in full
         np.testing.assert_array_equal(et.significant, sig)
 
     def test_negative_units_are_shifted_up(self):
@@ -75,23 +75,60 @@ class TestRelNorm:
 
 # ------------------------------------------------------------------ smoothing and stimulus choice
 class TestModelUnits:
-    def test_model_sets_are_smoothed_with_sigma_3(self, rng):
+    def test_model_sets_are_smoothed_with_sigma_3_reflect(self, rng):
+        """v1 smoothed with boundary mode "nearest"; v2 (METHODS 5.1) uses scipy's default "reflect"."""
         resp = rng.random((2, 11, 8, 37)).astype(np.float32)
-        et = encoding_tensor(model_set(resp))
+        et = encoding_tensor(model_set(resp), stimuli="bio-matched")
         assert et.smoothing_sigma == 3.0
-        smooth = gaussian_filter1d(resp.astype(np.float64), 3.0, axis=3, mode="nearest")
         idx = [CLASS_NAMES.index(s) for s in BIO]
-        expected = smooth[:, idx] / np.linalg.norm(smooth[:, idx], axis=(2, 3), keepdims=True)
-        np.testing.assert_allclose(unflatten_maps(et.full) / et.rel_fr[:, :, None, None], expected, rtol=1e-5)
 
-    def test_per_unit_best_picks_the_better_driven_set(self):
+        def unit_maps(mode):
+            smooth = gaussian_filter1d(resp.astype(np.float64), 3.0, axis=3, mode=mode)[:, idx]
+            return smooth / np.linalg.norm(smooth, axis=(2, 3), keepdims=True)
+
+        got = unflatten_maps(et.full) / et.rel_fr[:, :, None, None]
+        np.testing.assert_allclose(got, unit_maps("reflect"), rtol=1e-5)
+        assert np.abs(got - unit_maps("nearest")).max() > 1e-3
+
+    def test_optsf_majority_of_slots_not_total_drive(self):
+        """v1 ("per-unit-best") summed the drive over the authors' [:6] / [0, 6..10] sets; v2's "optSF"
+        compares the slot-aligned low-SF [0,2,5,6,9,10] and high-SF [0,1,3,4,7,8] sets slot by slot and
+        takes the majority: unit 0 wins 3 of 5 slots narrowly on low-SF, loses 2 by far -> low-SF."""
+        low, high = OPTSF_SETS["low-SF"], OPTSF_SETS["high-SF"]
         resp = np.full((2, 11, 8, 5), 0.01, dtype=np.float32)
-        resp[0, list(PRESETS["authors-lowsf"])] = 1.0
-        resp[1, list(PRESETS["authors-highsf"])] = 1.0
-        et = encoding_tensor(model_set(resp), stimuli="per-unit-best", smoothing_sigma=0)
-        np.testing.assert_array_equal(et.stimulus_index[0], PRESETS["authors-lowsf"])
-        np.testing.assert_array_equal(et.stimulus_index[1], PRESETS["authors-highsf"])
-        assert et.choice == "per-unit-best"
+        resp[0, list(low[1:4])] = 1.1
+        resp[0, list(high[1:4])] = 1.0
+        resp[0, list(low[4:])] = 0.1
+        resp[0, list(high[4:])] = 5.0
+        resp[1, list(high)] = 1.0
+        et = encoding_tensor(model_set(resp), smoothing_sigma=0)
+        assert et.choice == "optSF"
+        np.testing.assert_array_equal(et.stimulus_index[0], low)
+        np.testing.assert_array_equal(et.stimulus_index[1], high)
+
+    def test_optsf_ties_go_to_high_sf(self):
+        """Two slots each (and a silent unit: no slot at all) -> the high-SF set."""
+        low, high = OPTSF_SETS["low-SF"], OPTSF_SETS["high-SF"]
+        resp = np.zeros((2, 11, 8, 5), dtype=np.float32)
+        resp[0, list(low[1:3])] = 2.0
+        resp[0, list(high[3:5])] = 2.0
+        et = encoding_tensor(model_set(resp), stimuli="optSF", smoothing_sigma=0)
+        np.testing.assert_array_equal(et.stimulus_index, np.tile(high, (2, 1)))
+
+    def test_model_tensor_carries_relfr_biology_tensor_is_unit_norm(self, rng):
+        """v1 multiplied every decomposed map by relFR; v2 keeps relFR in the decomposed tensor only for
+        model units; biology decomposes unit-norm maps and relFR enters only ``full`` (the neural matrix)."""
+        template = rng.random((3, 1, 8, 6)) + 0.1
+        scales = np.array([1.0, 2.0, 4.0, 0.5, 0.3, 3.0])
+        bio = encoding_tensor(bio_set(template * scales[None, :, None, None]))
+        assert not bio.rel_fr_in_tensor
+        np.testing.assert_allclose(np.linalg.norm(bio.tensor, axis=2), 1.0)
+        np.testing.assert_allclose(np.linalg.norm(bio.full, axis=2), np.tile(scales / 4.0, (3, 1)))
+        resp = np.repeat(template, 11, axis=1) * np.linspace(0.5, 1.5, 11)[None, :, None, None]
+        model = encoding_tensor(model_set(resp), stimuli="bio-matched", smoothing_sigma=0)
+        assert model.rel_fr_in_tensor
+        np.testing.assert_array_equal(model.tensor, model.full)
+        assert np.linalg.norm(model.tensor, axis=2).min() < 0.9
 
     def test_named_and_custom_sets(self, rng):
         rs = model_set(rng.random((2, 11, 8, 5)))
@@ -108,7 +145,7 @@ class TestErrors:
 
     def test_biology_lacks_author_sets(self, rng):
         with pytest.raises(ValueError, match=r"lacks the stimuli \['grat_W1'"):
-            encoding_tensor(bio_set(rng.random((1, 6, 8, 4))), stimuli="per-unit-best")
+            encoding_tensor(bio_set(rng.random((1, 6, 8, 4))), stimuli="optSF")
 
     def test_duplicate_custom_stimuli(self, rng):
         with pytest.raises(ValueError, match="stimuli must be distinct and non-empty"):

@@ -100,10 +100,20 @@ class TestScales:
 
 # ------------------------------------------------------------------ the iteration
 class TestIAN:
+    def test_default_is_the_linear_program(self, rng, monkeypatch):
+        """v1 defaulted to the greedy pass; v2 (METHODS 5.8) runs the authors' linear program by default."""
+        from compute.encoding import ian
+
+        calls = []
+        real = ian.lp_scales
+        monkeypatch.setattr(ian, "lp_scales", lambda *a, **k: calls.append(1) or real(*a, **k))
+        ian_kernel(rng.standard_normal((40, 2)))
+        assert calls
+
     def test_greedy_and_lp_share_most_edges(self, rng):
         points = np.r_[rng.standard_normal((150, 2)) * 0.3, rng.standard_normal((150, 2)) + [4, 0],
                        rng.uniform(-2, 6, (50, 2))]
-        greedy, lp = ian_kernel(points), ian_kernel(points, objective="lp")
+        greedy, lp = ian_kernel(points, objective="greedy"), ian_kernel(points)
         a, b = set(map(tuple, greedy.edges.tolist())), set(map(tuple, lp.edges.tolist()))
         assert len(a & b) / len(a | b) >= 0.9
         for result in (greedy, lp):

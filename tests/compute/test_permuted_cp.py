@@ -124,6 +124,18 @@ class TestRecovery:
         resid = ((roll_blocks(X, result.shifts) - result.to_tensor()) ** 2).sum() / (X ** 2).sum()
         assert resid == pytest.approx(1 - result.fit, rel=1e-4)
 
+    def test_result_is_a_tensorly_cp_tensor_plus_shifts(self, rng):
+        from tensorly.cp_tensor import CPTensor, cp_to_tensor
+
+        X, _, _ = planted(rng, n=12, s=3, rank=2)
+        result = permuted_cp(X, 2, n_restarts=1, random_state=0, max_iter=30)
+        weights, factors = result.cp_tensor
+        assert isinstance(result.cp_tensor, CPTensor) and result.shifts.shape == (12, 3)
+        np.testing.assert_array_equal(weights, result.lambdas)
+        np.testing.assert_array_equal(factors[2], result.C)
+        np.testing.assert_allclose(cp_to_tensor(result.cp_tensor),
+                                   np.einsum("r,nr,sr,lr->nsl", result.lambdas, result.A, result.B, result.C))
+
     def test_same_seed_same_result(self, rng):
         X, _, _ = planted(rng, n=10, s=2, rank=2)
         a = permuted_cp(X, 2, n_restarts=2, random_state=3, max_iter=20)
@@ -131,6 +143,34 @@ class TestRecovery:
         np.testing.assert_array_equal(a.A, b.A)
         np.testing.assert_array_equal(a.shifts, b.shifts)
 
+
+    def test_result_does_not_depend_on_n_jobs(self, rng):
+        X, _, _ = planted(rng, n=12, s=3, rank=2)
+        one = permuted_cp(X, 2, n_restarts=4, random_state=5, max_iter=40, n_jobs=1)
+        two = permuted_cp(X, 2, n_restarts=4, random_state=5, max_iter=40, n_jobs=2)
+        np.testing.assert_array_equal(one.restart_errors, two.restart_errors)
+        np.testing.assert_array_equal(one.A, two.A)
+        assert one.n_evaluations.shape == (4,) and np.all(one.n_evaluations >= 1)
+
+    def test_authors_lbfgsb_settings_and_50_restarts(self, rng, monkeypatch):
+        """v1 ran 20 restarts with ftol 1e-7 and no gradient test (gtol 0); v2 uses the authors' 50
+        restarts and L-BFGS-B settings: factr 1e-5 (scipy ftol = factr * eps), pgtol 1e-4, 1000 iterations."""
+        import inspect
+
+        seen = []
+        real = pcp.minimize
+
+        def spy(*args, options, **kwargs):
+            seen.append(options)
+            return real(*args, options={**options, "maxiter": 2}, **kwargs)
+
+        monkeypatch.setattr(pcp, "minimize", spy)
+        X, _, _ = planted(rng, n=8, s=2, rank=2)
+        result = permuted_cp(X, 2, random_state=0)
+        assert len(seen) == 50 and result.restart_errors.shape == (50,)
+        assert seen[0]["ftol"] == 1e-5 * np.finfo(float).eps and seen[0]["gtol"] == 1e-4
+        assert seen[0]["maxiter"] == 1000
+        assert inspect.signature(rank_diagnostics).parameters["n_restarts"].default == 50
 
     def test_cancel_stops_inside_a_restart(self, rng):
         from compute.jobs import Cancelled, JobControl
@@ -149,6 +189,12 @@ class TestDiagnostics:
         A = np.kron(np.eye(5), np.ones((4, 1)))       # 20 units, 5 components, disjoint support
         assert effective_dimensionality(A) == pytest.approx(4.0)
 
+    def test_effective_dimensionality_normalises_columns_first(self):
+        """v1 took A as given, so a restart's unnormalised factors (column norms = component weights)
+        changed the answer; v2 scales each column to unit norm: disjoint blocks give R - 1 at any scale."""
+        A = np.kron(np.eye(5), np.ones((4, 1))) * np.array([1.0, 10.0, 100.0, 3.0, 0.5])
+        assert effective_dimensionality(A) == pytest.approx(4.0)
+
     def test_effective_dimensionality_of_one_pattern_is_one(self, rng):
         A = np.outer(rng.random(30), [1.0, 2.0, 3.0])
         assert effective_dimensionality(A) == pytest.approx(1.0)
@@ -161,6 +207,15 @@ class TestDiagnostics:
         assert factor_match_score((A, B, C), (A, B, rolled), n_directions=None) < 0.99
         assert factor_match_score((A, B, C), (rng.random((20, 3)), rng.random((4, 3)), rng.random((40, 3)))) < 0.9
 
+    def test_factor_match_is_tensorlys_congruence(self, rng):
+        from tensorly.metrics.factors import congruence_coefficient
+
+        a = [rng.random((20, 3)), rng.random((4, 3)), rng.random((40, 3))]
+        b = [rng.random((20, 3)), rng.random((4, 3)), rng.random((40, 3))]
+        assert factor_match_score(a, b, n_directions=None) == pytest.approx(congruence_coefficient(a, b)[0])
+        with pytest.raises(ValueError, match="compares models of the same rank; got 3 and 2"):
+            factor_match_score(a, [m[:, :2] for m in b])
+
     @pytest.mark.slow
     def test_rank_diagnostics(self, rng):
         X, _, _ = planted(rng, n=20, s=3, rank=3)
@@ -169,6 +224,18 @@ class TestDiagnostics:
         assert diag.errors[1].min() < diag.errors[0].min()
         summary = diag.summary()
         assert summary["ed_mean"].shape == (2,) and np.all(summary["ed_mean"] >= 1)
+        # tensorly's non-negative CP without shifts: a worse fit of a tensor whose blocks are shifted
+        assert diag.baseline_errors.shape == (2,) and np.all(diag.baseline_errors > diag.errors.min(axis=1))
+
+    def test_hals_baseline_is_tensorlys_fit(self, rng):
+        from tensorly.cp_tensor import cp_to_tensor
+        from tensorly.decomposition import non_negative_parafac_hals
+
+        X, _, _ = planted(rng, n=10, s=2, rank=2)
+        expected = np.linalg.norm(X - cp_to_tensor(non_negative_parafac_hals(X, 2, init="svd"))) / np.linalg.norm(X)
+        assert pcp._hals_error(X, 2) == pytest.approx(expected, rel=1e-12)
+        diag = rank_diagnostics(X, [2], n_restarts=1, max_iter=5, random_state=0, baseline=False)
+        assert np.isnan(diag.baseline_errors).all()
 
 
 # ------------------------------------------------------------------ errors
@@ -201,9 +268,15 @@ class TestErrors:
         with pytest.raises(ValueError, match="n_restarts must be a positive int; got 0"):
             permuted_cp(np.ones((3, 2, 16)), 1, n_restarts=0)
 
-    def test_bad_tol(self):
-        with pytest.raises(ValueError, match="tol must be > 0; got 0"):
-            permuted_cp(np.ones((3, 2, 16)), 1, tol=0)
+    def test_bad_tolerances(self):
+        with pytest.raises(ValueError, match="pgtol must be > 0; got 0"):
+            permuted_cp(np.ones((3, 2, 16)), 1, pgtol=0)
+        with pytest.raises(ValueError, match="factr must be > 0; got -1"):
+            permuted_cp(np.ones((3, 2, 16)), 1, factr=-1)
+
+    def test_bad_n_jobs(self):
+        with pytest.raises(ValueError, match="n_jobs must be a positive int or None"):
+            permuted_cp(np.ones((3, 2, 16)), 1, n_jobs=0)
 
     def test_bad_device(self):
         with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda'; got 'tpu'"):

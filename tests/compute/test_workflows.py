@@ -120,7 +120,9 @@ class TestRunSettings:
 # ---------------------------------------------------------------------------------------------- keys
 _OTHER_VALUES = {"stimuli": "all", "drop_flagged": True, "windows": False, "n_boot": 5, "q": 0.8,
                  "smoothing": 1.0, "sensitivity": False, "random_state": 1, "dataset": "retina",
-                 "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2}
+                 "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2,
+                 "stimulus_set": "bio-matched", "ian": "greedy", "k_far": 0, "k_near": 0}
+_OTHER_IN_VIEW = {("encoding", "preset"): "interactive"}
 _BASE = {"alignment": {"dataset": "V1"}}
 
 
@@ -135,7 +137,7 @@ class TestKeys:
     @pytest.mark.parametrize("view, option", [(v, o) for v in VIEW_OPTIONS for o in VIEW_OPTIONS[v]])
     def test_sensitive_to_every_option(self, settings, view, option):
         base = _BASE.get(view, {})
-        changed = {**base, option: _OTHER_VALUES[option]}
+        changed = {**base, option: _OTHER_IN_VIEW.get((view, option), _OTHER_VALUES[option])}
         assert view_key(view, self.model, settings=settings, **base) != view_key(view, self.model,
                                                                                 settings=settings, **changed)
 
@@ -391,12 +393,16 @@ def test_encoding_view_on_tiny_model_source(tmp_cache, settings, rng):
     source = Source("model", "fnn-random", "Rec")
     tmp_cache.put_responses("responses-enc", tiny_set(rng, label="enc"))
     tmp_cache.put(source_key(source, settings=settings), {}, {"responses_key": "responses-enc"})
-    key = compute_view("encoding", source, cache=tmp_cache, settings=settings, rank=2, n_restarts=1)
+    key = compute_view("encoding", source, cache=tmp_cache, settings=settings, rank=2, n_restarts=1, k_far=0, k_near=0)
     arrays, meta = load_view(key, cache=tmp_cache)
     assert arrays["coords"].shape == (N_UNITS, 3)
     np.testing.assert_array_equal(arrays["unit_index"], np.arange(N_UNITS))
     assert meta["color_options"]["OSI"] == "continuous" and meta["color_options"]["cell_type"] == "categorical"
     assert arrays["color__cell_type"][4] == "type1" and arrays["color__intensity arm"].dtype == bool
-    assert meta["diagnostics"]["rank"] == 2
+    assert meta["diagnostics"]["rank"] == 2 and meta["restarts_note"] == "1 restarts (publication preset; the authors ran 50)"
+    assert arrays["nn_distances"].shape == arrays["nn_removed"].shape and arrays["nn_removed"].sum() == 0
+    assert (meta["diagnostics"]["k_far"], meta["diagnostics"]["ian_objective"]) == (0, "lp")
+    with pytest.raises(ValueError, match="encoding preset must be one of"):
+        compute_view("encoding", source, cache=tmp_cache, settings=settings, preset="fast")
     with pytest.raises(ValueError, match="no seed-study rank for module 'Pool'"):
         compute_view("encoding", Source("model", "conv3d-random", "Pool"), cache=tmp_cache, settings=settings)
