@@ -1,6 +1,6 @@
 """One prepared device check (issue 16 item 6): CPU vs CUDA agreement, full extraction time, view times.
 
-    python benchmarks/device_check.py [--small] [--model fnn-random] [--module Rec]
+    python benchmarks/device_check.py [--small] [--model fnn-random] [--module Rec] [--views decoding ...]
 
 With CUDA (``torch.cuda.is_available()``), in about 8 minutes on one H100:
 
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="small sizes even when CUDA is there")
     parser.add_argument("--model", help="model of (b) and (c) (default: fnn-random; small: conv3d-random)")
     parser.add_argument("--module", help="module whose views are timed (default: Rec; small: Conv2)")
+    parser.add_argument("--views", nargs="+", choices=VIEWS, default=list(VIEWS), help="views of (c) (default: all)")
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
     small = args.small or not cuda
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         step("(b)", f"{model_name}: extraction of all modules, {88 if small else 216} sequences x "
              f"{run.n_frames} frames", extract_all)
         source = Source("model", model_name, module)
-        for view in VIEWS:
+        for view in args.views:
             options = SMALL_VIEW_OPTIONS.get(view, {}) if small else ({"dataset": "V1"} if view == "alignment" else {})
             step("(c)", f"view {view} of {module}",
                  lambda view=view, options=options: compute_view(view, source, run=run, cache=cache,
