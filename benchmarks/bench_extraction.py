@@ -121,7 +121,8 @@ def main() -> None:
               f"wall {result['wall_s']:7.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "
               f"CPU {result['cpu_s']:7.1f} s  whole suite ~{estimate / 60:6.1f} min  "
               f"peak RSS {result['peak_rss_mib']:6.0f} MiB  passes {', '.join(result['passes'])}  "
-              f"spill {result['spill_bytes'] / 1e9:.2f} GB (whole suite ~{result['spill_bytes'] * spill_scale / 1e9:.1f} GB)"
+              f"spill {result['spill_bytes'] / 1e9:.2f} GB "
+              f"(whole suite ~{result['spill_bytes'] * spill_scale / 1e9:.1f} GB)"
               f", read back in {result['read_back_s']:.1f} s")
 
 
