@@ -5,9 +5,10 @@
 
 Each configuration runs in a fresh subprocess with an empty cache (so nothing is reused and the peak RSS is
 that run's own), made under TWINSCOPE_CACHE_DIR (the disk that holds the spill files; /tmp may be in
-memory). "full" = 3 instances per condition (the study), "quick look" = 1 instance. With --quick only the
-first stimulus class and the first 8 frames are extracted (1/11 of the sequences, 8/37 of the frames) and
-the time of the passes and the spill size are extrapolated to the whole suite; setup (model build, stimulus
+memory). "full" = 3 instances per condition (the study; gratings run once: 216 sequences), "quick look" =
+1 instance (88 sequences). With --quick only one dot-flow class and the first 8 frames are extracted (8 x
+instances sequences, 8/37 of the frames) and the time of the passes is extrapolated to the whole suite by
+sequences x frames, the spill size (per condition) by conditions x frames; setup (model build, stimulus
 rendering, shape probe) is reported apart. The peak RSS of a --quick run is a lower bound. CPU = user +
 system seconds of the run (all threads), a number less sensitive than wall time to other processes on a
 shared machine. "passes" = passes over the suite; "spill" = bytes written to the spill files and the time
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from compute.config import Settings  # noqa: E402
-N_CLASSES, N_FRAMES, QUICK_FRAMES = 11, 37, 8
+N_CLASSES, N_GRATINGS, N_FRAMES, QUICK_FRAMES, QUICK_CLASS = 11, 3, 37, 8, 3
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -64,7 +65,7 @@ def _child(args: argparse.Namespace) -> None:
             marks.setdefault("passes", time.perf_counter())
             passes.add(text.split(" (")[0])
 
-    classes = (0,) if args.quick else tuple(range(N_CLASSES))
+    classes = (QUICK_CLASS,) if args.quick else tuple(range(N_CLASSES))
     n_frames = QUICK_FRAMES if args.quick else N_FRAMES
     suite = SuiteSpec(n_instances=args.instances, n_frames=n_frames, classes=classes)
     settings = Settings.from_env()
@@ -111,13 +112,17 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"{label} failed:\n{done.stderr[-3000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        scale = N_CLASSES / result["classes"] * N_FRAMES / result["frames"]
+        runs = 8 * (N_GRATINGS + (N_CLASSES - N_GRATINGS) * instances)  # gratings run once per direction
+        quick_runs = 8 * instances if args.quick else runs
+        scale = runs / quick_runs * N_FRAMES / result["frames"]
+        spill_scale = N_CLASSES / result["classes"] * N_FRAMES / result["frames"]
         estimate = result["setup_s"] + result["passes_s"] * scale
         print(f"{label:<24} modules {result['modules']:>2}  threads {result['threads']}  "
               f"wall {result['wall_s']:7.1f} s (setup {result['setup_s']:.1f} s, passes {result['passes_s']:.1f} s)  "
               f"CPU {result['cpu_s']:7.1f} s  whole suite ~{estimate / 60:6.1f} min  "
               f"peak RSS {result['peak_rss_mib']:6.0f} MiB  passes {', '.join(result['passes'])}  "
-              f"spill {result['spill_bytes'] / 1e9:.2f} GB (whole suite ~{result['spill_bytes'] * scale / 1e9:.1f} GB)"
+              f"spill {result['spill_bytes'] / 1e9:.2f} GB "
+              f"(whole suite ~{result['spill_bytes'] * spill_scale / 1e9:.1f} GB)"
               f", read back in {result['read_back_s']:.1f} s")
 
 

@@ -5,11 +5,11 @@
 
 Each configuration runs a fresh sequence (reset, 2 warm-up frames that also build the cached weights,
 then ``--frames`` timed frames) under ``torch.inference_mode``. Frame-samples per second = batch * frames
-/ seconds; the extraction of METHODS 2.3 needs 9,768 of them per model. Peak RSS is the process maximum
-so far (ru_maxrss), so read it per row as "at most". On a shared machine the wall-clock numbers swing
-with the load of other processes (the 1-minute load average is printed with every row); the CPU time
-this process used per frame-sample (all threads summed) is the steadier figure, and with 1 thread it
-is close to the wall time the same work takes on an idle core.
+/ seconds; the extraction of METHODS 2.3 needs 7,992 of them per model (216 sequences x 37 frames). Peak
+RSS is the process maximum so far (ru_maxrss), so read it per row as "at most". On a shared machine the
+wall-clock numbers swing with the load of other processes (the 1-minute load average is printed with every
+row); the CPU time this process used per frame-sample (all threads summed) is the steadier figure, and with
+1 thread it is close to the wall time the same work takes on an idle core.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compute.models.fnn import build_fnn  # noqa: E402
 
-SUITE_FRAMES = 11 * 8 * 3 * 37
+SUITE_FRAMES = (3 * 8 + 8 * 8 * 3) * 37  # 216 sequences: gratings run once per direction (METHODS v2)
 
 
 def _peak_rss_mib() -> float:

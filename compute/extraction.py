@@ -2,8 +2,11 @@
 (METHODS.md sections 2.2 and 2.3).
 
 Every sequence runs from a reset state with neutral behaviour, frames / 255, batches of whole conditions
-(all instances of a (class, direction) together), under ``torch.inference_mode``. Full activations of a
-module over the suite do not fit in memory (Enc L1 alone is 128 x 64 x 96 values per frame, 9768 frames),
+(all instances of a (class, direction) together), under ``torch.inference_mode``. A condition whose instances
+are identical (a grating) runs once: its instance average is that run (``compute.stimuli.runs_per_condition``;
+the full suite is 3 x 8 + 8 x 8 x 3 = 216 sequences). Responses are clip(mean over instances). Full
+activations of a module over the suite do not fit in memory (Enc L1 alone is 128 x 64 x 96 values per frame,
+7992 frames),
 so extraction makes one pass over the suite that records every requested module through hooks:
 
 - per spatial module, the streamed sampling scores (``compute.sampling.ScoreAccumulator``), which keep only
@@ -47,12 +50,14 @@ from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.models.registry import ModuleSpec, get_model, select_device
 from compute.responses import ResponseSet
-from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, candidate_region, module_rng,
-                              sample_outputs, sample_units)
-from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_suite
+from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, candidate_region,
+                              clipped_instance_mean, module_rng, sample_outputs, sample_units)
+from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_suite, runs_per_condition
 
 # Bump when a change in this module alters extracted responses; part of every responses key.
-EXTRACTION_VERSION = 2  # 2: channels-last FNN feedforward (float32 rounding differs)
+# 2: channels-last FNN feedforward (float32 rounding differs); 3: gratings run once, clip(mean over instances)
+# and per-frame score normalisation (METHODS v2)
+EXTRACTION_VERSION = 3
 DEFAULT_BATCH = {"cpu": 9, "cuda": 96}  # CPU cost per frame-sample grows past ~8 (benchmarks/bench_fnn.py)
 SPILL_MARGIN_BYTES = 2 * 2**30  # disk space that spill files leave free (cache writes, other programs)
 READ_CHUNK_BYTES = 2**26  # spill read-back buffer
@@ -123,7 +128,8 @@ def _batch_size(batch_size: int | None, device: torch.device) -> int:
 
 
 class _Pass(Protocol):
-    """What one pass does with the hooked tensors; ``_run_suite`` sets ``t`` (the frame) before each forward."""
+    """What one pass does with the hooked tensors; ``_run_suite`` sets ``t`` (the frame) before each forward.
+    A batch holds ``n_instances`` runs of each of its conditions, condition-major."""
 
     t: int
 
@@ -136,19 +142,33 @@ class _StopForward(Exception):
     """Raised by a hook to end a forward call early (``truncate``)."""
 
 
+def _batches(runs: np.ndarray, batch_size: int) -> list[tuple[range, int]]:
+    """Consecutive conditions with the same number of runs, at most ``batch_size`` sequences (at least one
+    condition) per batch: [(conditions, runs per condition)]."""
+    batches, first = [], 0
+    while first < runs.size:
+        n_runs = int(runs[first])
+        stop = first + 1
+        while stop < runs.size and runs[stop] == n_runs and (stop - first + 1) * n_runs <= batch_size:
+            stop += 1
+        batches.append((range(first, stop), n_runs))
+        first = stop
+    return batches
+
+
 def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray, step: _Pass, *,
                device: torch.device, batch_size: int, control: JobControl, stage: str,
                truncate: bool = False) -> None:
-    """Run every sequence (batches of whole conditions, reset before each), feeding the hooks to ``step``.
+    """Run every distinct sequence (batches of whole conditions, reset before each), feeding the hooks to
+    ``step``; a condition with identical instances runs once.
 
     With ``truncate``, each forward call stops right after the last hooked module (in call order, learnt
     on the first frame); only valid when no module's state depends on modules that run after it.
     """
     n_classes, n_directions, n_instances, n_time = frames.shape[:4]
-    sequences = frames.reshape((n_classes * n_directions * n_instances, n_time) + frames.shape[4:])
-    n_conditions = n_classes * n_directions
-    per_batch = max(1, batch_size // n_instances)
-    total = n_conditions * n_instances
+    conditions_frames = frames.reshape((n_classes * n_directions, n_instances, n_time) + frames.shape[4:])
+    runs = runs_per_condition(frames).ravel()
+    total, done = int(runs.sum()), 0
     order: list[str] = []
     last: list[str] = []
 
@@ -161,17 +181,16 @@ def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.n
 
     model.eval()
     with torch.inference_mode(), _hooks(model, specs, sink):
-        for first in range(0, n_conditions, per_batch):
-            conditions = range(first, min(first + per_batch, n_conditions))
-            batch = torch.from_numpy(np.array(sequences[first * n_instances: conditions.stop * n_instances]))
-            batch = batch.to(device)
+        for conditions, n_runs in _batches(runs, batch_size):
+            batch = conditions_frames[conditions.start:conditions.stop, :n_runs]
+            batch = torch.from_numpy(np.ascontiguousarray(batch.reshape((-1,) + batch.shape[2:]))).to(device)
             model.reset()
-            step.start(conditions, n_instances)
+            step.start(conditions, n_runs)
             for t in range(n_time):
                 control.check()
-                control.report((first * n_instances * n_time + batch.shape[0] * t) / (total * n_time),
-                               f"{stage}: sequences {first * n_instances + 1}-{conditions.stop * n_instances}"
-                               f"/{total}, frame {t + 1}/{n_time}")
+                control.report((done * n_time + batch.shape[0] * t) / (total * n_time),
+                               f"{stage}: sequences {done + 1}-{done + batch.shape[0]}/{total}, "
+                               f"frame {t + 1}/{n_time}")
                 step.t = t
                 try:
                     model(batch[:, t].unsqueeze(1).float() / 255.0)
@@ -179,7 +198,8 @@ def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.n
                     pass
                 if truncate and not last and order:
                     last.append(order[-1])
-            step.end(conditions, n_instances)
+            step.end(conditions, n_runs)
+            done += batch.shape[0]
     control.report(1.0, f"{stage}: done")
 
 
@@ -235,11 +255,12 @@ def _full_shape(spec: ModuleSpec, map_shape: tuple[int, ...], region: tuple[slic
 
 
 def _crop(spec: ModuleSpec, full: torch.Tensor, region: tuple[slice, ...], model: torch.nn.Module) -> torch.Tensor:
-    """Clipped activity in ``region`` of ``_full``'s maps: (N, *region_shape). Elementwise transforms commute
-    with cropping, so they apply to fewer values here; both passes transform the same crop because torch's
-    vectorised and scalar kernels round differently (the position of a value in the tensor matters)."""
+    """Transformed (unclipped) activity in ``region`` of ``_full``'s maps: (N, *region_shape). Elementwise
+    transforms commute with cropping, so they apply to fewer values here; both passes transform the same crop
+    because torch's vectorised and scalar kernels round differently (the position of a value in the tensor
+    matters)."""
     activity = full[(slice(None),) + region]
-    return (_transform(spec, activity, model) if spec.transform in _ELEMENTWISE else activity).clamp(min=0)
+    return _transform(spec, activity, model) if spec.transform in _ELEMENTWISE else activity
 
 
 def _write_at(file: io.FileIO, data: np.ndarray, offset: int) -> None:
@@ -287,11 +308,10 @@ class _ScorePass(_Pass):
             _check_rank(spec, full)
             self.map_shape[spec.name] = tuple(full.shape[1:])
             self.region[spec.name] = _region(spec, self.map_shape[spec.name], self.sampling)
-        activity = _crop(spec, full, self.region[spec.name], self.model)
+        mean = clipped_instance_mean(_crop(spec, full, self.region[spec.name], self.model), self.n_instances)
         if spec.kind != "output":
-            self.acc[spec.name].add(activity)
+            self.acc[spec.name].add(mean)
         if spec.name in self.spill:
-            mean = activity.reshape((len(self.conditions), self.n_instances) + activity.shape[1:]).mean(dim=1)
             self._write(spec.name, mean.reshape(len(self.conditions), -1).cpu().numpy())
 
     def _write(self, name: str, rows: np.ndarray) -> None:
@@ -308,7 +328,7 @@ class _ScorePass(_Pass):
 
     def end(self, conditions: range, n_instances: int) -> None:
         for acc in self.acc.values():
-            acc.end(n_instances)
+            acc.end()
 
     def scores(self) -> dict[str, np.ndarray]:
         out = {}
@@ -364,7 +384,7 @@ class _RecordPass(_Pass):
 
     def end(self, conditions: range, n_instances: int) -> None:
         for name, batch in self.batch.items():
-            mean = batch.reshape((len(conditions), n_instances) + batch.shape[1:]).mean(dim=1)
+            mean = clipped_instance_mean(batch, n_instances)
             self.out[name][:, conditions.start:conditions.stop] = mean.permute(1, 0, 2).cpu().numpy()
 
 
@@ -425,7 +445,7 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
                  device: torch.device = torch.device("cpu"),
                  batch_size: int | None = None, control: JobControl | None = None,
                  stage: str = "pass 2/2 (responses)", truncate: bool = False) -> dict[str, np.ndarray]:
-    """Pass 2: responses of the given units, clipped at 0 and averaged over instances.
+    """Pass 2: responses of the given units, averaged over instances and then clipped at 0.
 
     Parameters
     ----------

@@ -5,9 +5,10 @@ and recurrent layers, (C, P) for the readout (P = output units whose readout pos
 vector of output units. Sampling has two steps:
 
 1. Scores (``ScoreAccumulator``, streamed frame by frame so that the whole suite never sits in memory):
-   responses are clipped at 0 and divided by their per-sequence maximum; the position score of a unit is
-   the maximum over conditions of its time-averaged normalised response (averaged over instances); the
-   score of a map is the mean of its position scores.
+   responses are averaged over instances, then clipped at 0; each frame of each condition is divided by
+   its maximum over all candidate units (floor ``FRAME_MAX_FLOOR``); the position score of a unit is the
+   maximum over conditions of its time-averaged normalised response; the score of a map is the mean of its
+   position scores (METHODS v2, as the authors' FNN_sampling notebook).
 2. Draws (``sample_units``): ``n_maps`` maps without replacement with probability proportional to the map
    score, then ``n_positions`` positions per map without replacement proportional to the position score.
    Output modules draw ``n_output`` output units uniformly (``sample_outputs``).
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # torch is imported where scores are computed, so settings st
 CROPS = ("authors", "symmetric")
 RECURRENT_CHANNELS = ("authors", "all streams")
 KINDS = ("conv", "map", "output")
+FRAME_MAX_FLOOR = 1e-8  # a silent frame divides by this and scores 0
 _KIND_FIELDS = {"conv": ("n_maps", "n_positions", "crop"),
                 "map": ("n_maps", "n_positions", "recurrent_channels"),
                 "output": ("n_output",)}
@@ -122,75 +124,71 @@ def candidate_region(map_shape: tuple[int, ...], *, kind: str, settings: Samplin
     return slice(None), slice(m, height - m), slice(m, width - m)
 
 
-def normalised_time_average(time_sum: torch.Tensor, sequence_max: torch.Tensor, n_time: int) -> torch.Tensor:
-    """Time-averaged response of each unit divided by its sequence's maximum.
-
-    DECISION (METHODS 2.3 "divide each response by its per-sequence maximum"): the maximum is taken over
-    the whole candidate activity of the module in that sequence (all candidate channels, positions and
-    frames), not per unit. One scalar per sequence removes differences in overall drive between stimuli
-    (a high-contrast grating does not outvote a sparse dot field) while keeping the differences between
-    maps and positions that the map and position scores are meant to rank; a per-unit maximum would make
-    every unit's peak 1 and the scores would no longer prefer active maps. A silent sequence scores 0.
+def clipped_instance_mean(activity: torch.Tensor, n_instances: int) -> torch.Tensor:
+    """clip(mean over instances), not the mean of clipped instances (METHODS v2 section 2.3, step 2).
 
     Parameters
     ----------
-    time_sum : Tensor of shape (n_sequences, *unit_shape)
-        Sum over frames of the clipped activity of each candidate unit.
-    sequence_max : Tensor of shape (n_sequences,)
-        Maximum clipped activity over all candidate units and frames of each sequence.
-    n_time : int
-        Frames per sequence.
+    activity : Tensor of shape (n_conditions * n_instances, *unit_shape)
+        Condition-major: the instances of a condition are adjacent.
+    n_instances : int
 
     Returns
     -------
-    Tensor of shape (n_sequences, *unit_shape), values in [0, 1]
+    Tensor of shape (n_conditions, *unit_shape), >= 0
     """
-    import torch
+    return activity.reshape((-1, n_instances) + activity.shape[1:]).mean(dim=1).clamp(min=0)
 
-    scale = torch.where(sequence_max > 0, 1.0 / (n_time * sequence_max), torch.zeros_like(sequence_max))
-    return time_sum * scale.reshape((-1,) + (1,) * (time_sum.ndim - 1))
+
+def normalise_frames(activity: torch.Tensor) -> torch.Tensor:
+    """Each condition's frame divided by its maximum over all candidate units (floor ``FRAME_MAX_FLOOR``).
+
+    Parameters
+    ----------
+    activity : Tensor of shape (n_conditions, *unit_shape)
+        One frame of clipped instance averages.
+
+    Returns
+    -------
+    Tensor of shape (n_conditions, *unit_shape), values in [0, 1]
+    """
+    frame_max = activity.reshape(activity.shape[0], -1).amax(dim=1).clamp(min=FRAME_MAX_FLOOR)
+    return activity / frame_max.reshape((-1,) + (1,) * (activity.ndim - 1))
 
 
 class ScoreAccumulator:
-    """Position scores of one module, accumulated over batches of whole conditions, one frame at a time.
+    """Position scores of one module, accumulated over batches of conditions, one frame at a time.
 
-    For each batch: ``start()``, then ``add(frame)`` once per frame with the clipped candidate
-    activity of shape (n_sequences, *unit_shape), then ``end(n_instances)``. Sequences of a batch are
-    ordered condition-major (all instances of a condition are adjacent). ``scores()`` returns the
-    position scores, shape unit_shape: max over conditions of the instance-averaged normalised response.
+    For each batch: ``start()``, then ``add(frame)`` once per frame with the clipped instance averages
+    (``clipped_instance_mean``) of shape (n_conditions, *unit_shape), then ``end()``. ``scores()`` returns
+    the position scores, shape unit_shape: max over conditions of the time-averaged frame-normalised
+    response.
     """
 
     def __init__(self) -> None:
         self._best: torch.Tensor | None = None
         self._sum: torch.Tensor | None = None
-        self._max: torch.Tensor | None = None
         self._n_time = 0
 
     def start(self) -> None:
-        self._sum, self._max, self._n_time = None, None, 0
+        self._sum, self._n_time = None, 0
 
     def add(self, activity: torch.Tensor) -> None:
-        import torch
-
-        activity = activity.float()
-        frame_max = activity.reshape(activity.shape[0], -1).amax(dim=1)
+        normalised = normalise_frames(activity.float())
         if self._sum is None:
-            self._sum, self._max = activity.clone(), frame_max
+            self._sum = normalised
         else:
-            self._sum += activity
-            torch.maximum(self._max, frame_max, out=self._max)
+            self._sum += normalised
         self._n_time += 1
 
-    def end(self, n_instances: int) -> None:
+    def end(self) -> None:
         import torch
 
         if self._sum is None:
             raise ValueError("ScoreAccumulator.end called before any frame was added")
-        normalised = normalised_time_average(self._sum, self._max, self._n_time)
-        per_condition = normalised.reshape((-1, n_instances) + normalised.shape[1:]).mean(dim=1)
-        best = per_condition.amax(dim=0)
+        best = (self._sum / self._n_time).amax(dim=0)
         self._best = best if self._best is None else torch.maximum(self._best, best)
-        self._sum = self._max = None
+        self._sum = None
 
     def scores(self) -> np.ndarray:
         if self._best is None:
@@ -205,7 +203,7 @@ def position_scores(activity: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     activity : ndarray of shape (n_conditions, n_instances, n_time, *unit_shape)
-        Activity of the candidate units (negative values are clipped here).
+        Activity of the candidate units (averaged over instances, then clipped, here).
 
     Returns
     -------
@@ -220,11 +218,10 @@ def position_scores(activity: np.ndarray) -> np.ndarray:
     n_conditions, n_instances, n_time = activity.shape[:3]
     acc = ScoreAccumulator()
     acc.start()
-    sequences = torch.from_numpy(activity).clamp(min=0).reshape((n_conditions * n_instances, n_time)
-                                                               + activity.shape[3:])
+    sequences = torch.from_numpy(activity).reshape((n_conditions * n_instances, n_time) + activity.shape[3:])
     for t in range(n_time):
-        acc.add(sequences[:, t])
-    acc.end(n_instances)
+        acc.add(clipped_instance_mean(sequences[:, t], n_instances))
+    acc.end()
     return acc.scores()
 
 
@@ -280,11 +277,10 @@ def sample_units(scores: np.ndarray, *, module: str, streams: int = 1,
                  random_state: int | np.random.Generator | None = None) -> UnitSample:
     """Draw maps, then positions, proportionally to their scores (without replacement).
 
-    DECISION (METHODS 2.3 leaves it open): units with a zero score (silent for the whole suite) are never
-    drawn. A map with fewer responsive positions than ``n_positions`` gives all of them, and when fewer
-    maps respond than ``n_maps`` all responding maps are taken, so a module can yield fewer than
-    n_maps * n_positions units (e.g. the random FNN's Rec with the "authors" channels). This keeps every
-    unit meaningful and the draw faithful to the scores instead of padding with silent units.
+    Maps and positions with a zero score are never drawn (METHODS v2 2.3): a map with fewer non-zero
+    positions than ``n_positions`` gives all of them, and when fewer maps score above zero than ``n_maps``
+    all of them are taken, so a module can yield fewer than n_maps * n_positions units (e.g. the random
+    FNN's Rec with the "authors" channels).
 
     Parameters
     ----------

@@ -2,7 +2,9 @@
 
 One static 800x600 image is drawn per (class, direction, instance); a sequence is that image resized by
 0.7 (Lanczos, 560x420), rolled by one pixel per frame along the direction with wrap-around, and
-centre-cropped to 144x256, exactly as the seed study's authors made theirs. The drawing matches the
+centre-cropped to 144x256, exactly as the seed study's authors made theirs. A grating is one deterministic
+image per direction (METHODS v2 section 1): its instances are pixel-identical copies, drawn once, and
+``runs_per_condition`` tells extraction to run such a condition once. The drawing matches the
 statistics of the authors' images (grey levels, bar widths, dot diameters, dot densities, triplet
 geometry); every constant below was measured on ../shared/reference/stimuli.
 
@@ -10,7 +12,9 @@ Dot layouts are jittered grids in the frame of the motion: lines of dots perpend
 2 dot diameters apart, each line with its own random offset along itself (as in the authors' images).
 'pos' and 'neg' classes of the same size and grouping share their layouts and differ only in polarity,
 as in the authors' images. Gratings depend on the orientation only, so 0/180 (and 45/225, ...) images are
-identical and motion comes from the per-frame shift alone.
+identical and motion comes from the per-frame shift alone; their phase is the authors': the square wave
+starts bright at the canvas's bottom-left corner, which reproduces the authors' 0, 90, 180 and 270 degree
+images pixel for pixel.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from compute.cache import ArtifactCache, content_key, default_cache
 from compute.jobs import JobControl, ensure_control
 
 # Bump when a change alters any rendered or loaded frame (it is part of every suite key).
-_SUITE_VERSION = 1
+_SUITE_VERSION = 2  # 2: gratings have one fixed phase (the authors'); their instances are identical
 
 
 class _ClassSpec(NamedTuple):
@@ -173,12 +177,14 @@ def _motion_axes(direction: int) -> tuple[np.ndarray, np.ndarray]:
     return along, np.array([-along[1], along[0]])
 
 
-def _grating(bar_width: int, direction: int, rng: np.random.Generator) -> np.ndarray:
+def _grating(bar_width: int, direction: int) -> np.ndarray:
     """Square wave with bars perpendicular to the motion, box-filtered over each pixel's footprint.
 
-    Edges sit on pixel borders at 0 and 90 degrees (a random integer phase), so those images have two
-    grey levels only, as the authors' do. At multiples of 45 degrees the position along the motion is
-    ``scale * (a * x + b * row)`` with integer a, b, so the image is a look-up of a 1-D profile.
+    The phase is the authors': with x to the right and y up from the canvas's bottom-left corner (pixel
+    (x, y) covering [x, x+1] x [y, y+1]), the position along the orientation is s = x cos + y sin, and the
+    wave is bright for s mod (2 bar widths) < bar width. At 0 and 90 degrees edges sit on pixel borders, so
+    those images have two grey levels only, as the authors' do. At multiples of 45 degrees s is
+    ``scale * (a * x + b * row) + constant`` with integer a, b, so the image is a look-up of a 1-D profile.
     """
     height, width = CANVAS_SHAPE
     along, _ = _motion_axes(direction % 180)
@@ -186,9 +192,9 @@ def _grating(bar_width: int, direction: int, rng: np.random.Generator) -> np.nda
     a, b = np.rint(along / scale).astype(int)
     index = a * np.arange(width)[None, :] + b * np.arange(height)[:, None]      # (600, 800) ints
     offset = index.min()
+    # pixel centres: x + 1/2 and y + 1/2 = height - 1/2 - row; b = -sign(sin) because rows grow downwards
+    t = scale * (np.arange(offset, index.max() + 1) + a / 2 - b * (height - 0.5))
     period = 2 * bar_width
-    phase = rng.integers(period) + 0.5
-    t = scale * (np.arange(offset, index.max() + 1) - (a * width + b * height) / 2) - phase
     footprint = abs(along[0]) + abs(along[1])
 
     def bright_integral(s):  # integral of the 0/1 square wave (bright on the first half-period)
@@ -257,9 +263,10 @@ def render_image(class_index: int, direction: int, instance: int, *, seed: int =
     direction : int
         Motion direction in degrees, one of ``DIRECTIONS``.
     instance : int
-        Instance number (a different dot layout or grating phase for each).
+        Instance number: a different dot layout for each; gratings ignore it (one image per direction).
     seed : int, default=0
-        Seed of the suite; images are a deterministic function of all four numbers.
+        Seed of the dot layouts; images are a deterministic function of all four numbers (gratings of the
+        first two only).
 
     Returns
     -------
@@ -271,7 +278,7 @@ def render_image(class_index: int, direction: int, instance: int, *, seed: int =
     instance = _check_int(instance, "instance", 0)
     seed = _check_int(seed, "seed", 0)
     if spec.bar_width:
-        return _grating(spec.bar_width, direction, _rng(seed, 0, spec.bar_width, direction % 180, instance))
+        return _grating(spec.bar_width, direction)
     rng = _rng(seed, spec.group, int(_DOT_DIAMETER[spec.size]), direction, instance)
     centres, diameter = _dot_centres(spec, direction, rng)
     cover = _disc_coverage(centres, diameter, CANVAS_SHAPE)
@@ -341,7 +348,7 @@ def render_suite(spec: SuiteSpec = SuiteSpec(), *, control: JobControl | None = 
     """Generate every sequence of a suite (``spec.folder`` is not used here; see ``get_suite``).
 
     The (class, direction) cells are drawn by a pool of threads, one per CPU (the Lanczos resize and
-    most numpy work release the GIL).
+    most numpy work release the GIL). A grating is drawn once per direction and copied to every instance.
 
     Returns
     -------
@@ -355,9 +362,11 @@ def render_suite(spec: SuiteSpec = SuiteSpec(), *, control: JobControl | None = 
                    dtype=np.uint8)
 
     def draw(i: int, j: int) -> str:
-        for k in range(spec.n_instances):
+        distinct = 1 if _SPECS[spec.classes[i]].bar_width else spec.n_instances
+        for k in range(distinct):
             image = render_image(spec.classes[i], DIRECTIONS[j], k, seed=spec.seed)
             _drift(_resize(image), DIRECTIONS[j], out[i, j, k])
+        out[i, j, distinct:] = out[i, j, :1]
         return f"{CLASS_NAMES[spec.classes[i]]} {DIRECTIONS[j]} deg"
 
     cells = [(i, j) for i in range(out.shape[0]) for j in range(out.shape[1])]
@@ -373,6 +382,34 @@ def render_suite(spec: SuiteSpec = SuiteSpec(), *, control: JobControl | None = 
                 future.cancel()
             raise
     return out
+
+
+def runs_per_condition(frames: np.ndarray) -> np.ndarray:
+    """Sequences a deterministic model must run per condition: 1 where all instances are identical.
+
+    A deterministic model gives the same response to each copy of a sequence, so the instance average of
+    a condition whose instances are pixel-identical (the gratings, METHODS section 1) is its single run.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (n_classes, n_directions, n_instances, n_frames, H, W)
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_directions), int
+        1 or n_instances per condition.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 6:
+        raise ValueError("frames must be (n_classes, n_directions, n_instances, n_frames, H, W); "
+                         f"got shape {frames.shape}")
+    n_classes, n_directions, n_instances = frames.shape[:3]
+    runs = np.full((n_classes, n_directions), n_instances)
+    for i in range(n_classes):
+        for j in range(n_directions):
+            if all(np.array_equal(frames[i, j, 0], frames[i, j, k]) for k in range(1, n_instances)):
+                runs[i, j] = 1
+    return runs
 
 
 # --------------------------------------------------------------------------------------------- folders

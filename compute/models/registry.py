@@ -14,6 +14,7 @@ unit's readout position (``model.readout_features``); Output the predicted rates
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -226,17 +227,30 @@ def get_model(name: str) -> ModelEntry:
     return MODELS[name]
 
 
+def configure_tf32() -> bool:
+    """Allow TF32 matmuls and convolutions on CUDA only when ``TWINSCOPE_TF32=1`` (off by default: TF32
+    rounds inputs to 10 mantissa bits, far beyond float32 rounding). Returns whether TF32 is allowed."""
+    import torch
+
+    allowed = os.environ.get("TWINSCOPE_TF32", "0") == "1"
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+    return allowed
+
+
 def select_device(setting: str = "auto") -> torch.device:
-    """``torch.device`` for a device setting: "auto" (CUDA when present, else CPU), "cpu" or "cuda"."""
+    """``torch.device`` for a device setting: "auto" (CUDA when present, else CPU), "cpu" or "cuda".
+    CUDA comes with TF32 as ``configure_tf32`` sets it."""
     import torch
 
     if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        setting = "cuda" if torch.cuda.is_available() else "cpu"
     if setting == "cpu":
         return torch.device("cpu")
     if setting == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' was requested but CUDA is not available here; "
                              "use 'auto' or 'cpu' (or install a CUDA build of torch)")
+        configure_tf32()
         return torch.device("cuda")
     raise ValueError(f"device must be one of ('auto', 'cpu', 'cuda'); got {setting!r}")

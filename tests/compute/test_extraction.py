@@ -28,7 +28,7 @@ from compute.responses import ResponseSet
 from compute.sampling import SamplingSettings, sample_outputs, sample_units
 from compute.stimuli import SuiteSpec, get_suite
 
-SUITE = SuiteSpec(n_instances=2, n_frames=3, classes=(0,))  # 16 sequences of 3 frames
+SUITE = SuiteSpec(n_instances=2, n_frames=3, classes=(3,))  # a dot flow: 16 distinct sequences of 3 frames
 SAMPLING = SamplingSettings(n_maps=4, n_positions=5, n_output=20)
 
 
@@ -40,7 +40,7 @@ def thin_small(seed: int = 0):
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory) -> np.ndarray:
-    """uint8 (1 class, 8 directions, 2 instances, 3 frames, 144, 256)."""
+    """uint8 (1 dot-flow class, 8 directions, 2 instances, 3 frames, 144, 256)."""
     return get_suite(SUITE, cache=ArtifactCache(tmp_path_factory.mktemp("suite")))
 
 
@@ -190,7 +190,7 @@ class TestExtractSmallModel:
             assert rs.shape == (20, 1, 8, 3) and rs.responses.dtype == np.float32
             assert rs.responses.min() >= 0 and rs.responses.max() > 0
             np.testing.assert_allclose(rs.time, np.arange(3) / 30.0)
-            assert rs.time_unit == "s" and rs.stimuli == ("grat_W12",)
+            assert rs.time_unit == "s" and rs.stimuli == ("neg1dotflow_D1_bg",)
             np.testing.assert_array_equal(rs.directions, np.arange(0, 360, 45))
             assert rs.provenance == {"label": f"test-small label / {module}", "model": "test-small",
                                      "weights_id": "test-small-weights", "module": module,
@@ -387,14 +387,35 @@ class TestPasses:
         units["Output"] = sample_outputs(40, module="Output", settings=SAMPLING, random_state=0)
         return units
 
-    def test_responses_are_the_instance_average_of_the_hooked_units(self, model, frames, units):
+    def test_responses_are_the_clipped_instance_average_of_the_hooked_units(self, model, frames, units):
+        """clip(mean over instances) (METHODS v2 2.3); v1 stored the mean of the clipped instances, which
+        differs wherever a unit's instances have opposite signs."""
         frames = frames[:, :2]  # 2 directions x 2 instances
         recorded = record_units(model, SMALL_MODULE_SPECS, frames, units)
-        reference = manual_pass(model, frames, SMALL_MODULE_SPECS)
+        reference = manual_pass(model, frames, SMALL_MODULE_SPECS, clip=False)
+        v1_differs = []
         for name, unit in units.items():
             maps = reference[name].reshape(reference[name].shape[:4] + (-1,))[..., unit.index]
-            expected = maps.mean(axis=2).transpose(3, 0, 1, 2)  # (unit, class, direction, time)
+            expected = np.clip(maps.mean(axis=2), 0, None).transpose(3, 0, 1, 2)  # (unit, class, direction, time)
             np.testing.assert_allclose(recorded[name], expected, rtol=1e-4, atol=1e-6)
+            v1 = np.clip(maps, 0, None).mean(axis=2).transpose(3, 0, 1, 2)
+            v1_differs.append(not np.allclose(recorded[name], v1, rtol=1e-4, atol=1e-6))
+        assert any(v1_differs)
+
+    def test_a_grating_runs_once_and_its_average_is_that_run(self, model, units, tmp_path):
+        """Gratings have identical instances (METHODS v2 section 1): one run per direction, none per copy
+        (v1 ran every instance: 8 x 3 + 8 x 3 sequences here instead of 8 + 8 x 3)."""
+        mixed = get_suite(SuiteSpec(n_instances=3, n_frames=2, classes=(0, 3)), cache=ArtifactCache(tmp_path))
+        batches = []
+        handle = model.register_forward_pre_hook(lambda _m, args: batches.append(args[0].shape[0]))
+        try:
+            both = record_units(model, SMALL_MODULE_SPECS, mixed, units, batch_size=24)
+        finally:
+            handle.remove()
+        assert batches == [8, 8, 24, 24]  # 8 grating runs, then 8 dot-flow conditions x 3, 2 frames each
+        once = record_units(model, SMALL_MODULE_SPECS, mixed[:1, :, :1], units, batch_size=24)
+        for name in units:
+            np.testing.assert_array_equal(both[name][:, :1], once[name])
 
     def test_responses_are_causal(self, model, frames, units):
         changed = frames.copy()

@@ -4,13 +4,27 @@ import numpy as np
 import pytest
 import torch
 
-from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, candidate_region, module_rng,
-                              normalised_time_average, position_scores, sample_outputs, sample_units)
+from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, candidate_region,
+                              clipped_instance_mean, module_rng, normalise_frames, position_scores, sample_outputs,
+                              sample_units)
 
 
 def brute_force_scores(activity: np.ndarray) -> np.ndarray:
-    """The definition, loop by loop: clip; divide each sequence by its max over units and time; average
-    over time; average over instances; max over conditions."""
+    """The v2 definition (METHODS 2.3), loop by loop: average over instances, then clip; divide each frame
+    of each condition by its max over all units (floor 1e-8); average over time; max over conditions."""
+    best = np.zeros(activity.shape[3:])
+    for c in range(activity.shape[0]):
+        mean = np.clip(activity[c].astype(np.float64).mean(axis=0), 0, None)   # (time, *units)
+        total = np.zeros(activity.shape[3:])
+        for frame in mean:
+            total += frame / max(frame.max(), 1e-8)
+        best = np.maximum(best, total / mean.shape[0])
+    return best
+
+
+def v1_scores(activity: np.ndarray) -> np.ndarray:
+    """What v1 did: clip each instance; divide each sequence by its max over units and time; average over
+    time, then over instances; max over conditions."""
     n_cond, n_inst = activity.shape[:2]
     best = np.zeros(activity.shape[3:])
     for c in range(n_cond):
@@ -81,30 +95,64 @@ class TestScores:
         activity = rng.normal(size=(5, 3, 7, 4, 6, 5)).astype(np.float32)
         np.testing.assert_allclose(position_scores(activity), brute_force_scores(activity), rtol=1e-5)
 
-    def test_scores_are_blind_to_a_sequence_scale_but_see_a_unit_scale(self, rng):
+    def test_instances_are_averaged_before_clipping(self):
+        """v1 clipped each instance first: a unit at +1 in one instance and -1 in the other kept half its
+        score (0.5); v2 averages first, so it is silent (score 0, never drawn)."""
+        activity = np.zeros((1, 2, 2, 2), np.float32)        # 1 condition, 2 instances, 2 frames, 2 units
+        activity[0, :, :, 0] = [[1.0, 1.0], [-1.0, -1.0]]     # unit 0: cancels across instances
+        activity[0, :, :, 1] = 0.25                           # unit 1: weak but consistent
+        np.testing.assert_allclose(position_scores(activity), [0.0, 1.0])
+        np.testing.assert_allclose(v1_scores(activity), [0.5, 0.625])
+
+    def test_each_frame_is_normalised_by_its_own_max(self):
+        """v1 divided by the max over the whole sequence: a unit that drives only quiet frames scored as
+        low as one that is weak next to a loud unit; v2 normalises each frame."""
+        activity = np.zeros((1, 1, 2, 3), np.float32)        # 1 condition, 1 instance, 2 frames, 3 units
+        activity[0, 0, 0] = [10.0, 1.0, 0.0]                  # a loud frame
+        activity[0, 0, 1] = [0.0, 0.0, 1.0]                   # a quiet frame
+        np.testing.assert_allclose(position_scores(activity), [0.5, 0.05, 0.5], rtol=1e-6)
+        np.testing.assert_allclose(v1_scores(activity), [0.5, 0.05, 0.05], rtol=1e-6)
+
+    def test_the_two_orders_draw_different_units(self, rng):
+        """Planted activity: map 0 is loud but flips sign between instances, map 1 is weak and steady.
+        v1 scores favour map 0; v2 scores it 0, so it is never drawn."""
+        activity = np.zeros((3, 2, 4, 2, 3, 3), np.float32)  # (cond, inst, time, map, H, W)
+        activity[:, 0, :, 0] = 5.0 * rng.random((3, 4, 3, 3))
+        activity[:, 1, :, 0] = -activity[:, 0, :, 0]
+        activity[:, :, :, 1] = 0.2
+        settings = SamplingSettings(n_maps=1, n_positions=3)
+        v2 = {tuple(set(sample_units(position_scores(activity), module="m", settings=settings,
+                                     random_state=s).channel)) for s in range(20)}
+        v1 = [sample_units(v1_scores(activity), module="m", settings=settings, random_state=s).channel[0]
+              for s in range(20)]
+        assert v2 == {(1,)} and 0 in v1
+
+    def test_scores_are_blind_to_a_frame_scale_but_see_a_unit_scale(self, rng):
         activity = rng.random(size=(4, 2, 5, 3, 8)).astype(np.float32)
-        louder_sequence = activity.copy()
-        louder_sequence[2, 1] *= 10
-        np.testing.assert_allclose(position_scores(louder_sequence), position_scores(activity), rtol=1e-5)
+        louder_frame = activity.copy()
+        louder_frame[2, :, 3] *= 10  # every instance of condition 2 at frame 3
+        np.testing.assert_allclose(position_scores(louder_frame), position_scores(activity), rtol=1e-5)
         louder_unit = activity.copy()
         louder_unit[..., 1, 3] *= 10
         assert not np.allclose(position_scores(louder_unit), position_scores(activity))
 
-    def test_silent_sequences_and_units_score_zero(self):
+    def test_silent_frames_and_units_score_zero(self):
         activity = np.zeros((2, 1, 3, 2, 2), np.float32)
         activity[0, 0, :, 0, 0] = 2.0
-        activity[1, 0, :, 1, 1] = -5.0  # negative activity is clipped: a silent sequence
+        activity[1, 0, :, 1, 1] = -5.0  # negative activity is clipped: a silent condition
         scores = position_scores(activity)
         assert scores[0, 0] == 1.0 and np.count_nonzero(scores) == 1
 
-    def test_normalisation_divides_by_time_and_sequence_max(self):
-        out = normalised_time_average(torch.tensor([[4.0, 2.0], [1.0, 0.0], [0.0, 0.0]]),
-                                      torch.tensor([2.0, 1.0, 0.0]), 4)
-        np.testing.assert_allclose(out.numpy(), [[0.5, 0.25], [0.25, 0.0], [0.0, 0.0]])
+    def test_clipped_instance_mean_and_frame_normalisation(self):
+        activity = torch.tensor([[2.0, -4.0], [-1.0, 1.0], [0.0, 0.0], [-3.0, 0.0]])  # 2 conditions x 2
+        mean = clipped_instance_mean(activity, 2)
+        np.testing.assert_allclose(mean.numpy(), [[0.5, 0.0], [0.0, 0.0]])
+        np.testing.assert_allclose(normalise_frames(torch.tensor([[4.0, 2.0], [1e-9, 0.0]])).numpy(),
+                                   [[1.0, 0.5], [0.1, 0.0]], rtol=1e-6)  # floor 1e-8
 
     def test_errors(self):
         with pytest.raises(ValueError, match="ScoreAccumulator.end called before any frame was added"):
-            ScoreAccumulator().end(3)
+            ScoreAccumulator().end()
         with pytest.raises(ValueError, match="no batch was accumulated"):
             ScoreAccumulator().scores()
         with pytest.raises(ValueError, match=r"activity must be \(condition, instance, time, \*unit_shape\)"):

@@ -6,7 +6,7 @@ authors' values are kept in tests/facts/reference_stimuli.json (so these tests n
 TestReferenceFacts re-measures them from the images.
 Grating period and mean luminance are measured on the resized 560x420 frame before the crop: the crop
 (144 px tall) is shorter than one W12 period (0.7 x 258 = 181 px), and the mean of a grating over less
-than whole periods depends on its phase, which is random per instance.
+than whole periods depends on its phase.
 """
 
 from __future__ import annotations
@@ -233,6 +233,17 @@ class TestReferenceFacts:
                                    [ref["level"], ref["count"], ref["diameter"], ref["mean"]], rtol=1e-9)
 
 
+class TestGratingPhase:
+    @pytest.mark.parametrize("c", GRATINGS, ids=[S.CLASS_NAMES[c] for c in GRATINGS])
+    def test_every_instance_starts_on_the_authors_frame(self, c, suite, reference_frames):
+        """Frame 0 of every instance equals the authors' frame 0 at 0, 90, 180 and 270 degrees, where
+        edges sit on pixel borders (v1: a random phase per instance, so no instance matched)."""
+        for d in (0, 90, 180, 270):
+            j = S.DIRECTIONS.index(d)
+            for k in range(3):
+                np.testing.assert_array_equal(suite[c, j, k, 0], reference_frames[c, j, 0, 0])
+
+
 # ============================================================================ motion
 def _step(direction: int) -> tuple[int, int]:
     """(columns, rows) moved per frame: 0 deg +x, 90 deg up (-row), diagonals one pixel in each."""
@@ -273,6 +284,22 @@ class TestRenderSuite:
         with pytest.raises(Cancelled, match="job cancelled"):
             S.render_suite(spec, control=JobControl(cancelled=lambda: True))
 
+    def test_gratings_run_once_and_dot_flows_three_times(self):
+        """The full suite is 3 gratings x 8 + 8 dot classes x 8 x 3 = 216 runs (v1: 264, every grating
+        instance had its own phase)."""
+        frames = S.render_suite(S.SuiteSpec(n_frames=1))
+        runs = S.runs_per_condition(frames)
+        assert runs.shape == (11, 8) and runs.sum() == 216
+        assert (runs[list(GRATINGS)] == 1).all() and (runs[list(DOT_FLOWS)] == 3).all()
+
+    def test_runs_per_condition_needs_every_instance_identical(self):
+        frames = np.zeros((2, 1, 3, 1, 2, 2), np.uint8)
+        frames[1, 0, 2, 0, 0, 0] = 1  # class 1: instance 2 differs from instances 0 and 1
+        np.testing.assert_array_equal(S.runs_per_condition(frames), [[1], [3]])
+        with pytest.raises(ValueError, match=r"frames must be \(n_classes, n_directions, n_instances, n_frames, "
+                                             r"H, W\); got shape \(2, 3\)"):
+            S.runs_per_condition(np.zeros((2, 3)))
+
     def test_suite_equals_its_sequences(self, suite):
         for c, d, k in [(0, 45, 2), (4, 270, 1), (10, 135, 0)]:
             expected = S.make_sequence(canvas(c, d, k), d, n_frames=2)
@@ -281,13 +308,20 @@ class TestRenderSuite:
 
 # ============================================================================ determinism
 class TestDeterminism:
-    @pytest.mark.parametrize("c", [1, 4, 9])
+    @pytest.mark.parametrize("c", [4, 9])
     def test_seed_and_instance(self, c):
         image = S.render_image(c, 45, 0, seed=3)
         np.testing.assert_array_equal(image, S.render_image(c, 45, 0, seed=3))
         assert not np.array_equal(image, S.render_image(c, 45, 0, seed=4))
         assert not np.array_equal(image, S.render_image(c, 45, 1, seed=3))
         assert image.shape == S.CANVAS_SHAPE and image.dtype == np.uint8
+
+    @pytest.mark.parametrize("c", GRATINGS)
+    def test_a_grating_is_one_image_per_direction(self, c):
+        """v1 drew a random phase per instance and seed; the authors' instances are pixel-identical."""
+        image = S.render_image(c, 45, 0)
+        for k, seed in [(1, 0), (2, 0), (0, 4)]:
+            np.testing.assert_array_equal(S.render_image(c, 45, k, seed=seed), image)
 
     @pytest.mark.parametrize("c", GRATINGS)
     def test_opposite_gratings_are_identical_two_level_images(self, c):
