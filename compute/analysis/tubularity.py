@@ -22,7 +22,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from scipy.interpolate import UnivariateSpline
-from scipy.spatial.distance import cdist
+from scipy.spatial import cKDTree
 from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
@@ -33,6 +33,13 @@ from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 
 N_LENGTH_POINTS = 400  # polyline points for the centerline length L
+EPS_RULES = ("authors", "exact")
+"""Rules for the scale eps of a bundle (METHODS.md 6.4): "authors" (default) = median over the points that have
+one of the distance to the first other-curve point among their 9 nearest neighbours in the bundle (points
+without one dropped); "exact" = median over all points of the distance to the nearest point of another curve."""
+N_EPS_NEIGHBOURS = 10  # the authors' k-NN query for eps: the point itself + 9 neighbours
+SENSITIVITY_QS = (0.70, 0.75, 0.8, 0.85, 0.9, 0.95)  # METHODS 6.8
+SENSITIVITY_SMOOTHINGS = (1.0, 1.5, 2.0, 2.5, 3.0)
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -49,7 +56,7 @@ class TubularityResult:
     s_cross : ndarray of shape (n_bundles,)
         Weighted count of close transverse approaches between different curves, over L.
     eps : ndarray of shape (n_bundles,)
-        Median distance from a point to the nearest point of another curve of its bundle.
+        Scale of S_cross by ``eps_rule`` (see ``EPS_RULES``).
     length : ndarray of shape (n_bundles,)
         Centerline length L.
     n_curves : ndarray of shape (n_bundles,), int
@@ -60,6 +67,7 @@ class TubularityResult:
     curve_bundle : ndarray of shape (n_curves,), int
         Bundle index of each curve.
     q, smoothing : float
+    eps_rule : str
         Settings used.
     """
 
@@ -74,6 +82,7 @@ class TubularityResult:
     curve_bundle: np.ndarray
     q: float
     smoothing: float
+    eps_rule: str
 
     @property
     def mean_s_tight(self) -> float:
@@ -108,6 +117,7 @@ class TubularityBootstrap:
     bundle_s_tight, bundle_s_cross : ndarray of shape (n_boot, n_bundles)
         Per-bundle values.
     q, smoothing : float
+    eps_rule : str
     n_components : int
     label : str
         The response set's label.
@@ -122,6 +132,7 @@ class TubularityBootstrap:
     bundle_s_cross: np.ndarray
     q: float
     smoothing: float
+    eps_rule: str
     n_components: int
     label: str
     reconstructed: bool
@@ -160,7 +171,14 @@ class SensitivityGrid:
         Curve-count-weighted mean S_tight per bootstrap and setting.
     s_cross : ndarray of shape (n_boot, n_s)
         S_cross per bootstrap and smoothing; it does not depend on q.
+    bundle_s_tight : ndarray of shape (n_boot, n_q, n_s, n_bundles)
+    bundle_s_cross : ndarray of shape (n_boot, n_s, n_bundles)
+        Per-bundle values.
+    weights : ndarray of shape (n_bundles,)
+        Curve-count weights of the bundles (sum 1).
     stimuli : tuple of str
+    eps_rule : str
+    n_components : int
     label : str
     reconstructed : bool
     """
@@ -169,9 +187,27 @@ class SensitivityGrid:
     smoothings: np.ndarray
     s_tight: np.ndarray
     s_cross: np.ndarray
+    bundle_s_tight: np.ndarray
+    bundle_s_cross: np.ndarray
+    weights: np.ndarray
     stimuli: tuple[str, ...]
+    eps_rule: str
+    n_components: int
     label: str
     reconstructed: bool
+
+    def at(self, q: float, smoothing: float) -> TubularityBootstrap:
+        """The bootstrap tubularity of one (q, s) of the grid: what ``tubularity_of_responses`` gives with the
+        same draws (the same ``random_state``)."""
+        iq, js = np.flatnonzero(self.qs == q), np.flatnonzero(self.smoothings == smoothing)
+        if iq.size == 0 or js.size == 0:
+            raise ValueError(f"(q, smoothing) = ({q}, {smoothing}) is not on the grid; qs {self.qs.tolist()}, "
+                             f"smoothings {self.smoothings.tolist()}")
+        tight, cross = self.bundle_s_tight[:, iq[0], js[0]], self.bundle_s_cross[:, js[0]]
+        return TubularityBootstrap(stimuli=self.stimuli, s_tight=tight @ self.weights, s_cross=cross @ self.weights,
+                                   bundle_s_tight=tight, bundle_s_cross=cross, q=float(q), smoothing=float(smoothing),
+                                   eps_rule=self.eps_rule, n_components=self.n_components, label=self.label,
+                                   reconstructed=self.reconstructed)
 
     @property
     def s_tight_mean(self) -> np.ndarray:
@@ -231,32 +267,61 @@ def _resample_arclength(curves: np.ndarray, M: int) -> tuple[np.ndarray, np.ndar
     return points, tangents
 
 
-def _bundle_pair_terms(points: np.ndarray, tangents: np.ndarray) -> tuple[float, float]:
+def _eps_authors(tree: cKDTree, flat: np.ndarray, owner: np.ndarray) -> float:
+    """Median distance to the first other-curve point among each point's 9 nearest neighbours (METHODS 6.4).
+
+    The query asks for the 10 nearest points of the bundle; neighbour 0 (the point itself) is skipped and a
+    point whose neighbours 1..9 all lie on its own curve is dropped. 1.0 when every point is dropped.
+    """
+    k = min(N_EPS_NEIGHBOURS, flat.shape[0])
+    dist, idx = tree.query(flat, k=k)
+    other = owner[idx[:, 1:]] != owner[:, None]
+    has = other.any(axis=1)
+    if not has.any():
+        return 1.0
+    first = np.argmax(other[has], axis=1)
+    return float(np.median(dist[has, 1:][np.arange(first.size), first]))
+
+
+def _eps_exact(flat: np.ndarray, owner: np.ndarray, m: int) -> float:
+    """Median over all points of the distance to the nearest point of another curve (v1's eps)."""
+    nearest = np.empty(flat.shape[0])
+    for c in range(m):
+        mine = owner == c
+        nearest[mine] = cKDTree(flat[~mine]).query(flat[mine], k=1)[0]
+    return float(np.median(nearest))
+
+
+def _crossing_sum(tree: cKDTree, flat: np.ndarray, flat_tan: np.ndarray, owner: np.ndarray, eps: float) -> float:
+    """Sum over unordered pairs from different curves with distance <= 3 eps of
+    exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2), without the weights (METHODS 6.6).
+
+    flat (n_points, D), flat_tan (n_points, D) unit tangents, owner (n_points,) curve of each point.
+    """
+    pairs = tree.query_pairs(3.0 * eps, output_type="ndarray")
+    pairs = pairs[owner[pairs[:, 0]] != owner[pairs[:, 1]]]
+    i, j = pairs[:, 0], pairs[:, 1]
+    d2 = np.sum((flat[i] - flat[j]) ** 2, axis=1)
+    cos = np.sum(flat_tan[i] * flat_tan[j], axis=1)
+    return float(np.sum(np.exp(-d2 / (2.0 * eps ** 2)) * (1.0 - cos ** 2)))
+
+
+def _bundle_pair_terms(points: np.ndarray, tangents: np.ndarray, eps_rule: str) -> tuple[float, float]:
     """eps and the crossing sum X of one bundle (steps 4 and 6).
 
-    points, tangents : (m, M, D) resampled curves of the bundle and their unit tangents. Distances are
-    exact (``cdist``), one curve against the others at a time, so memory stays O(m M^2).
+    points, tangents : (m, M, D) resampled curves of the bundle and their unit tangents. One KD-tree over the
+    bundle's points serves the eps query and the pair search.
 
-    eps = median over points of the distance to the nearest point of a different curve (floor 1e-12);
-    X = 2 / (m (m - 1)) * sum over unordered pairs from different curves closer than 3 eps of
-    exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
+    eps by ``eps_rule`` (see ``EPS_RULES``), floor 1e-12; X = 2 / (m (m - 1)) * sum over unordered pairs from
+    different curves with distance <= 3 eps of exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
     """
     m, M, D = points.shape
     flat, flat_tan = points.reshape(m * M, D), tangents.reshape(m * M, D)
-    nearest = np.empty((m, M))
-    for c in range(m):
-        per_curve = cdist(points[c], flat, "sqeuclidean").reshape(M, m, M).min(axis=2)
-        per_curve[:, c] = np.inf
-        nearest[c] = per_curve.min(axis=1)
-    eps = max(float(np.median(np.sqrt(nearest))), 1e-12)
-    total = 0.0
-    for c in range(m - 1):
-        later = slice((c + 1) * M, None)  # each unordered pair of curves once
-        d2 = cdist(points[c], flat[later], "sqeuclidean")
-        close = d2 < (3.0 * eps) ** 2
-        cos = (tangents[c] @ flat_tan[later].T)[close]
-        total += float(np.sum(np.exp(-d2[close] / (2.0 * eps ** 2)) * (1.0 - cos ** 2)))
-    return eps, 2.0 / (m * (m - 1)) * total / M ** 2
+    owner = np.repeat(np.arange(m), M)
+    tree = cKDTree(flat)
+    eps = _eps_authors(tree, flat, owner) if eps_rule == "authors" else _eps_exact(flat, owner, m)
+    eps = max(eps, 1e-12)
+    return eps, 2.0 / (m * (m - 1)) * _crossing_sum(tree, flat, flat_tan, owner, eps) / M ** 2
 
 
 def _group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int, qs: np.ndarray) -> np.ndarray:
@@ -284,7 +349,7 @@ def _smooth_centerline(mean: np.ndarray, u: np.ndarray, smoothing: float):
 
 
 def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: int, *, M: int,
-                     qs: np.ndarray, smoothings: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
+                     qs: np.ndarray, smoothings: np.ndarray, n_bins: int, eps_rule: str) -> dict[str, np.ndarray]:
     """The shared kernel. curves (n_curves, T, D); curve_bundle (n_curves,) ints 0..n_bundles-1.
 
     Returns s_tight (n_q, n_s, n_bundles), s_cross (n_s, n_bundles), length (n_s, n_bundles),
@@ -305,7 +370,7 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
         members = np.flatnonzero(curve_bundle == b)
         m = members.size
         pts, tan = points[members], tangents[members]
-        eps, crossing = _bundle_pair_terms(pts, tan)
+        eps, crossing = _bundle_pair_terms(pts, tan, eps_rule)
         out["eps"][b] = eps
         mean_curve = pts.mean(axis=0)
         if np.ptp(mean_curve, axis=0).max() == 0:
@@ -327,8 +392,10 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[float], n_bins: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[float], n_bins: int,
+                    eps_rule: str) -> tuple[np.ndarray, np.ndarray]:
+    if eps_rule not in EPS_RULES:
+        raise ValueError(f"eps_rule must be one of {list(EPS_RULES)}; got {eps_rule!r}")
     M = check_int(M, name="M", low=4, why=" (a cubic spline needs more than 3 points)")
     check_int(n_bins, name="n_bins", low=1, high=M, why=" (at most M, so that every bin holds a point)")
     qs = np.asarray(q_values, dtype=float).ravel()
@@ -359,7 +426,7 @@ def _check_curves(curves, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------- public
 def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float = 0.9, n_bins: int = 100,
-               smoothing: float = 2.0) -> TubularityResult:
+               smoothing: float = 2.0, eps_rule: str = "authors") -> TubularityResult:
     """Tightness and crossing of trajectory bundles (METHODS.md section 6, steps 2-6). Deterministic.
 
     Parameters
@@ -377,6 +444,9 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
     smoothing : float, default=2.0
         Smoothing factor s of the per-dimension cubic smoothing spline (UnivariateSpline) that smooths the
         pointwise mean into the centerline; 0.01 reproduces the older figure.
+    eps_rule : {"authors", "exact"}, default="authors"
+        Scale eps of S_cross (``EPS_RULES``): the authors' 9-nearest-neighbour rule (METHODS.md 6.4) or the
+        exact nearest-other-curve median.
 
     Returns
     -------
@@ -385,12 +455,13 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
         curves and the centerlines.
     """
     curves, bundles, curve_bundle = _check_curves(curves, labels)
-    qs, ss = _check_settings(M, [q], [smoothing], n_bins)
-    out = _tubularity_grid(curves, curve_bundle, len(bundles), M=int(M), qs=qs, smoothings=ss, n_bins=int(n_bins))
+    qs, ss = _check_settings(M, [q], [smoothing], n_bins, eps_rule)
+    out = _tubularity_grid(curves, curve_bundle, len(bundles), M=int(M), qs=qs, smoothings=ss, n_bins=int(n_bins),
+                           eps_rule=eps_rule)
     return TubularityResult(bundles=bundles, s_tight=out["s_tight"][0, 0], s_cross=out["s_cross"][0],
                             eps=out["eps"], length=out["length"][0], n_curves=out["n_curves"],
                             points=out["points"], centerlines=out["centerlines"][0], curve_bundle=curve_bundle,
-                            q=float(q), smoothing=float(smoothing))
+                            q=float(q), smoothing=float(smoothing), eps_rule=eps_rule)
 
 
 def default_stimuli(rs: ResponseSet) -> tuple[str, ...]:
@@ -440,15 +511,16 @@ def _check_components(n_components: int, shape: tuple[int, int]) -> None:
 def _pca_curves(z: np.ndarray, shape: tuple[int, int, int], n_components: int, rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray]:
     n_stim, n_dir, n_time = shape
-    pca = PCA(n_components=n_components, random_state=int(rng.integers(2 ** 31)))
+    # z is a fresh array in both callers, so PCA may centre it in place (copy=False: same numbers, one copy less).
+    pca = PCA(n_components=n_components, copy=False, random_state=int(rng.integers(2 ** 31)))
     scores = pca.fit_transform(z)
     labels = np.repeat(np.arange(n_stim), n_dir)
     return scores.reshape(n_stim * n_dir, n_time, n_components), labels
 
 
 def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int, qs: np.ndarray,
-                    smoothings: np.ndarray, M: int, n_bins: int, random_state, control: JobControl | None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+                    smoothings: np.ndarray, M: int, n_bins: int, eps_rule: str, random_state,
+                    control: JobControl | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Per-bootstrap per-bundle s_tight (n_boot, n_q, n_s, n_bundles), s_cross (n_boot, n_s, n_bundles),
     curve counts (n_bundles,) and the stimuli used."""
     check_int(n_boot, name="n_boot", low=1)
@@ -467,7 +539,8 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
         control.check()
         columns = rng.integers(0, n_units, size=n_units)
         curves, labels = _pca_curves(z[:, columns], shape, n_components, rng)
-        out = _tubularity_grid(curves, labels, n_bundles, M=M, qs=qs, smoothings=smoothings, n_bins=n_bins)
+        out = _tubularity_grid(curves, labels, n_bundles, M=M, qs=qs, smoothings=smoothings, n_bins=n_bins,
+                               eps_rule=eps_rule)
         s_tight[b], s_cross[b], counts = out["s_tight"], out["s_cross"], out["n_curves"]
         control.report((b + 1) / n_boot, f"tubularity bootstrap {b + 1}/{n_boot}")
     return s_tight, s_cross, counts, names
@@ -476,7 +549,7 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
 def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | None = None, n_boot: int = 30,
                             n_components: int = 10, random_state: int | np.random.Generator | None = 0,
                             q: float = 0.9, smoothing: float = 2.0, M: int = 150, n_bins: int = 100,
-                            control: JobControl | None = None) -> TubularityBootstrap:
+                            eps_rule: str = "authors", control: JobControl | None = None) -> TubularityBootstrap:
     """S_tight and S_cross of a response set over unit bootstraps (METHODS.md section 6, steps 1-7).
 
     Bundles are the direction curves of each stimulus. Each bootstrap draws units with replacement, fits
@@ -493,7 +566,7 @@ def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | N
     n_components : int, default=10
     random_state : int, Generator or None, default=0
         Seeds the unit draws and the PCA solver.
-    q, smoothing, M, n_bins
+    q, smoothing, M, n_bins, eps_rule
         As in ``tubularity``.
     control : JobControl, optional
         Progress per bootstrap; cancellable between bootstraps.
@@ -503,39 +576,36 @@ def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | N
     TubularityBootstrap
         s_tight and s_cross of shape (n_boot,) with their mean and standard error.
     """
-    qs, ss = _check_settings(M, [q], [smoothing], n_bins)
-    s_tight, s_cross, counts, names = _bootstrap_grid(
-        rs, stimuli=stimuli, n_boot=n_boot, n_components=n_components, qs=qs, smoothings=ss, M=int(M),
-        n_bins=int(n_bins), random_state=random_state, control=control)
-    weights = counts / counts.sum()
-    return TubularityBootstrap(stimuli=names, s_tight=s_tight[:, 0, 0] @ weights, s_cross=s_cross[:, 0] @ weights,
-                               bundle_s_tight=s_tight[:, 0, 0], bundle_s_cross=s_cross[:, 0], q=float(q),
-                               smoothing=float(smoothing), n_components=int(n_components), label=rs.label,
-                               reconstructed=bool(rs.provenance.get("reconstructed", False)))
+    grid = sensitivity_grid(rs, qs=[q], smoothings=[smoothing], stimuli=stimuli, n_boot=n_boot,
+                            n_components=n_components, random_state=random_state, M=M, n_bins=n_bins,
+                            eps_rule=eps_rule, control=control)
+    return grid.at(grid.qs[0], grid.smoothings[0])
 
 
-def sensitivity_grid(rs: ResponseSet, *, qs: Sequence[float] = (0.70, 0.75, 0.8, 0.85, 0.9, 0.95),
-                     smoothings: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0),
-                     stimuli: Sequence[str | int] | None = None,
+def sensitivity_grid(rs: ResponseSet, *, qs: Sequence[float] = SENSITIVITY_QS,
+                     smoothings: Sequence[float] = SENSITIVITY_SMOOTHINGS, stimuli: Sequence[str | int] | None = None,
                      n_boot: int = 30, n_components: int = 10, random_state: int | np.random.Generator | None = 0,
-                     M: int = 150, n_bins: int = 100, control: JobControl | None = None) -> SensitivityGrid:
+                     M: int = 150, n_bins: int = 100, eps_rule: str = "authors",
+                     control: JobControl | None = None) -> SensitivityGrid:
     """Bootstrap S_tight over every (q, s) and S_cross over every s (METHODS.md section 6, step 8).
 
     The bootstraps and curves are shared by all settings (the same draws as ``tubularity_of_responses``
-    with the same ``random_state``), so the grid isolates the effect of q and s.
+    with the same ``random_state``), so the grid isolates the effect of q and s, and ``SensitivityGrid.at``
+    gives any one setting's ``TubularityBootstrap`` without a second run.
 
     Returns
     -------
     SensitivityGrid
         s_tight of shape (n_boot, n_q, n_s) and s_cross of shape (n_boot, n_s).
     """
-    q_arr, s_arr = _check_settings(M, qs, smoothings, n_bins)
+    q_arr, s_arr = _check_settings(M, qs, smoothings, n_bins, eps_rule)
     s_tight, s_cross, counts, names = _bootstrap_grid(
         rs, stimuli=stimuli, n_boot=n_boot, n_components=n_components, qs=q_arr, smoothings=s_arr, M=int(M),
-        n_bins=int(n_bins), random_state=random_state, control=control)
+        n_bins=int(n_bins), eps_rule=eps_rule, random_state=random_state, control=control)
     weights = counts / counts.sum()
     return SensitivityGrid(qs=q_arr, smoothings=s_arr, s_tight=s_tight @ weights, s_cross=s_cross @ weights,
-                           stimuli=names, label=rs.label,
+                           bundle_s_tight=s_tight, bundle_s_cross=s_cross, weights=weights, stimuli=names,
+                           eps_rule=eps_rule, n_components=int(n_components), label=rs.label,
                            reconstructed=bool(rs.provenance.get("reconstructed", False)))
 
 
