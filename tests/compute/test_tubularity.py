@@ -402,3 +402,34 @@ class TestCompareGroups:
             compare_groups([], [2.0])
         with pytest.raises(ValueError, match=r"a_values must be 1-D"):
             compare_groups([[1.0]], [2.0])
+
+
+# --------------------------------------------------------------------------------------- view builder
+class TestView:
+    """The "tubularity" view: one bootstrap run serves the sensitivity grid and the headline."""
+
+    @pytest.mark.parametrize("q, smoothing", [(0.9, 2.0), (0.88, 0.5)], ids=["on-grid", "off-grid"])
+    def test_headline_equals_a_direct_run(self, rng, q, smoothing):
+        from compute.jobs import ensure_control
+        from compute.views import BUILDERS
+
+        rs = _response_set(rng, spread=0.3, n_units=30)
+        options = dict(stimuli=["grat_W12", "grat_W2"], n_boot=2, q=q, smoothing=smoothing, random_state=3)
+        arrays, meta = BUILDERS["tubularity"](rs, None, control=ensure_control(None), drop_flagged=False,
+                                              sensitivity=True, eps_rule="exact", **options)
+        direct = tubularity_of_responses(rs, eps_rule="exact", **options)
+        np.testing.assert_allclose(arrays["s_tight_boot"], direct.s_tight, rtol=1e-12)
+        np.testing.assert_allclose(arrays["s_cross_boot"], direct.s_cross, rtol=1e-12)
+        assert meta["s_cross"] == pytest.approx(direct.s_cross_mean, rel=1e-12)
+        assert q in arrays["sensitivity_qs"] and smoothing in arrays["sensitivity_smoothings"]
+        assert arrays["sensitivity_s_tight"].shape == (arrays["sensitivity_qs"].size,
+                                                       arrays["sensitivity_smoothings"].size)
+        authors, _ = BUILDERS["tubularity"](rs, None, control=ensure_control(None), drop_flagged=False,
+                                           sensitivity=False, eps_rule="authors", **options)
+        assert not np.allclose(authors["s_cross_boot"], direct.s_cross)
+
+    def test_grid_at_needs_a_grid_point(self, rng):
+        grid = sensitivity_grid(_response_set(rng, spread=0.3), qs=(0.8, 0.9), smoothings=(2.0,), n_boot=2,
+                                n_components=3, **FAST)
+        with pytest.raises(ValueError, match=r"\(q, smoothing\) = \(0.85, 2.0\) is not on the grid"):
+            grid.at(0.85, 2.0)

@@ -120,7 +120,7 @@ class TestRunSettings:
 # ---------------------------------------------------------------------------------------------- keys
 _OTHER_VALUES = {"stimuli": "all", "drop_flagged": True, "windows": False, "n_boot": 5, "q": 0.8,
                  "smoothing": 1.0, "sensitivity": False, "random_state": 1, "dataset": "retina",
-                 "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2}
+                 "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2, "eps_rule": "exact"}
 _BASE = {"alignment": {"dataset": "V1"}}
 
 
@@ -138,6 +138,13 @@ class TestKeys:
         changed = {**base, option: _OTHER_VALUES[option]}
         assert view_key(view, self.model, settings=settings, **base) != view_key(view, self.model,
                                                                                 settings=settings, **changed)
+
+    @pytest.mark.parametrize("view", ["tubularity", "alignment"])
+    def test_sensitive_to_view_version(self, settings, monkeypatch, view):
+        base = _BASE.get(view, {})
+        before = view_key(view, self.model, settings=settings, **base)
+        monkeypatch.setitem(workflows.VIEW_VERSIONS, view, workflows.VIEW_VERSIONS[view] + 1)
+        assert view_key(view, self.model, settings=settings, **base) != before
 
     @pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(RunSettings)])
     def test_model_key_sensitive_to_every_run_setting(self, settings, field):
