@@ -22,7 +22,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from scipy.interpolate import UnivariateSpline
-from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
@@ -267,61 +267,56 @@ def _resample_arclength(curves: np.ndarray, M: int) -> tuple[np.ndarray, np.ndar
     return points, tangents
 
 
-def _eps_authors(tree: cKDTree, flat: np.ndarray, owner: np.ndarray) -> float:
-    """Median distance to the first other-curve point among each point's 9 nearest neighbours (METHODS 6.4).
+def _bundle_eps(points: np.ndarray, eps_rule: str) -> float:
+    """Scale eps of one bundle (METHODS 6.4); points (m, M, D). Floor 1e-12.
 
-    The query asks for the 10 nearest points of the bundle; neighbour 0 (the point itself) is skipped and a
-    point whose neighbours 1..9 all lie on its own curve is dropped. 1.0 when every point is dropped.
+    "authors": among each point's 10 nearest points of the bundle (the point itself is neighbour 0), the
+    distance to the nearest one on another curve; points without one are dropped; median (1.0 if none).
+    "exact": median over all points of the distance to the nearest point of another curve.
+    Distances of one curve's points to all points at a time (``cdist``), so memory stays O(m M^2).
     """
-    k = min(N_EPS_NEIGHBOURS, flat.shape[0])
-    dist, idx = tree.query(flat, k=k)
-    other = owner[idx[:, 1:]] != owner[:, None]
-    has = other.any(axis=1)
-    if not has.any():
-        return 1.0
-    first = np.argmax(other[has], axis=1)
-    return float(np.median(dist[has, 1:][np.arange(first.size), first]))
-
-
-def _eps_exact(flat: np.ndarray, owner: np.ndarray, m: int) -> float:
-    """Median over all points of the distance to the nearest point of another curve (v1's eps)."""
-    nearest = np.empty(flat.shape[0])
+    m, M, D = points.shape
+    flat = points.reshape(m * M, D)
+    owner = np.repeat(np.arange(m), M)
+    k = min(N_EPS_NEIGHBOURS, m * M)
+    nearest = np.empty((m, M))
     for c in range(m):
-        mine = owner == c
-        nearest[mine] = cKDTree(flat[~mine]).query(flat[mine], k=1)[0]
-    return float(np.median(nearest))
-
-
-def _crossing_sum(tree: cKDTree, flat: np.ndarray, flat_tan: np.ndarray, owner: np.ndarray, eps: float) -> float:
-    """Sum over unordered pairs from different curves with distance <= 3 eps of
-    exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2), without the weights (METHODS 6.6).
-
-    flat (n_points, D), flat_tan (n_points, D) unit tangents, owner (n_points,) curve of each point.
-    """
-    pairs = tree.query_pairs(3.0 * eps, output_type="ndarray")
-    pairs = pairs[owner[pairs[:, 0]] != owner[pairs[:, 1]]]
-    i, j = pairs[:, 0], pairs[:, 1]
-    d2 = np.sum((flat[i] - flat[j]) ** 2, axis=1)
-    cos = np.sum(flat_tan[i] * flat_tan[j], axis=1)
-    return float(np.sum(np.exp(-d2 / (2.0 * eps ** 2)) * (1.0 - cos ** 2)))
+        d2 = cdist(points[c], flat, "sqeuclidean")
+        if eps_rule == "exact":
+            d2[:, owner == c] = np.inf
+            nearest[c] = d2.min(axis=1)
+            continue
+        d2[np.arange(M), c * M + np.arange(M)] = -1.0  # the point itself is neighbour 0, even with duplicates
+        near = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        near_d2 = np.take_along_axis(d2, near, axis=1)
+        near_d2[owner[near] == c] = np.inf
+        nearest[c] = near_d2.min(axis=1)
+    found = np.sqrt(nearest[np.isfinite(nearest)])
+    return max(float(np.median(found)) if found.size else 1.0, 1e-12)
 
 
 def _bundle_pair_terms(points: np.ndarray, tangents: np.ndarray, eps_rule: str) -> tuple[float, float]:
     """eps and the crossing sum X of one bundle (steps 4 and 6).
 
-    points, tangents : (m, M, D) resampled curves of the bundle and their unit tangents. One KD-tree over the
-    bundle's points serves the eps query and the pair search.
+    points, tangents : (m, M, D) resampled curves of the bundle and their unit tangents. Distances are
+    exact (``cdist``), one curve against the later curves at a time, so memory stays O(m M^2). (A KD-tree
+    pair search was slower here: in 10 dimensions its cost grows with the pairs within 3 eps, most of the
+    bundle under the exact rule.)
 
-    eps by ``eps_rule`` (see ``EPS_RULES``), floor 1e-12; X = 2 / (m (m - 1)) * sum over unordered pairs from
-    different curves with distance <= 3 eps of exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
+    eps by ``eps_rule`` (``_bundle_eps``); X = 2 / (m (m - 1)) * sum over unordered pairs from different
+    curves with distance <= 3 eps of exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
     """
     m, M, D = points.shape
     flat, flat_tan = points.reshape(m * M, D), tangents.reshape(m * M, D)
-    owner = np.repeat(np.arange(m), M)
-    tree = cKDTree(flat)
-    eps = _eps_authors(tree, flat, owner) if eps_rule == "authors" else _eps_exact(flat, owner, m)
-    eps = max(eps, 1e-12)
-    return eps, 2.0 / (m * (m - 1)) * _crossing_sum(tree, flat, flat_tan, owner, eps) / M ** 2
+    eps = _bundle_eps(points, eps_rule)
+    total = 0.0
+    for c in range(m - 1):
+        later = slice((c + 1) * M, None)  # each unordered pair of curves once
+        d2 = cdist(points[c], flat[later], "sqeuclidean")
+        close = d2 <= (3.0 * eps) ** 2
+        cos = (tangents[c] @ flat_tan[later].T)[close]
+        total += float(np.sum(np.exp(-d2[close] / (2.0 * eps ** 2)) * (1.0 - cos ** 2)))
+    return eps, 2.0 / (m * (m - 1)) * total / M ** 2
 
 
 def _group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int, qs: np.ndarray) -> np.ndarray:

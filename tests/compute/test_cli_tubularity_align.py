@@ -79,10 +79,10 @@ def test_tubularity_nothing_to_do(patched, capsys):
 def test_align_table_and_csv(patched, tmp_path, capsys):
     out = tmp_path / "align.csv"
     code = align_cli.main(["--modules", "Rec", "--datasets", "retina", "V1", "--n-boot", "2", "--n-nulls", "3",
-                           "--csv", str(out)])
+                           "--dsa-method", "wasserstein", "--csv", str(out)])  # angular: tests/compute/test_alignment
     printed = capsys.readouterr().out
     assert code == 0
-    assert "RSA" in printed and "DSA z" in printed and "interactive preset" in printed
+    assert "RSA" in printed and "DSA z" in printed and "interactive preset, DSA wasserstein" in printed
     rows = list(csv.DictReader(out.open()))
     assert [(r["module"], r["dataset"]) for r in rows] == [("Rec", "retina"), ("Rec", "V1")]
     means = [float(rows[0][f"{m}_mean"]) for m in ("rsa", "cca", "lp", "dsa")]
