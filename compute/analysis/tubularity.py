@@ -6,8 +6,14 @@ tube); ``S_cross`` sums close, transverse approaches between different curves (h
 
 ``tubularity`` is the deterministic geometry on given curves. ``tubularity_of_responses`` builds the curves
 from a ``ResponseSet`` (unit bootstrap, StandardScaler, PCA) and aggregates over bootstraps;
-``sensitivity_grid`` repeats that over quantiles q and smoothing factors s. All three share one kernel
+``sensitivity_grid`` repeats that over quantiles q and smoothing factors s (``tubularity_of_responses`` is
+its one-point case, and ``SensitivityGrid.at`` reads any point off one bootstrap run). All share one kernel
 (``_tubularity_grid``) that computes everything independent of (q, s) once per bundle.
+
+Scale eps of S_cross (``EPS_RULES``): by default the authors' rule (METHODS.md 6.4, v2), which looks for
+another curve only among a point's 9 nearest neighbours and drops points without one; in loose bundles that
+eps is several times smaller than the exact nearest-other-curve median ("exact", v1's rule), and S_cross
+differs accordingly.
 
 Scale: the smoothing factor s is FITPACK's (``scipy.interpolate.UnivariateSpline``): an upper bound on the
 sum of squared residuals of the centerline spline, so it is in squared data units. Scaling every curve by

@@ -153,6 +153,7 @@ def test_dsa_prefers_same_dynamics(rng):
         dsa_score(x[:, :2], x[:, :2], n_components=4)
 
 
+@pytest.mark.slow
 def test_dsa_angular_is_the_default_and_identical_systems_score_one(rng, monkeypatch):
     """METHODS 7 v2. v1 defaulted to dsa-metric's "wasserstein" score; v2 uses the authors' "angular"."""
     from compute.analysis import alignment
@@ -260,6 +261,7 @@ def _identical_pair(rng) -> tuple[ResponseSet, ResponseSet]:
     return ResponseSet(model, MODEL_STIMULI, time=np.arange(10.0), provenance={"label": "model"}), bio
 
 
+@pytest.mark.slow
 def test_dsa_angular_is_seeded(rng):
     # The package starts its similarity transform at random (torch's generator): random_state seeds it.
     x, y = _linear_dynamics(rng, _rotation(0.3, 0.97)), _linear_dynamics(rng, np.diag([0.5, 0.3, -0.4, 0.2]))
@@ -267,6 +269,7 @@ def test_dsa_angular_is_seeded(rng):
 
 
 class TestDSAInTheEngine:
+    @pytest.mark.slow
     def test_identical_systems_z_score_is_finite(self, rng):
         model, bio = _identical_pair(rng)
         result = alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=2, dsa_components=4)
