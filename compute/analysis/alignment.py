@@ -393,7 +393,7 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
                "lp": lambda a, b: lp_score(a, b, random_state=rng)}
     dsa_z, dsa_null = np.nan, np.zeros(0)
     with_dsa = "dsa" in methods
-    steps = n_boot + (1 if with_dsa else 0)
+    steps = n_boot + (1 + n_nulls if with_dsa else 0)  # angular DSA takes seconds per comparison
     for b in range(n_boot):
         control.check()
         xb = x[:, :, rng.integers(0, x.shape[2], size=x.shape[2])]
@@ -411,9 +411,12 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
         p_bio = _pca_trajectories(y.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
         p_model = _pca_trajectories(x.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
         observed = 1.0 - _dsa_distance(p_bio, p_model, dsa_method, int(rng.integers(2 ** 31)))
-        dsa_null = np.array([1.0 - _dsa_distance(p_bio, p_model[:, rng.permutation(n_time)], dsa_method,
-                                                 int(rng.integers(2 ** 31)))
-                             for _ in range(n_nulls)])
+        dsa_null = np.zeros(n_nulls)
+        for k in range(n_nulls):
+            control.report((n_boot + 1 + k) / steps, f"DSA null {k + 1}/{n_nulls}")
+            control.check()
+            dsa_null[k] = 1.0 - _dsa_distance(p_bio, p_model[:, rng.permutation(n_time)], dsa_method,
+                                              int(rng.integers(2 ** 31)))
         sd = dsa_null.std(ddof=1)
         dsa_z = float((observed - dsa_null.mean()) / sd) if sd > 0 else np.nan
         control.report(1.0, "DSA null distribution")

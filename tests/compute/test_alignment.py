@@ -276,6 +276,22 @@ class TestDSAInTheEngine:
         assert np.isfinite(result.dsa_z) and result.dsa_z > 0
         assert np.all(result.dsa_null < 1.0)
 
+    def test_progress_and_cancel_between_nulls(self, rng, monkeypatch):
+        from compute.analysis import alignment
+
+        monkeypatch.setattr(alignment, "_dsa_distance", lambda x, y, method, seed: 0.5)
+        model, bio = _pair(rng)
+        seen = []
+        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4,
+                         control=JobControl(progress=lambda f, t: seen.append((f, t))))
+        assert [t for _, t in seen if t.startswith("DSA null")][:3] == ["DSA null 1/3", "DSA null 2/3", "DSA null 3/3"]
+        assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+        checks = []
+        with pytest.raises(Cancelled):
+            alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4,
+                             control=JobControl(cancelled=lambda: checks.append(1) or len(checks) > 3))
+        assert len(checks) == 4                                # bootstrap, observed, null 1, null 2
+
     def test_biology_is_x_and_nulls_shuffle_the_model_time(self, rng, monkeypatch):
         """METHODS 7 v2. v1 passed the model as X and shuffled the biology's time order in the nulls; the
         authors pass the biology as X and shuffle the model's time order."""
