@@ -1,53 +1,101 @@
-"""Tubularity timings (METHODS.md section 6). Goals: ``tubularity`` on 48 curves x 135 steps x 10 dims
-< 0.5 s; the full 30-bootstrap pipeline on a 2000-unit (2000, 11, 8, 37) module-like set < 20 s.
-Prints wall time and process CPU time (the CPU time is the better guide on a shared, busy machine).
+"""Tubularity timings (METHODS.md section 6), before/after in one run, paired and alternating.
 
-Run: ``python benchmarks/bench_tubularity.py [--threads 1] [--repeats 5]``.
+The pipeline timed is what the "tubularity" view computes for a 2000-unit (2000, 11, 8, 37) module-like set:
+30 unit bootstraps of the bio-matched six, the sensitivity grid (6 quantiles x 5 smoothings) and the tube
+plot's one fit on all units. "before" is ``compute/analysis/tubularity.py`` of a git revision (``--baseline``,
+default ``main``) with that revision's view logic; "after" is the working tree's view builder. Runs alternate
+(before, after, before, ...) so that a busy machine slows both alike; the ratio is the number to read.
+Also prints the largest relative difference of the bootstrap values between "before" and "after" with
+``eps_rule="exact"`` (v1's rule: the numbers must agree to float rounding) and the authors' rule's values.
+
+Run: ``python benchmarks/bench_tubularity.py [--baseline main] [--threads 1] [--repeats 2] [--n-boot 30]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _module_like import module_like  # noqa: E402
-from compute.analysis.tubularity import response_curves, tubularity, tubularity_of_responses  # noqa: E402
+from compute.jobs import ensure_control  # noqa: E402
+from compute.views import BUILDERS  # noqa: E402
+
+OPTIONS = {"stimuli": None, "drop_flagged": False, "q": 0.9, "smoothing": 2.0, "sensitivity": True, "random_state": 0}
+
+
+def _baseline_module(rev: str) -> types.ModuleType:
+    """``compute/analysis/tubularity.py`` as of git revision ``rev``, imported under another name."""
+    source = subprocess.run(["git", "show", f"{rev}:compute/analysis/tubularity.py"], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType("tubularity_baseline")
+    module.__file__ = f"{rev}:compute/analysis/tubularity.py"
+    sys.modules[module.__name__] = module  # dataclasses look their module up by name
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def _before(tub: types.ModuleType, rs, n_boot: int) -> np.ndarray:
+    """The baseline's view: headline bootstrap, one fit, then the grid (a second bootstrap run)."""
+    boot = tub.tubularity_of_responses(rs, n_boot=n_boot, q=OPTIONS["q"], smoothing=OPTIONS["smoothing"])
+    curves, labels = tub.response_curves(rs)
+    tub.tubularity(curves, labels, q=OPTIONS["q"], smoothing=OPTIONS["smoothing"])
+    tub.sensitivity_grid(rs, n_boot=n_boot)
+    return np.stack([boot.s_tight, boot.s_cross])
+
+
+def _after(rs, n_boot: int, eps_rule: str) -> np.ndarray:
+    arrays, _ = BUILDERS["tubularity"](rs, None, control=ensure_control(None), n_boot=n_boot, eps_rule=eps_rule,
+                                       **OPTIONS)
+    return np.stack([arrays["s_tight_boot"], arrays["s_cross_boot"]])
+
+
+def _timed(fn):
+    start, start_cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", default="main", help="git revision of the 'before' code (default: main)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--n-boot", type=int, default=30)
     args = parser.parse_args()
+    baseline = _baseline_module(args.baseline)
+    module = module_like()
+    print(f"tubularity view pipeline on {module.shape}, {args.n_boot} bootstraps, sensitivity grid 6 x 5, "
+          f"{args.threads} BLAS thread(s); before = {args.baseline}, after = working tree")
+    times = {"before": [], "after": []}
     with threadpool_limits(args.threads):
-        bio_like = module_like(n_units=600, n_time=135, stimuli=module_like().stimuli[:6], seed=1)
-        curves, labels = response_curves(bio_like)
-        print(f"curves {curves.shape} (48 curves x 135 steps x 10 dims), {args.threads} BLAS thread(s)")
-        wall, cpu = [], []
-        for _ in range(args.repeats):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            tubularity(curves, labels)
-            wall.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
-        print(f"tubularity: wall median {np.median(wall):.3f} s (min {np.min(wall):.3f}), CPU median "
-              f"{np.median(cpu):.3f} s over {args.repeats} (goal < 0.5 s)")
-
-        module = module_like()
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = tubularity_of_responses(module, n_boot=args.n_boot)
-        print(f"tubularity_of_responses {module.shape}, {args.n_boot} bootstraps: wall "
-              f"{time.perf_counter() - start:.1f} s, CPU {time.process_time() - start_cpu:.1f} s (goal < 20 s); "
-              f"S_tight {result.s_tight_mean:.4f} +- {result.s_tight_se:.4f}, "
-              f"S_cross {result.s_cross_mean:.3e} +- {result.s_cross_se:.1e}")
+        for r in range(args.repeats):
+            old, wall, cpu = _timed(lambda: _before(baseline, module, args.n_boot))
+            times["before"].append((wall, cpu))
+            new, wall_new, cpu_new = _timed(lambda: _after(module, args.n_boot, "exact"))
+            times["after"].append((wall_new, cpu_new))
+            print(f"  run {r + 1}: before wall {wall:.1f} s (CPU {cpu:.1f} s), after (exact eps) wall "
+                  f"{wall_new:.1f} s (CPU {cpu_new:.1f} s), ratio {wall / wall_new:.2f}x")
+        authors, wall_a, cpu_a = _timed(lambda: _after(module, args.n_boot, "authors"))
+    for name, pairs in times.items():
+        walls, cpus = np.array(pairs).T
+        print(f"{name:6s}: wall median {np.median(walls):.1f} s, CPU median {np.median(cpus):.1f} s")
+    print(f"after (authors eps, the default): wall {wall_a:.1f} s (CPU {cpu_a:.1f} s)")
+    rel = np.max(np.abs(new - old) / np.abs(old), axis=1)
+    print(f"max relative difference before vs after (exact eps): S_tight {rel[0]:.1e}, S_cross {rel[1]:.1e}")
+    for label, values in (("before (v1 exact eps)", old), ("after, authors eps", authors)):
+        print(f"  {label}: S_tight {values[0].mean():.4f} +- {values[0].std(ddof=1) / np.sqrt(args.n_boot):.4f}, "
+              f"S_cross {values[1].mean():.3e} +- {values[1].std(ddof=1) / np.sqrt(args.n_boot):.1e}")
 
 
 if __name__ == "__main__":

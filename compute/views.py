@@ -103,24 +103,29 @@ def _accuracy(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flagge
 
 
 def _tubularity(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flagged, n_boot, q, smoothing,
-                sensitivity, random_state) -> Artifact:
-    from compute.analysis.tubularity import response_curves, sensitivity_grid, tubularity, tubularity_of_responses
+                sensitivity, eps_rule, random_state) -> Artifact:
+    from compute.analysis.tubularity import (SENSITIVITY_QS, SENSITIVITY_SMOOTHINGS, response_curves,
+                                             sensitivity_grid, tubularity, tubularity_of_responses)
 
     rs, missing = _prepare(rs, stimuli, drop_flagged)
     names = None if stimuli is None else list(rs.stimuli)
-    boot = tubularity_of_responses(rs, stimuli=names, n_boot=n_boot, q=q, smoothing=smoothing,
-                                   random_state=random_state, control=control.sub(0.0, 0.3 if sensitivity else 0.95))
-    # Tube plots: the curves of one fit on all units (no bootstrap), first 3 of the PCA dimensions.
-    curves, labels = response_curves(rs, stimuli=names, random_state=random_state)
-    tubes = tubularity(curves, labels, q=q, smoothing=smoothing)
-    arrays = {"s_tight_boot": boot.s_tight, "s_cross_boot": boot.s_cross,
-              "bundle_curves": tubes.points[..., :3], "bundle_labels": tubes.curve_bundle,
-              "centerlines": tubes.centerlines[..., :3]}
+    common = dict(stimuli=names, n_boot=n_boot, eps_rule=eps_rule, random_state=random_state,
+                  control=control.sub(0.0, 0.95))
+    arrays: dict[str, np.ndarray] = {}
     if sensitivity:
-        grid = sensitivity_grid(rs, stimuli=names, n_boot=n_boot, random_state=random_state,
-                                control=control.sub(0.3, 1.0))
+        # One bootstrap run serves the grid and the headline (q, s), which joins the grid if it is not on it.
+        grid = sensitivity_grid(rs, qs=np.union1d(SENSITIVITY_QS, [q]),
+                                smoothings=np.union1d(SENSITIVITY_SMOOTHINGS, [smoothing]), **common)
+        boot = grid.at(q, smoothing)
         arrays.update(sensitivity_qs=grid.qs, sensitivity_smoothings=grid.smoothings,
                       sensitivity_s_tight=grid.s_tight_mean, sensitivity_s_cross=grid.s_cross_mean)
+    else:
+        boot = tubularity_of_responses(rs, q=q, smoothing=smoothing, **common)
+    # Tube plots: the curves of one fit on all units (no bootstrap), first 3 of the PCA dimensions.
+    curves, labels = response_curves(rs, stimuli=names, random_state=random_state)
+    tubes = tubularity(curves, labels, q=q, smoothing=smoothing, eps_rule=eps_rule)
+    arrays.update(s_tight_boot=boot.s_tight, s_cross_boot=boot.s_cross, bundle_curves=tubes.points[..., :3],
+                  bundle_labels=tubes.curve_bundle, centerlines=tubes.centerlines[..., :3])
     headline = {"s_tight": boot.s_tight_mean, "s_tight_se": boot.s_tight_se, "s_cross": boot.s_cross_mean,
                 "s_cross_se": boot.s_cross_se, "n_boot": boot.n_boot}
     meta = {"stimuli": list(boot.stimuli), "missing_stimuli": missing, **headline,

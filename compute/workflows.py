@@ -234,7 +234,8 @@ _COMMON = {"stimuli": None, "drop_flagged": False}
 VIEW_OPTIONS: dict[str, dict[str, Any]] = {
     "decoding": dict(_COMMON),
     "accuracy": {**_COMMON, "windows": True},
-    "tubularity": {**_COMMON, "n_boot": 30, "q": 0.9, "smoothing": 2.0, "sensitivity": True, "random_state": 0},
+    "tubularity": {**_COMMON, "n_boot": 30, "q": 0.9, "smoothing": 2.0, "sensitivity": True, "eps_rule": "authors",
+                   "random_state": 0},
     "alignment": {"dataset": _REQUIRED, "drop_flagged": False, "preset": "interactive",
                   "methods": ("rsa", "cca", "lp", "dsa"), "random_state": 0},
     "encoding": {"rank": None, "n_restarts": None, "preset": "publication", "stimulus_set": None, "ian": "lp",
@@ -247,6 +248,9 @@ stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm unit
 ``n_restarts`` None = the preset's ("publication" 50, "interactive" 10, ``compute.views``); ``stimulus_set``
 None = "optSF" for model units (``compute.seed_ranks.STIMULUS_CHOICES``); ``ian`` "lp" or "greedy" (quick);
 ``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology."""
+VIEW_VERSIONS: dict[str, int] = {"tubularity": 2, "alignment": 2}
+"""Version of each view's artefact, part of its key (views not listed: 1); bump it when a view's numbers change.
+tubularity 2: the authors' eps rule (METHODS 6.4 v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2)."""
 
 
 def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:
@@ -296,7 +300,8 @@ def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), set
              **options: Any) -> str:
     """Content key of a view artefact; cheap (no data, no torch)."""
     opts = normalise_options(view, options)
-    return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts)
+    return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts,
+                       version=VIEW_VERSIONS.get(view, 1))
 
 
 # ---------------------------------------------------------------------------------------------- compute / load

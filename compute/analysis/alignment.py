@@ -33,6 +33,7 @@ from compute.responses import ResponseSet
 
 METHODS = ("rsa", "cca", "lp", "dsa")
 PER_TIME_METHODS = ("rsa", "cca", "lp")
+DSA_METHODS = ("angular", "wasserstein", "euclidean")
 PRESETS: dict[str, dict[str, int]] = {
     "interactive": {"n_boot": 10, "n_nulls": 10},
     "publication": {"n_boot": 200, "n_nulls": 50},
@@ -58,7 +59,7 @@ class AlignmentResult:
     dsa_z : float
         z-score of the DSA score of all units against the time-shuffled nulls; NaN without DSA.
     dsa_null : ndarray of shape (n_nulls,)
-        Null DSA scores (1 - distance) with the biological time order shuffled.
+        Null DSA scores (1 - distance) with the model's time order shuffled.
     preset : str
     model_label, bio_label : str
     bio_reconstructed : bool
@@ -227,8 +228,8 @@ def lp_score(x: np.ndarray, y: np.ndarray, *, n_splits: int = 10, n_train: int =
     ``x_components`` and y to ``y_components``, on all conditions (unsupervised, as METHODS orders the
     steps); then for each random split into ``n_train`` training and the remaining test conditions a ridge
     regression (``alpha``, with intercept) fitted on the training conditions predicts the test y scores;
-    the score is the test R^2 (sklearn's r2_score: averaged over the y components) clipped to [0, 1] and
-    averaged over splits. The same splits serve every time bin.
+    the score is the test R^2 of each y component clipped to [0, 1], then averaged over the components and
+    the splits (METHODS 7 v2: clip per component first). The same splits serve every time bin.
 
     Parameters
     ----------
@@ -264,7 +265,7 @@ def lp_score(x: np.ndarray, y: np.ndarray, *, n_splits: int = 10, n_train: int =
         residual = ((y_test - y_mean - (px[:, test] - x_mean) @ weights) ** 2).sum(axis=1)
         spread = ((y_test - y_test.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
         unexplained = np.divide(residual, spread, out=np.ones_like(spread), where=spread > 0)
-        total += np.clip(1.0 - unexplained.mean(axis=1), 0.0, 1.0)
+        total += np.clip(1.0 - unexplained, 0.0, 1.0).mean(axis=1)
     return total / n_splits
 
 
@@ -275,16 +276,28 @@ def _pca_trajectories(x: np.ndarray, n_components: int, seed: int) -> np.ndarray
     return scores.reshape(c, t, n_components)
 
 
-def _dsa_distance(x: np.ndarray, y: np.ndarray, score_method: str) -> float:
-    """dsa-metric distance between the linear dynamics (DMD, n_delays=1) of (C, T, k) trajectory sets."""
-    from DSA import DSA  # imports torch: keep it out of module import
+def _dsa_distance(x: np.ndarray, y: np.ndarray, score_method: str, seed: int) -> float:
+    """dsa-metric distance between the linear dynamics (DMD, n_delays=1) of (C, T, k) trajectory sets.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(DSA(x, y, n_delays=1, score_method=score_method, device="cpu").fit_score())
+    ``seed`` seeds torch's generator for the package's random start of the similarity transform (angular and
+    euclidean), in a forked generator state. The package's optimiser works on k x k matrices, which more
+    torch threads only slow down (on 2 busy cores: ~5 s with one thread, minutes with two).
+    """
+    import torch  # keep torch out of module import
+    from DSA import DSA
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            torch.manual_seed(seed)
+            warnings.simplefilter("ignore")
+            return float(DSA(x, y, n_delays=1, score_method=score_method, device="cpu").fit_score())
+    finally:
+        torch.set_num_threads(threads)
 
 
-def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_method: str = "wasserstein",
+def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_method: str = "angular",
               random_state: int | np.random.Generator | None = 0) -> float:
     """Dynamical similarity (DSA, Ostrow et al. 2023, package dsa-metric): 1 - distance.
 
@@ -294,14 +307,16 @@ def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_met
     Parameters
     ----------
     x : ndarray of shape (n_conditions, n_time, n_units_x)
+        The package's X; the authors pass the biology here (METHODS 7 v2).
     y : ndarray of shape (n_conditions, n_time, n_units_y)
+        The package's Y: the model.
     n_components : int, default=10
-    score_method : {"wasserstein", "angular", "euclidean"}, default="wasserstein"
-        dsa-metric's comparison of the DMD operators. "wasserstein" (the package default) compares their
-        eigenvalue spectra in milliseconds; "angular" optimises an orthogonal similarity transform
-        (seconds per comparison).
+    score_method : {"angular", "wasserstein", "euclidean"}, default="angular"
+        dsa-metric's comparison of the DMD operators. "angular" (the authors' DSA 1.x default, METHODS 7 v2)
+        optimises an orthogonal similarity transform (seconds per comparison); "wasserstein" (the package's
+        newer default) compares eigenvalue spectra in milliseconds but saturates near 1 on these data.
     random_state : int, Generator or None, default=0
-        Seeds the PCA solver.
+        Seeds the PCA solvers and the similarity transform's random start.
 
     Returns
     -------
@@ -313,11 +328,11 @@ def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_met
     rng = check_random_state(random_state)
     px = _pca_trajectories(x, n_components, int(rng.integers(2 ** 31)))
     py = _pca_trajectories(y, n_components, int(rng.integers(2 ** 31)))
-    return 1.0 - _dsa_distance(px, py, score_method)
+    return 1.0 - _dsa_distance(px, py, score_method, int(rng.integers(2 ** 31)))
 
 
 def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape) -> None:
-    if score_method not in ("wasserstein", "angular", "euclidean"):
+    if score_method not in DSA_METHODS:
         raise ValueError(f"score_method must be 'wasserstein', 'angular' or 'euclidean'; got {score_method!r}")
     check_int(n_components, name="n_components", low=1, high=min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2]),
               why=" for these shapes")
@@ -367,8 +382,10 @@ def _resolve_preset(preset: str, n_boot: int | None, n_nulls: int | None) -> tup
 def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *, n_boot: int, n_nulls: int,
                       dsa_components: int, dsa_method: str, rng: np.random.Generator, control: JobControl
                       ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """x (T, C, Nx), y (T, C, Ny) -> values (n_methods, n_boot), per_time (n_methods, n_boot, T),
-    dsa_z, dsa_null (n_nulls,)."""
+    """x = model (T, C, Nx), y = biology (T, C, Ny) -> values (n_methods, n_boot), per_time
+    (n_methods, n_boot, T), dsa_z, dsa_null (n_nulls,).
+
+    DSA follows the authors: X = biology, Y = model, and each null shuffles the model's time order."""
     n_time = x.shape[0]
     values = np.zeros((len(methods), n_boot))
     per_time = np.full((len(methods), n_boot, n_time), np.nan)
@@ -376,14 +393,14 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
                "lp": lambda a, b: lp_score(a, b, random_state=rng)}
     dsa_z, dsa_null = np.nan, np.zeros(0)
     with_dsa = "dsa" in methods
-    steps = n_boot + (1 if with_dsa else 0)
+    steps = n_boot + (1 + n_nulls if with_dsa else 0)  # angular DSA takes seconds per comparison
     for b in range(n_boot):
         control.check()
         xb = x[:, :, rng.integers(0, x.shape[2], size=x.shape[2])]
         yb = y[:, :, rng.integers(0, y.shape[2], size=y.shape[2])]
         for k, method in enumerate(methods):
             if method == "dsa":
-                values[k, b] = dsa_score(xb.swapaxes(0, 1), yb.swapaxes(0, 1), n_components=dsa_components,
+                values[k, b] = dsa_score(yb.swapaxes(0, 1), xb.swapaxes(0, 1), n_components=dsa_components,
                                          score_method=dsa_method, random_state=rng)
             else:
                 per_time[k, b] = kernels[method](xb, yb)
@@ -391,11 +408,15 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
         control.report((b + 1) / steps, f"alignment bootstrap {b + 1}/{n_boot}")
     if with_dsa:
         control.check()
-        px = _pca_trajectories(x.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
-        py = _pca_trajectories(y.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
-        observed = 1.0 - _dsa_distance(px, py, dsa_method)
-        dsa_null = np.array([1.0 - _dsa_distance(px, py[:, rng.permutation(n_time)], dsa_method)
-                             for _ in range(n_nulls)])
+        p_bio = _pca_trajectories(y.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
+        p_model = _pca_trajectories(x.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
+        observed = 1.0 - _dsa_distance(p_bio, p_model, dsa_method, int(rng.integers(2 ** 31)))
+        dsa_null = np.zeros(n_nulls)
+        for k in range(n_nulls):
+            control.report((n_boot + 1 + k) / steps, f"DSA null {k + 1}/{n_nulls}")
+            control.check()
+            dsa_null[k] = 1.0 - _dsa_distance(p_bio, p_model[:, rng.permutation(n_time)], dsa_method,
+                                              int(rng.integers(2 ** 31)))
         sd = dsa_null.std(ddof=1)
         dsa_z = float((observed - dsa_null.mean()) / sd) if sd > 0 else np.nan
         control.report(1.0, "DSA null distribution")
@@ -404,15 +425,16 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
 
 def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[str] = METHODS,
                      preset: str = "interactive", n_boot: int | None = None, n_nulls: int | None = None,
-                     dsa_components: int = 10, dsa_method: str = "wasserstein",
+                     dsa_components: int = 10, dsa_method: str = "angular",
                      random_state: int | np.random.Generator | None = 0,
                      control: JobControl | None = None) -> AlignmentResult:
     """Alignment of a model module with a biological dataset (METHODS.md section 7).
 
     Both systems are restricted to the 48 bio-matched conditions and biology is resampled to the model's
     time bins. Each unit bootstrap redraws the units of both systems with replacement and scores every
-    method; DSA's z-score compares the all-unit DSA score with ``n_nulls`` scores whose biological time
-    order was shuffled (one permutation per null, shared by all conditions).
+    method; DSA (X = biology, Y = model, as the authors call it) has a z-score that compares the all-unit
+    DSA score with ``n_nulls`` scores whose MODEL time order was shuffled (one permutation per null, shared
+    by all conditions).
 
     Parameters
     ----------
@@ -427,7 +449,7 @@ def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[
         Override the preset.
     dsa_components : int, default=10
         PCs per system for DSA.
-    dsa_method : str, default="wasserstein"
+    dsa_method : {"angular", "wasserstein", "euclidean"}, default="angular"
         dsa-metric score method (see ``dsa_score``).
     random_state : int, Generator or None, default=0
     control : JobControl, optional

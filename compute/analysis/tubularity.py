@@ -6,8 +6,14 @@ tube); ``S_cross`` sums close, transverse approaches between different curves (h
 
 ``tubularity`` is the deterministic geometry on given curves. ``tubularity_of_responses`` builds the curves
 from a ``ResponseSet`` (unit bootstrap, StandardScaler, PCA) and aggregates over bootstraps;
-``sensitivity_grid`` repeats that over quantiles q and smoothing factors s. All three share one kernel
+``sensitivity_grid`` repeats that over quantiles q and smoothing factors s (``tubularity_of_responses`` is
+its one-point case, and ``SensitivityGrid.at`` reads any point off one bootstrap run). All share one kernel
 (``_tubularity_grid``) that computes everything independent of (q, s) once per bundle.
+
+Scale eps of S_cross (``EPS_RULES``): by default the authors' rule (METHODS.md 6.4, v2), which looks for
+another curve only among a point's 9 nearest neighbours and drops points without one; in loose bundles that
+eps is several times smaller than the exact nearest-other-curve median ("exact", v1's rule), and S_cross
+differs accordingly.
 
 Scale: the smoothing factor s is FITPACK's (``scipy.interpolate.UnivariateSpline``): an upper bound on the
 sum of squared residuals of the centerline spline, so it is in squared data units. Scaling every curve by
@@ -33,6 +39,13 @@ from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 
 N_LENGTH_POINTS = 400  # polyline points for the centerline length L
+EPS_RULES = ("authors", "exact")
+"""Rules for the scale eps of a bundle (METHODS.md 6.4): "authors" (default) = median over the points that have
+one of the distance to the first other-curve point among their 9 nearest neighbours in the bundle (points
+without one dropped); "exact" = median over all points of the distance to the nearest point of another curve."""
+N_EPS_NEIGHBOURS = 10  # the authors' k-NN query for eps: the point itself + 9 neighbours
+SENSITIVITY_QS = (0.70, 0.75, 0.8, 0.85, 0.9, 0.95)  # METHODS 6.8
+SENSITIVITY_SMOOTHINGS = (1.0, 1.5, 2.0, 2.5, 3.0)
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -49,7 +62,7 @@ class TubularityResult:
     s_cross : ndarray of shape (n_bundles,)
         Weighted count of close transverse approaches between different curves, over L.
     eps : ndarray of shape (n_bundles,)
-        Median distance from a point to the nearest point of another curve of its bundle.
+        Scale of S_cross by ``eps_rule`` (see ``EPS_RULES``).
     length : ndarray of shape (n_bundles,)
         Centerline length L.
     n_curves : ndarray of shape (n_bundles,), int
@@ -60,6 +73,7 @@ class TubularityResult:
     curve_bundle : ndarray of shape (n_curves,), int
         Bundle index of each curve.
     q, smoothing : float
+    eps_rule : str
         Settings used.
     """
 
@@ -74,6 +88,7 @@ class TubularityResult:
     curve_bundle: np.ndarray
     q: float
     smoothing: float
+    eps_rule: str
 
     @property
     def mean_s_tight(self) -> float:
@@ -108,6 +123,7 @@ class TubularityBootstrap:
     bundle_s_tight, bundle_s_cross : ndarray of shape (n_boot, n_bundles)
         Per-bundle values.
     q, smoothing : float
+    eps_rule : str
     n_components : int
     label : str
         The response set's label.
@@ -122,6 +138,7 @@ class TubularityBootstrap:
     bundle_s_cross: np.ndarray
     q: float
     smoothing: float
+    eps_rule: str
     n_components: int
     label: str
     reconstructed: bool
@@ -160,7 +177,14 @@ class SensitivityGrid:
         Curve-count-weighted mean S_tight per bootstrap and setting.
     s_cross : ndarray of shape (n_boot, n_s)
         S_cross per bootstrap and smoothing; it does not depend on q.
+    bundle_s_tight : ndarray of shape (n_boot, n_q, n_s, n_bundles)
+    bundle_s_cross : ndarray of shape (n_boot, n_s, n_bundles)
+        Per-bundle values.
+    weights : ndarray of shape (n_bundles,)
+        Curve-count weights of the bundles (sum 1).
     stimuli : tuple of str
+    eps_rule : str
+    n_components : int
     label : str
     reconstructed : bool
     """
@@ -169,9 +193,27 @@ class SensitivityGrid:
     smoothings: np.ndarray
     s_tight: np.ndarray
     s_cross: np.ndarray
+    bundle_s_tight: np.ndarray
+    bundle_s_cross: np.ndarray
+    weights: np.ndarray
     stimuli: tuple[str, ...]
+    eps_rule: str
+    n_components: int
     label: str
     reconstructed: bool
+
+    def at(self, q: float, smoothing: float) -> TubularityBootstrap:
+        """The bootstrap tubularity of one (q, s) of the grid: what ``tubularity_of_responses`` gives with the
+        same draws (the same ``random_state``)."""
+        iq, js = np.flatnonzero(self.qs == q), np.flatnonzero(self.smoothings == smoothing)
+        if iq.size == 0 or js.size == 0:
+            raise ValueError(f"(q, smoothing) = ({q}, {smoothing}) is not on the grid; qs {self.qs.tolist()}, "
+                             f"smoothings {self.smoothings.tolist()}")
+        tight, cross = self.bundle_s_tight[:, iq[0], js[0]], self.bundle_s_cross[:, js[0]]
+        return TubularityBootstrap(stimuli=self.stimuli, s_tight=tight @ self.weights, s_cross=cross @ self.weights,
+                                   bundle_s_tight=tight, bundle_s_cross=cross, q=float(q), smoothing=float(smoothing),
+                                   eps_rule=self.eps_rule, n_components=self.n_components, label=self.label,
+                                   reconstructed=self.reconstructed)
 
     @property
     def s_tight_mean(self) -> np.ndarray:
@@ -231,29 +273,53 @@ def _resample_arclength(curves: np.ndarray, M: int) -> tuple[np.ndarray, np.ndar
     return points, tangents
 
 
-def _bundle_pair_terms(points: np.ndarray, tangents: np.ndarray) -> tuple[float, float]:
+def _bundle_eps(points: np.ndarray, eps_rule: str) -> float:
+    """Scale eps of one bundle (METHODS 6.4); points (m, M, D). Floor 1e-12.
+
+    "authors": among each point's 10 nearest points of the bundle (the point itself is neighbour 0), the
+    distance to the nearest one on another curve; points without one are dropped; median (1.0 if none).
+    "exact": median over all points of the distance to the nearest point of another curve.
+    Distances of one curve's points to all points at a time (``cdist``), so memory stays O(m M^2).
+    """
+    m, M, D = points.shape
+    flat = points.reshape(m * M, D)
+    owner = np.repeat(np.arange(m), M)
+    k = min(N_EPS_NEIGHBOURS, m * M)
+    nearest = np.empty((m, M))
+    for c in range(m):
+        d2 = cdist(points[c], flat, "sqeuclidean")
+        if eps_rule == "exact":
+            d2[:, owner == c] = np.inf
+            nearest[c] = d2.min(axis=1)
+            continue
+        d2[np.arange(M), c * M + np.arange(M)] = -1.0  # the point itself is neighbour 0, even with duplicates
+        near = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        near_d2 = np.take_along_axis(d2, near, axis=1)
+        near_d2[owner[near] == c] = np.inf
+        nearest[c] = near_d2.min(axis=1)
+    found = np.sqrt(nearest[np.isfinite(nearest)])
+    return max(float(np.median(found)) if found.size else 1.0, 1e-12)
+
+
+def _bundle_pair_terms(points: np.ndarray, tangents: np.ndarray, eps_rule: str) -> tuple[float, float]:
     """eps and the crossing sum X of one bundle (steps 4 and 6).
 
     points, tangents : (m, M, D) resampled curves of the bundle and their unit tangents. Distances are
-    exact (``cdist``), one curve against the others at a time, so memory stays O(m M^2).
+    exact (``cdist``), one curve against the later curves at a time, so memory stays O(m M^2). (A KD-tree
+    pair search was slower here: in 10 dimensions its cost grows with the pairs within 3 eps, most of the
+    bundle under the exact rule.)
 
-    eps = median over points of the distance to the nearest point of a different curve (floor 1e-12);
-    X = 2 / (m (m - 1)) * sum over unordered pairs from different curves closer than 3 eps of
-    exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
+    eps by ``eps_rule`` (``_bundle_eps``); X = 2 / (m (m - 1)) * sum over unordered pairs from different
+    curves with distance <= 3 eps of exp(-d^2 / (2 eps^2)) * (1 - (t_i . t_j)^2) / M^2.
     """
     m, M, D = points.shape
     flat, flat_tan = points.reshape(m * M, D), tangents.reshape(m * M, D)
-    nearest = np.empty((m, M))
-    for c in range(m):
-        per_curve = cdist(points[c], flat, "sqeuclidean").reshape(M, m, M).min(axis=2)
-        per_curve[:, c] = np.inf
-        nearest[c] = per_curve.min(axis=1)
-    eps = max(float(np.median(np.sqrt(nearest))), 1e-12)
+    eps = _bundle_eps(points, eps_rule)
     total = 0.0
     for c in range(m - 1):
         later = slice((c + 1) * M, None)  # each unordered pair of curves once
         d2 = cdist(points[c], flat[later], "sqeuclidean")
-        close = d2 < (3.0 * eps) ** 2
+        close = d2 <= (3.0 * eps) ** 2
         cos = (tangents[c] @ flat_tan[later].T)[close]
         total += float(np.sum(np.exp(-d2[close] / (2.0 * eps ** 2)) * (1.0 - cos ** 2)))
     return eps, 2.0 / (m * (m - 1)) * total / M ** 2
@@ -284,7 +350,7 @@ def _smooth_centerline(mean: np.ndarray, u: np.ndarray, smoothing: float):
 
 
 def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: int, *, M: int,
-                     qs: np.ndarray, smoothings: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
+                     qs: np.ndarray, smoothings: np.ndarray, n_bins: int, eps_rule: str) -> dict[str, np.ndarray]:
     """The shared kernel. curves (n_curves, T, D); curve_bundle (n_curves,) ints 0..n_bundles-1.
 
     Returns s_tight (n_q, n_s, n_bundles), s_cross (n_s, n_bundles), length (n_s, n_bundles),
@@ -305,7 +371,7 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
         members = np.flatnonzero(curve_bundle == b)
         m = members.size
         pts, tan = points[members], tangents[members]
-        eps, crossing = _bundle_pair_terms(pts, tan)
+        eps, crossing = _bundle_pair_terms(pts, tan, eps_rule)
         out["eps"][b] = eps
         mean_curve = pts.mean(axis=0)
         if np.ptp(mean_curve, axis=0).max() == 0:
@@ -327,8 +393,10 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[float], n_bins: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[float], n_bins: int,
+                    eps_rule: str) -> tuple[np.ndarray, np.ndarray]:
+    if eps_rule not in EPS_RULES:
+        raise ValueError(f"eps_rule must be one of {list(EPS_RULES)}; got {eps_rule!r}")
     M = check_int(M, name="M", low=4, why=" (a cubic spline needs more than 3 points)")
     check_int(n_bins, name="n_bins", low=1, high=M, why=" (at most M, so that every bin holds a point)")
     qs = np.asarray(q_values, dtype=float).ravel()
@@ -359,7 +427,7 @@ def _check_curves(curves, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------- public
 def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float = 0.9, n_bins: int = 100,
-               smoothing: float = 2.0) -> TubularityResult:
+               smoothing: float = 2.0, eps_rule: str = "authors") -> TubularityResult:
     """Tightness and crossing of trajectory bundles (METHODS.md section 6, steps 2-6). Deterministic.
 
     Parameters
@@ -377,6 +445,9 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
     smoothing : float, default=2.0
         Smoothing factor s of the per-dimension cubic smoothing spline (UnivariateSpline) that smooths the
         pointwise mean into the centerline; 0.01 reproduces the older figure.
+    eps_rule : {"authors", "exact"}, default="authors"
+        Scale eps of S_cross (``EPS_RULES``): the authors' 9-nearest-neighbour rule (METHODS.md 6.4) or the
+        exact nearest-other-curve median.
 
     Returns
     -------
@@ -385,12 +456,13 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
         curves and the centerlines.
     """
     curves, bundles, curve_bundle = _check_curves(curves, labels)
-    qs, ss = _check_settings(M, [q], [smoothing], n_bins)
-    out = _tubularity_grid(curves, curve_bundle, len(bundles), M=int(M), qs=qs, smoothings=ss, n_bins=int(n_bins))
+    qs, ss = _check_settings(M, [q], [smoothing], n_bins, eps_rule)
+    out = _tubularity_grid(curves, curve_bundle, len(bundles), M=int(M), qs=qs, smoothings=ss, n_bins=int(n_bins),
+                           eps_rule=eps_rule)
     return TubularityResult(bundles=bundles, s_tight=out["s_tight"][0, 0], s_cross=out["s_cross"][0],
                             eps=out["eps"], length=out["length"][0], n_curves=out["n_curves"],
                             points=out["points"], centerlines=out["centerlines"][0], curve_bundle=curve_bundle,
-                            q=float(q), smoothing=float(smoothing))
+                            q=float(q), smoothing=float(smoothing), eps_rule=eps_rule)
 
 
 def default_stimuli(rs: ResponseSet) -> tuple[str, ...]:
@@ -440,15 +512,16 @@ def _check_components(n_components: int, shape: tuple[int, int]) -> None:
 def _pca_curves(z: np.ndarray, shape: tuple[int, int, int], n_components: int, rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray]:
     n_stim, n_dir, n_time = shape
-    pca = PCA(n_components=n_components, random_state=int(rng.integers(2 ** 31)))
+    # z is a fresh array in both callers, so PCA may centre it in place (copy=False: same numbers, one copy less).
+    pca = PCA(n_components=n_components, copy=False, random_state=int(rng.integers(2 ** 31)))
     scores = pca.fit_transform(z)
     labels = np.repeat(np.arange(n_stim), n_dir)
     return scores.reshape(n_stim * n_dir, n_time, n_components), labels
 
 
 def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int, qs: np.ndarray,
-                    smoothings: np.ndarray, M: int, n_bins: int, random_state, control: JobControl | None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+                    smoothings: np.ndarray, M: int, n_bins: int, eps_rule: str, random_state,
+                    control: JobControl | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Per-bootstrap per-bundle s_tight (n_boot, n_q, n_s, n_bundles), s_cross (n_boot, n_s, n_bundles),
     curve counts (n_bundles,) and the stimuli used."""
     check_int(n_boot, name="n_boot", low=1)
@@ -467,7 +540,8 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
         control.check()
         columns = rng.integers(0, n_units, size=n_units)
         curves, labels = _pca_curves(z[:, columns], shape, n_components, rng)
-        out = _tubularity_grid(curves, labels, n_bundles, M=M, qs=qs, smoothings=smoothings, n_bins=n_bins)
+        out = _tubularity_grid(curves, labels, n_bundles, M=M, qs=qs, smoothings=smoothings, n_bins=n_bins,
+                               eps_rule=eps_rule)
         s_tight[b], s_cross[b], counts = out["s_tight"], out["s_cross"], out["n_curves"]
         control.report((b + 1) / n_boot, f"tubularity bootstrap {b + 1}/{n_boot}")
     return s_tight, s_cross, counts, names
@@ -476,7 +550,7 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
 def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | None = None, n_boot: int = 30,
                             n_components: int = 10, random_state: int | np.random.Generator | None = 0,
                             q: float = 0.9, smoothing: float = 2.0, M: int = 150, n_bins: int = 100,
-                            control: JobControl | None = None) -> TubularityBootstrap:
+                            eps_rule: str = "authors", control: JobControl | None = None) -> TubularityBootstrap:
     """S_tight and S_cross of a response set over unit bootstraps (METHODS.md section 6, steps 1-7).
 
     Bundles are the direction curves of each stimulus. Each bootstrap draws units with replacement, fits
@@ -493,7 +567,7 @@ def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | N
     n_components : int, default=10
     random_state : int, Generator or None, default=0
         Seeds the unit draws and the PCA solver.
-    q, smoothing, M, n_bins
+    q, smoothing, M, n_bins, eps_rule
         As in ``tubularity``.
     control : JobControl, optional
         Progress per bootstrap; cancellable between bootstraps.
@@ -503,39 +577,36 @@ def tubularity_of_responses(rs: ResponseSet, *, stimuli: Sequence[str | int] | N
     TubularityBootstrap
         s_tight and s_cross of shape (n_boot,) with their mean and standard error.
     """
-    qs, ss = _check_settings(M, [q], [smoothing], n_bins)
-    s_tight, s_cross, counts, names = _bootstrap_grid(
-        rs, stimuli=stimuli, n_boot=n_boot, n_components=n_components, qs=qs, smoothings=ss, M=int(M),
-        n_bins=int(n_bins), random_state=random_state, control=control)
-    weights = counts / counts.sum()
-    return TubularityBootstrap(stimuli=names, s_tight=s_tight[:, 0, 0] @ weights, s_cross=s_cross[:, 0] @ weights,
-                               bundle_s_tight=s_tight[:, 0, 0], bundle_s_cross=s_cross[:, 0], q=float(q),
-                               smoothing=float(smoothing), n_components=int(n_components), label=rs.label,
-                               reconstructed=bool(rs.provenance.get("reconstructed", False)))
+    grid = sensitivity_grid(rs, qs=[q], smoothings=[smoothing], stimuli=stimuli, n_boot=n_boot,
+                            n_components=n_components, random_state=random_state, M=M, n_bins=n_bins,
+                            eps_rule=eps_rule, control=control)
+    return grid.at(grid.qs[0], grid.smoothings[0])
 
 
-def sensitivity_grid(rs: ResponseSet, *, qs: Sequence[float] = (0.70, 0.75, 0.8, 0.85, 0.9, 0.95),
-                     smoothings: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0),
-                     stimuli: Sequence[str | int] | None = None,
+def sensitivity_grid(rs: ResponseSet, *, qs: Sequence[float] = SENSITIVITY_QS,
+                     smoothings: Sequence[float] = SENSITIVITY_SMOOTHINGS, stimuli: Sequence[str | int] | None = None,
                      n_boot: int = 30, n_components: int = 10, random_state: int | np.random.Generator | None = 0,
-                     M: int = 150, n_bins: int = 100, control: JobControl | None = None) -> SensitivityGrid:
+                     M: int = 150, n_bins: int = 100, eps_rule: str = "authors",
+                     control: JobControl | None = None) -> SensitivityGrid:
     """Bootstrap S_tight over every (q, s) and S_cross over every s (METHODS.md section 6, step 8).
 
     The bootstraps and curves are shared by all settings (the same draws as ``tubularity_of_responses``
-    with the same ``random_state``), so the grid isolates the effect of q and s.
+    with the same ``random_state``), so the grid isolates the effect of q and s, and ``SensitivityGrid.at``
+    gives any one setting's ``TubularityBootstrap`` without a second run.
 
     Returns
     -------
     SensitivityGrid
         s_tight of shape (n_boot, n_q, n_s) and s_cross of shape (n_boot, n_s).
     """
-    q_arr, s_arr = _check_settings(M, qs, smoothings, n_bins)
+    q_arr, s_arr = _check_settings(M, qs, smoothings, n_bins, eps_rule)
     s_tight, s_cross, counts, names = _bootstrap_grid(
         rs, stimuli=stimuli, n_boot=n_boot, n_components=n_components, qs=q_arr, smoothings=s_arr, M=int(M),
-        n_bins=int(n_bins), random_state=random_state, control=control)
+        n_bins=int(n_bins), eps_rule=eps_rule, random_state=random_state, control=control)
     weights = counts / counts.sum()
     return SensitivityGrid(qs=q_arr, smoothings=s_arr, s_tight=s_tight @ weights, s_cross=s_cross @ weights,
-                           stimuli=names, label=rs.label,
+                           bundle_s_tight=s_tight, bundle_s_cross=s_cross, weights=weights, stimuli=names,
+                           eps_rule=eps_rule, n_components=int(n_components), label=rs.label,
                            reconstructed=bool(rs.provenance.get("reconstructed", False)))
 
 

@@ -8,8 +8,8 @@ import sys
 from compute.cli._tables import exit_on_error, format_table, load_dataset, load_module, load_or_skip, write_csv
 from compute.jobs import console_control
 
-CSV_HEADER = ("source", "label", "reconstructed", "n_boot", "q", "smoothing", "s_tight_mean", "s_tight_se",
-              "s_cross_mean", "s_cross_se")
+CSV_HEADER = ("source", "label", "reconstructed", "n_boot", "q", "smoothing", "eps_rule", "s_tight_mean",
+              "s_tight_se", "s_cross_mean", "s_cross_se")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--q", type=float, default=0.9, help="tube-radius quantile (default: 0.9)")
     parser.add_argument("--smoothing", type=float, default=2.0,
                         help="centerline smoothing factor s (default: 2.0; 0.01 = older figure)")
+    parser.add_argument("--eps-rule", default="authors", choices=("authors", "exact"),
+                        help="scale eps of S_cross (METHODS.md 6.4): 'authors' (default) = first other-curve point "
+                             "among each point's 9 nearest neighbours, points without one dropped; 'exact' = "
+                             "nearest other-curve point of every point")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (and biology's direction offsets)")
     parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
     return parser
@@ -49,14 +53,15 @@ def main(argv: list[str]) -> int:
                 skipped += 1
                 continue
             result = tubularity_of_responses(rs, n_boot=args.n_boot, q=args.q, smoothing=args.smoothing,
-                                             random_state=args.seed, control=console_control())
+                                             eps_rule=args.eps_rule, random_state=args.seed,
+                                             control=console_control())
             rows.append((name, result))
     if failure.exit_code is not None:
         return failure.exit_code
     if rows:
         n_boot = rows[0][1].n_boot
         print(f"S_tight (lower = tighter) and S_cross: mean +- SE over {n_boot} unit bootstraps "
-              f"(q={args.q}, s={args.smoothing})")
+              f"(q={args.q}, s={args.smoothing}, eps rule {args.eps_rule!r})")
         table = [(r.label + (" *" if r.reconstructed else ""), f"{r.s_tight_mean:.4f} +- {r.s_tight_se:.4f}",
                   f"{r.s_cross_mean:.3e} +- {r.s_cross_se:.1e}") for _, r in rows]
         print(format_table(("source", "S_tight (lower = tighter)", "S_cross"), table))
@@ -64,7 +69,7 @@ def main(argv: list[str]) -> int:
             print("* reconstructed from published factors: S_tight is close to the real traces' value, "
                   "S_cross is not reliable (METHODS.md section 3)")
     if args.csv and rows:
-        write_csv(args.csv, CSV_HEADER, [(name, r.label, r.reconstructed, r.n_boot, r.q, r.smoothing,
+        write_csv(args.csv, CSV_HEADER, [(name, r.label, r.reconstructed, r.n_boot, r.q, r.smoothing, r.eps_rule,
                                           r.s_tight_mean, r.s_tight_se, r.s_cross_mean, r.s_cross_se)
                                          for name, r in rows])
         print(f"wrote {args.csv}")

@@ -92,6 +92,36 @@ class TestCCAandLP:
             lp_score(x, x, alpha=-1.0)
 
 
+def test_lp_clips_each_brain_pc_before_averaging():
+    """METHODS 7 v2. v1 averaged the test R^2 over the 2 brain PCs and clipped the mean to [0, 1]; v2 clips
+    each PC's R^2 first. Here brain PC 1 is predictable from the model and PC 2 is noise (negative test R^2),
+    so the two orders differ; the reference is sklearn's Ridge and r2_score on the same splits."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(5)
+    model = rng.normal(size=(1, 48, 12))
+    signal = model[0] @ rng.normal(size=(12, 1))
+    brain = np.concatenate([3 * signal @ rng.normal(size=(1, 6)), 1.5 * rng.normal(size=(48, 6))], axis=1)[None]
+    scores = lp_score(model, brain, random_state=11)
+
+    px = PCA(10).fit_transform(StandardScaler().fit_transform(model[0]))
+    py = PCA(2).fit_transform(StandardScaler().fit_transform(brain[0]))
+    splits = np.random.default_rng(11)
+    per_pc, clip_after_mean = [], []
+    for _ in range(10):
+        order = splits.permutation(48)
+        train, test = order[:40], order[40:]
+        r2 = r2_score(py[test], Ridge(alpha=1.0).fit(px[train], py[train]).predict(px[test]),
+                      multioutput="raw_values")
+        per_pc.append(np.clip(r2, 0, 1).mean())
+        clip_after_mean.append(np.clip(r2.mean(), 0, 1))
+    assert scores[0] == pytest.approx(np.mean(per_pc), rel=1e-9)
+    assert np.mean(per_pc) - np.mean(clip_after_mean) > 0.05
+
+
 # --------------------------------------------------------------------------------------- DSA
 def _linear_dynamics(rng, a: np.ndarray, *, n_cond: int = 24, n_time: int = 30, n_units: int = 12,
                      noise: float = 0.02) -> np.ndarray:
@@ -123,6 +153,20 @@ def test_dsa_prefers_same_dynamics(rng):
         dsa_score(x[:, :2], x[:, :2], n_components=4)
 
 
+@pytest.mark.slow
+def test_dsa_angular_is_the_default_and_identical_systems_score_one(rng, monkeypatch):
+    """METHODS 7 v2. v1 defaulted to dsa-metric's "wasserstein" score; v2 uses the authors' "angular"."""
+    from compute.analysis import alignment
+
+    x = _linear_dynamics(rng, _rotation(0.3, 0.97))
+    assert dsa_score(x, x, n_components=4) == pytest.approx(1.0, abs=1e-6)
+    methods = []
+    monkeypatch.setattr(alignment, "_dsa_distance", lambda a, b, method, seed: methods.append(method) or 0.25)
+    assert dsa_score(x, x[::-1], n_components=4) == 0.75
+    alignment_scores(*_pair(rng), methods=("dsa",), n_boot=1, n_nulls=2)
+    assert methods == ["angular"] * 5
+
+
 # --------------------------------------------------------------------------------------- response sets
 def _pair(rng, *, n_model: int = 30, n_bio: int = 25, shared: float = 1.0) -> tuple[ResponseSet, ResponseSet]:
     """A model set (11 stimuli, 10 frames) and a bio set (6 stimuli, 20 bins) driven by shared latents."""
@@ -151,8 +195,9 @@ class TestAlignmentScores:
 
     def test_result_shapes_intervals_and_determinism(self, rng):
         model, bio = _pair(rng)
-        a = alignment_scores(model, bio, n_boot=4, n_nulls=3, random_state=2)
-        b = alignment_scores(model, bio, n_boot=4, n_nulls=3, random_state=2)
+        fast = {"dsa_method": "wasserstein"}  # milliseconds per DSA; the angular default is tested below
+        a = alignment_scores(model, bio, n_boot=4, n_nulls=3, random_state=2, **fast)
+        b = alignment_scores(model, bio, n_boot=4, n_nulls=3, random_state=2, **fast)
         assert a.methods == ("rsa", "cca", "lp", "dsa")
         assert a.values.shape == (4, 4) and a.per_time.shape == (4, 4, 10)
         assert np.all(np.isnan(a.per_time[3])) and not np.any(np.isnan(a.per_time[:3]))
@@ -199,11 +244,79 @@ class TestAlignmentScores:
             alignment_scores(model, ResponseSet(bio.responses, bio.stimuli, directions=np.arange(8.0)))
         with pytest.raises(ValueError, match=r"n_components must be an integer in 1..25"):
             alignment_scores(model, bio, dsa_components=26)
-        result = alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=2)
+        result = alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=2, dsa_method="wasserstein")
         with pytest.raises(ValueError, match=r"method 'rsa' was not computed; this result has \['dsa'\]"):
             result.score("rsa")
         with pytest.raises(ValueError, match=r"per-time curves exist for \[\]; got 'dsa'"):
             result.time_curve("dsa")
+
+
+def _identical_pair(rng) -> tuple[ResponseSet, ResponseSet]:
+    """A model set whose bio-matched six are exactly the bio set (same units, same 10 time bins)."""
+    _, bio = _pair(rng)
+    bio = ResponseSet(bio.responses[..., ::2], BIO_STIMULI, time=np.arange(10.0), time_unit="bin",
+                      provenance={"label": "bio"})
+    model = np.zeros((bio.n_units, 11, 8, 10), dtype=np.float32)
+    model[:, [MODEL_STIMULI.index(s) for s in BIO_STIMULI]] = bio.responses
+    return ResponseSet(model, MODEL_STIMULI, time=np.arange(10.0), provenance={"label": "model"}), bio
+
+
+@pytest.mark.slow
+def test_dsa_angular_is_seeded(rng):
+    # The package starts its similarity transform at random (torch's generator): random_state seeds it.
+    x, y = _linear_dynamics(rng, _rotation(0.3, 0.97)), _linear_dynamics(rng, np.diag([0.5, 0.3, -0.4, 0.2]))
+    assert dsa_score(x, y, n_components=2, random_state=4) == dsa_score(x, y, n_components=2, random_state=4)
+
+
+class TestDSAInTheEngine:
+    @pytest.mark.slow
+    def test_identical_systems_z_score_is_finite(self, rng):
+        model, bio = _identical_pair(rng)
+        result = alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=2, dsa_components=4)
+        assert np.isfinite(result.dsa_z) and result.dsa_z > 0
+        assert np.all(result.dsa_null < 1.0)
+
+    def test_progress_and_cancel_between_nulls(self, rng, monkeypatch):
+        from compute.analysis import alignment
+
+        monkeypatch.setattr(alignment, "_dsa_distance", lambda x, y, method, seed: 0.5)
+        model, bio = _pair(rng)
+        seen = []
+        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4,
+                         control=JobControl(progress=lambda f, t: seen.append((f, t))))
+        assert [t for _, t in seen if t.startswith("DSA null")][:3] == ["DSA null 1/3", "DSA null 2/3", "DSA null 3/3"]
+        assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+        checks = []
+        with pytest.raises(Cancelled):
+            alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4,
+                             control=JobControl(cancelled=lambda: checks.append(1) or len(checks) > 3))
+        assert len(checks) == 4                                # bootstrap, observed, null 1, null 2
+
+    def test_biology_is_x_and_nulls_shuffle_the_model_time(self, rng, monkeypatch):
+        """METHODS 7 v2. v1 passed the model as X and shuffled the biology's time order in the nulls; the
+        authors pass the biology as X and shuffle the model's time order."""
+        from compute.analysis import alignment
+
+        model, bio = _pair(rng, n_model=30, n_bio=25)
+        source = {}
+        real_pca, calls = alignment._pca_trajectories, []
+
+        def pca(x, n_components, seed):
+            out = real_pca(x, n_components, seed)
+            source[id(out)] = "model" if x.shape[2] == 30 else "bio"
+            return out
+
+        monkeypatch.setattr(alignment, "_pca_trajectories", pca)
+        monkeypatch.setattr(alignment, "_dsa_distance", lambda x, y, method, seed: calls.append((x, y)) or 0.5)
+        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4)
+        observed_x, observed_y = calls[1]                      # calls[0] is the bootstrap's score
+        assert source[id(observed_x)] == "bio" and source[id(observed_y)] == "model"
+        for null_x, null_y in calls[2:]:
+            assert null_x is observed_x                        # the biology stays as it is
+            assert not np.array_equal(null_y, observed_y)
+            # the same states in another time order, one permutation for all conditions
+            order = [int(np.flatnonzero(np.all(observed_y[0] == null_y[0, t], axis=1))[0]) for t in range(10)]
+            np.testing.assert_array_equal(null_y, observed_y[:, order])
 
 
 def _result(mean_value: float) -> AlignmentResult:

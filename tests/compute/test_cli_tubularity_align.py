@@ -53,6 +53,24 @@ def test_tubularity_table_and_csv(patched, tmp_path, capsys):
     assert float(rows[1]["s_tight_mean"]) > 0 and rows[1]["n_boot"] == "2"
 
 
+def test_tubularity_eps_rule(patched, tmp_path, capsys):
+    """v1 had no --eps-rule (always the exact nearest-other-curve median); v2 defaults to the authors' rule."""
+    values = {}
+    for rule in ("authors", "exact"):
+        out = tmp_path / f"{rule}.csv"
+        extra = [] if rule == "authors" else ["--eps-rule", "exact"]
+        assert tubularity_cli.main(["--datasets", "--modules", "Rec", "--n-boot", "2", "--csv", str(out), *extra]) == 0
+        assert f"eps rule '{rule}'" in capsys.readouterr().out
+        (row,) = csv.DictReader(out.open())
+        assert row["eps_rule"] == rule
+        values[rule] = row
+    assert values["authors"]["s_tight_mean"] == values["exact"]["s_tight_mean"]   # S_tight does not use eps
+    assert values["authors"]["s_cross_mean"] != values["exact"]["s_cross_mean"]
+    with pytest.raises(SystemExit):
+        tubularity_cli.main(["--eps-rule", "median"])
+    assert "invalid choice: 'median'" in capsys.readouterr().err
+
+
 def test_tubularity_nothing_to_do(patched, capsys):
     assert tubularity_cli.main(["--datasets"]) == 2
     assert "nothing to do" in capsys.readouterr().err
@@ -61,10 +79,10 @@ def test_tubularity_nothing_to_do(patched, capsys):
 def test_align_table_and_csv(patched, tmp_path, capsys):
     out = tmp_path / "align.csv"
     code = align_cli.main(["--modules", "Rec", "--datasets", "retina", "V1", "--n-boot", "2", "--n-nulls", "3",
-                           "--csv", str(out)])
+                           "--dsa-method", "wasserstein", "--csv", str(out)])  # angular: tests/compute/test_alignment
     printed = capsys.readouterr().out
     assert code == 0
-    assert "RSA" in printed and "DSA z" in printed and "interactive preset" in printed
+    assert "RSA" in printed and "DSA z" in printed and "interactive preset, DSA wasserstein" in printed
     rows = list(csv.DictReader(out.open()))
     assert [(r["module"], r["dataset"]) for r in rows] == [("Rec", "retina"), ("Rec", "V1")]
     means = [float(rows[0][f"{m}_mean"]) for m in ("rsa", "cca", "lp", "dsa")]

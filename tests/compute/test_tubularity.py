@@ -32,6 +32,99 @@ def _two_bundles(rng) -> tuple[np.ndarray, np.ndarray]:
     return curves, np.repeat([0, 1], 8)
 
 
+def _unit_tangents(points: np.ndarray) -> np.ndarray:
+    """Central differences over u = linspace(0, 1, M), normalised: (n, M, D) -> (n, M, D)."""
+    tan = np.gradient(points, np.linspace(0, 1, points.shape[1]), axis=1)
+    return tan / np.linalg.norm(tan, axis=2, keepdims=True)
+
+
+def _eps_by_definition(points: np.ndarray, rule: str) -> float:
+    """eps of one bundle (m, M, D) by a direct loop over METHODS 6.4.
+
+    "authors": sort every point's distances to all points of the bundle, skip rank 0 (the point itself),
+    take the first of ranks 1..9 on another curve; drop points without one; median (1.0 if none).
+    "exact": median over all points of the distance to the nearest point of another curve."""
+    m, M, _ = points.shape
+    flat, owner = points.reshape(m * M, -1), np.repeat(np.arange(m), M)
+    found = []
+    for i in range(m * M):
+        d = np.linalg.norm(flat - flat[i], axis=1)
+        if rule == "exact":
+            found.append(d[owner != owner[i]].min())
+            continue
+        for j in np.argsort(d, kind="stable")[1:10]:
+            if owner[j] != owner[i]:
+                found.append(d[j])
+                break
+    return float(np.median(found)) if found else 1.0
+
+
+def _crossing_by_definition(points: np.ndarray, tan: np.ndarray, eps: float, *, strict: bool = False) -> float:
+    """X of METHODS 6.6 by a loop over pairs of points on different curves with d <= 3 eps (d < 3 eps if
+    ``strict``, v1's rule): 2 / (m (m - 1)) * sum exp(-d^2 / (2 eps^2)) (1 - (t_i . t_j)^2) / M^2."""
+    m, M, _ = points.shape
+    total = 0.0
+    for c in range(m):
+        for o in range(c + 1, m):
+            for i in range(M):
+                for j in range(M):
+                    d = np.linalg.norm(points[c, i] - points[o, j])
+                    if d < 3 * eps or (not strict and d == 3 * eps):
+                        total += np.exp(-d ** 2 / (2 * eps ** 2)) * (1 - (tan[c, i] @ tan[o, j]) ** 2) / M ** 2
+    return 2 / (m * (m - 1)) * total
+
+
+# --------------------------------------------------------------------------------------- eps rule (v2)
+class TestEpsRule:
+    """METHODS 6.4 v2. v1 used the exact rule only: eps = median over ALL points of the distance to the
+    nearest point of another curve. v2's default ("authors") looks for that point only among each point's 9
+    nearest neighbours in the bundle and drops points without one; "exact" keeps v1's rule."""
+
+    def test_points_without_other_curve_neighbours_are_dropped(self):
+        # A dense straight curve and a V that touches it in the middle: near the ends every one of a point's
+        # 9 nearest neighbours lies on its own curve, so those points are dropped.
+        rng = np.random.default_rng(7)
+        x = np.linspace(-1, 1, 50)
+        line = np.stack([x, np.zeros(50), np.zeros(50)], axis=1)
+        vee = np.stack([x, 0.05 + np.abs(x), np.zeros(50)], axis=1)
+        curves = np.stack([line, vee]) + 1e-3 * rng.normal(size=(2, 50, 3))  # no ties in the distances
+        M = 60
+        authors = tubularity(curves, [0, 0], M=M, n_bins=30)
+        exact = tubularity(curves, [0, 0], M=M, n_bins=30, eps_rule="exact")
+        pts = authors.points
+        assert authors.eps_rule == "authors" and exact.eps_rule == "exact"
+        assert authors.eps[0] == pytest.approx(_eps_by_definition(pts, "authors"), rel=1e-12)
+        assert exact.eps[0] == pytest.approx(_eps_by_definition(pts, "exact"), rel=1e-12)
+        assert authors.eps[0] < 0.5 * exact.eps[0]
+        tan = _unit_tangents(pts)
+        assert authors.s_cross[0] * authors.length[0] == pytest.approx(
+            _crossing_by_definition(pts, tan, authors.eps[0]), rel=1e-10)
+        assert authors.s_cross[0] != pytest.approx(exact.s_cross[0], rel=0.1)
+        np.testing.assert_array_equal(authors.s_tight, exact.s_tight)  # S_tight does not use eps
+
+    def test_all_points_dropped_gives_one(self):
+        s = np.linspace(-1, 1, 40)
+        far = np.stack([np.stack([s, np.full(40, 5.0 * k), np.zeros(40)], axis=1) for k in range(2)])
+        assert tubularity(far, [0, 0], M=60, n_bins=50).eps[0] == 1.0
+        assert tubularity(far, [0, 0], M=60, n_bins=50, eps_rule="exact").eps[0] == pytest.approx(5.0)
+
+    def test_bootstrap_rule_is_passed_on(self, rng):
+        rs = _response_set(rng, spread=0.3)
+        kwargs = dict(n_boot=2, n_components=4, **FAST)
+        authors = tubularity_of_responses(rs, **kwargs)
+        exact = tubularity_of_responses(rs, eps_rule="exact", **kwargs)
+        assert authors.eps_rule == "authors" and exact.eps_rule == "exact"
+        np.testing.assert_array_equal(authors.s_tight, exact.s_tight)
+        assert not np.allclose(authors.s_cross, exact.s_cross)
+        grid = sensitivity_grid(rs, qs=(0.9,), smoothings=(2.0,), eps_rule="exact", **kwargs)
+        np.testing.assert_allclose(grid.s_cross[:, 0], exact.s_cross, rtol=1e-12)
+
+    def test_unknown_rule(self, rng):
+        curves, labels = _two_bundles(rng)
+        with pytest.raises(ValueError, match=r"eps_rule must be one of \['authors', 'exact'\]; got 'median'"):
+            tubularity(curves, labels, eps_rule="median")
+
+
 # --------------------------------------------------------------------------------------- planted geometry
 class TestPlantedGeometry:
     def test_s_tight_of_straight_tube_is_radius_over_length(self):
@@ -79,27 +172,32 @@ class TestPlantedGeometry:
         assert tubularity(parallel, [0, 0], M=60, n_bins=50).s_cross[0] < 1e-15 < values[0]
         assert np.all(np.diff(values) > 0)
 
-    def test_eps_and_s_cross_match_brute_force(self, rng):
+    @pytest.mark.parametrize("eps_rule", ["authors", "exact"])
+    def test_eps_and_s_cross_match_brute_force(self, rng, eps_rule):
         curves = np.cumsum(rng.normal(size=(3, 12, 2)), axis=1)
         M = 25
-        res = tubularity(curves, [0, 0, 0], M=M, n_bins=10)
+        res = tubularity(curves, [0, 0, 0], M=M, n_bins=10, eps_rule=eps_rule)
         pts = res.points
-        u = np.linspace(0, 1, M)
-        tan = np.gradient(pts, u, axis=1)
-        tan /= np.linalg.norm(tan, axis=2, keepdims=True)
-        nearest = [min(np.linalg.norm(pts[c, i] - pts[o, j]) for o in range(3) if o != c for j in range(M))
-                   for c in range(3) for i in range(M)]
-        eps = np.median(nearest)
-        total = 0.0
-        for c in range(3):
-            for o in range(c + 1, 3):
-                for i in range(M):
-                    for j in range(M):
-                        d = np.linalg.norm(pts[c, i] - pts[o, j])
-                        if d < 3 * eps:
-                            total += np.exp(-d ** 2 / (2 * eps ** 2)) * (1 - (tan[c, i] @ tan[o, j]) ** 2) / M ** 2
+        tan = _unit_tangents(pts)
+        eps = _eps_by_definition(pts, eps_rule)
         assert res.eps[0] == pytest.approx(eps, rel=1e-12)
-        assert res.s_cross[0] * res.length[0] == pytest.approx(2 / (3 * 2) * total, rel=1e-10)
+        assert res.s_cross[0] * res.length[0] == pytest.approx(_crossing_by_definition(pts, tan, eps), rel=1e-10)
+
+    def test_pairs_at_exactly_three_eps_count(self):
+        """v1 counted pairs closer than 3 eps (d < 3 eps); v2 (METHODS 6.6) counts d <= 3 eps.
+
+        Two perpendicular lines on the integer grid: every point's nearest other-curve point is 1 away for
+        half of them, so eps = 1 under both rules, and e.g. (4, 0) and (1, 0) are exactly 3 = 3 eps apart."""
+        horizontal = np.stack([np.arange(5.0), np.zeros(5)], axis=1)
+        vertical = np.stack([np.ones(5), np.arange(5.0) - 2], axis=1)
+        for eps_rule in ("authors", "exact"):
+            res = tubularity(np.stack([horizontal, vertical]), [0, 0], M=5, n_bins=5, eps_rule=eps_rule)
+            assert res.eps[0] == 1.0
+            tan = _unit_tangents(res.points)
+            closed = _crossing_by_definition(res.points, tan, 1.0)
+            open_ = _crossing_by_definition(res.points, tan, 1.0, strict=True)
+            assert res.s_cross[0] * res.length[0] == pytest.approx(closed, rel=1e-12)
+            assert closed - open_ > 1e-4
 
     def test_resampling_is_equal_in_arclength(self):
         t = np.sort(np.random.default_rng(3).uniform(0, 1, 20))
@@ -304,3 +402,34 @@ class TestCompareGroups:
             compare_groups([], [2.0])
         with pytest.raises(ValueError, match=r"a_values must be 1-D"):
             compare_groups([[1.0]], [2.0])
+
+
+# --------------------------------------------------------------------------------------- view builder
+class TestView:
+    """The "tubularity" view: one bootstrap run serves the sensitivity grid and the headline."""
+
+    @pytest.mark.parametrize("q, smoothing", [(0.9, 2.0), (0.88, 0.5)], ids=["on-grid", "off-grid"])
+    def test_headline_equals_a_direct_run(self, rng, q, smoothing):
+        from compute.jobs import ensure_control
+        from compute.views import BUILDERS
+
+        rs = _response_set(rng, spread=0.3, n_units=30)
+        options = dict(stimuli=["grat_W12", "grat_W2"], n_boot=2, q=q, smoothing=smoothing, random_state=3)
+        arrays, meta = BUILDERS["tubularity"](rs, None, control=ensure_control(None), drop_flagged=False,
+                                              sensitivity=True, eps_rule="exact", **options)
+        direct = tubularity_of_responses(rs, eps_rule="exact", **options)
+        np.testing.assert_allclose(arrays["s_tight_boot"], direct.s_tight, rtol=1e-12)
+        np.testing.assert_allclose(arrays["s_cross_boot"], direct.s_cross, rtol=1e-12)
+        assert meta["s_cross"] == pytest.approx(direct.s_cross_mean, rel=1e-12)
+        assert q in arrays["sensitivity_qs"] and smoothing in arrays["sensitivity_smoothings"]
+        assert arrays["sensitivity_s_tight"].shape == (arrays["sensitivity_qs"].size,
+                                                       arrays["sensitivity_smoothings"].size)
+        authors, _ = BUILDERS["tubularity"](rs, None, control=ensure_control(None), drop_flagged=False,
+                                           sensitivity=False, eps_rule="authors", **options)
+        assert not np.allclose(authors["s_cross_boot"], direct.s_cross)
+
+    def test_grid_at_needs_a_grid_point(self, rng):
+        grid = sensitivity_grid(_response_set(rng, spread=0.3), qs=(0.8, 0.9), smoothings=(2.0,), n_boot=2,
+                                n_components=3, **FAST)
+        with pytest.raises(ValueError, match=r"\(q, smoothing\) = \(0.85, 2.0\) is not on the grid"):
+            grid.at(0.85, 2.0)

@@ -121,7 +121,7 @@ class TestRunSettings:
 _OTHER_VALUES = {"stimuli": "all", "drop_flagged": True, "windows": False, "n_boot": 5, "q": 0.8,
                  "smoothing": 1.0, "sensitivity": False, "random_state": 1, "dataset": "retina",
                  "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2,
-                 "stimulus_set": "bio-matched", "ian": "greedy", "k_far": 0, "k_near": 0}
+                 "stimulus_set": "bio-matched", "ian": "greedy", "k_far": 0, "k_near": 0, "eps_rule": "exact"}
 _OTHER_IN_VIEW = {("encoding", "preset"): "interactive"}
 _BASE = {"alignment": {"dataset": "V1"}}
 
@@ -140,6 +140,13 @@ class TestKeys:
         changed = {**base, option: _OTHER_IN_VIEW.get((view, option), _OTHER_VALUES[option])}
         assert view_key(view, self.model, settings=settings, **base) != view_key(view, self.model,
                                                                                 settings=settings, **changed)
+
+    @pytest.mark.parametrize("view", ["tubularity", "alignment"])
+    def test_sensitive_to_view_version(self, settings, monkeypatch, view):
+        base = _BASE.get(view, {})
+        before = view_key(view, self.model, settings=settings, **base)
+        monkeypatch.setitem(workflows.VIEW_VERSIONS, view, workflows.VIEW_VERSIONS[view] + 1)
+        assert view_key(view, self.model, settings=settings, **base) != before
 
     @pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(RunSettings)])
     def test_model_key_sensitive_to_every_run_setting(self, settings, field):
