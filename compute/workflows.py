@@ -244,6 +244,9 @@ analysis default: bio-matched six for decoding and tubularity, all classes for a
 ``compute.stimuli.PRESETS`` ("bio-matched", "all", ...), or class names / indices in display order;
 stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm units first."""
 
+VIEW_VERSIONS = {"accuracy": 2}
+"""Bumped when a view's builder changes its results; absent views keep their original keys."""
+
 
 def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:
     if stimuli is None:
@@ -292,7 +295,9 @@ def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), set
              **options: Any) -> str:
     """Content key of a view artefact; cheap (no data, no torch)."""
     opts = normalise_options(view, options)
-    return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts)
+    version = {"version": VIEW_VERSIONS[view]} if view in VIEW_VERSIONS else {}
+    return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts,
+                       **version)
 
 
 # ---------------------------------------------------------------------------------------------- compute / load
