@@ -2,8 +2,8 @@
 
 - decoding manifold: each condition (stimulus, direction) averaged over time, PCA to 3, no scaling;
 - decoding accuracy: stimulus class from time-averaged population vectors; logistic regression
-  (scikit-learn's L2 objective, C = 1, L-BFGS to its tol 1e-4, max_iter 500; solved exactly in the span of
-  the rows, see :func:`_span_basis`) with 5 x stratified 5-fold CV (seeds 42..46) and 3-nearest-neighbours
+  (scikit-learn's L2 objective, C = 1, max_iter 500; L-BFGS to max |gradient| 1e-6, solved exactly in the
+  span of the centred rows, see :func:`_span_basis`) with 5 x stratified 5-fold CV (seeds 42..46) and 3-nearest-neighbours
   leave-one-out; also per time for "increasing" [0..t] and "decreasing" [t..end] windows;
 - decoding trajectories: one joint PCA(3) over all (condition, time) population vectors.
 
@@ -31,7 +31,7 @@ CV_FOLDS = 5
 LOGISTIC_MAX_ITER = 500
 KNN_NEIGHBOURS = 3
 WINDOWS = ("increasing", "decreasing")
-ACCURACY_VERSION = 2        # 2: logistic fits in the rows' span, batched L-BFGS, warm starts (within tol of v1)
+ACCURACY_VERSION = 2        # 2: batched L-BFGS in the centred rows' span (the same optimum as v1)
 _FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
 # _ONE_THREAD: every BLAS call here is small (a 48 x 1146 SVD, a 38-sample logistic fit, ARPACK
 # matrix-vector products). Measured on a busy 2-core machine, OpenBLAS threads made them 10-100x slower
@@ -269,27 +269,33 @@ def decoding_trajectories(rs: ResponseSet, *, stimuli: str | Sequence[str | int]
 
 
 # ---------------------------------------------------------------------------- logistic regression
-LOGISTIC_TOL = 1e-4         # stop at max |gradient| <= tol (scikit-learn's default tol, its lbfgs gtol)
+LOGISTIC_TOL = 1e-6         # max |gradient| at the stop. scikit-learn's default 1e-4 can stop short of the
+                            # optimum by enough to flip held-out predictions (0.01-0.02 accuracy on a test fixture)
 _HISTORY = 10               # L-BFGS memory (scikit-learn / scipy default)
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 
 
-def _span_basis(x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """Coordinates of the rows of ``x`` (n_samples, n_units) in an orthonormal basis of their span.
+def _span_basis(x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Coordinates of the centred rows of ``x`` (n_samples, n_units) in an orthonormal basis of their span.
 
-    An L2-penalised logistic regression's weights lie in the span of its training rows (the penalty's
-    gradient must cancel the loss gradient, a combination of those rows), so every fold's optimum lies in
-    the span of all rows; in orthonormal coordinates the penalty is unchanged. Fitting on the coordinates
-    and predicting with them is the same optimum as on the raw features, with ~n_samples columns instead
-    of n_units.
+    Exact for an L2-penalised logistic regression with an unpenalised intercept: (1) centring by any
+    vector m only moves the intercept (W x + b = W (x - m) + b + W m), so the optimal W is unchanged;
+    (2) at the optimum W = -C sum_i g_i x_i with sum_i g_i = 0 (the intercept's gradient), i.e. W's rows
+    lie in the span of the training rows less m, hence in the span of all centred rows, where the
+    orthonormal coordinates leave the penalty unchanged. Fitting and predicting on the coordinates is the
+    same optimum with ~n_samples columns instead of n_units; centring also removes the rows' common mean,
+    the direction that makes the raw problem ill-conditioned against the intercept.
 
-    Returns basis (n_units, r) or None (no reduction when n_units <= n_samples) and coords (n_samples, r).
+    Returns basis (n_units, r) or None (no reduction when n_units <= n_samples), coords (n_samples, r)
+    and the mean m (n_units,).
     """
+    mean = x.mean(axis=0)
+    centred = x - mean
     if x.shape[1] <= x.shape[0]:
-        return None, x
-    q, r = np.linalg.qr(x.T)                                      # x = r.T @ q.T
-    return q, r.T
+        return None, centred, mean
+    q, r = np.linalg.qr(centred.T)                                # centred = r.T @ q.T
+    return q, r.T, mean
 
 
 class _Problems:
@@ -428,20 +434,11 @@ def _fold_weights(splits: list[list[tuple[np.ndarray, np.ndarray]]], n_samples: 
     return weights
 
 
-@dataclass
-class _WarmStart:
-    """The previous window's solutions: basis (n_units, r) or None, and parameters (n_fits, n_logits, r + 1)."""
-
-    basis: np.ndarray | None
-    theta: np.ndarray
-
-
-def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, n_repeats: int,
-                 warm: _WarmStart | None = None) -> tuple[np.ndarray, int, _WarmStart]:
+def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, n_repeats: int
+                 ) -> tuple[np.ndarray, int]:
     """L2 logistic regression (scikit-learn's lbfgs objective, C = 1) on every fold of every repeat.
 
-    All fits share the rows' span coordinates (:func:`_span_basis`) and run as one batch; ``warm``
-    (the neighbouring window's solutions, mapped into this window's basis) starts them.
+    All fits share the centred rows' span coordinates (:func:`_span_basis`) and run as one batch from zero.
 
     Parameters
     ----------
@@ -456,23 +453,15 @@ def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarr
         Mean fold accuracy of each repeat, as ``cross_val_score(...).mean()``.
     not_converged : int
         Fits that stopped at max_iter.
-    warm : _WarmStart
-        This window's solutions.
     """
-    basis, z = _span_basis(x)
+    _, z, _ = _span_basis(x)
     problems = _Problems(z, y, n_classes, weights)
-    theta = np.zeros((len(weights), problems.n_logits, z.shape[1] + 1))
-    if warm is not None:
-        theta[:] = warm.theta
-        if basis is not None:                   # the same weights in raw units, in this window's basis
-            theta[..., :-1] = warm.theta[..., :-1] @ (warm.basis.T @ basis)
-    solved, n_iter = _lbfgs(problems, theta.reshape(len(theta), -1))
-    theta = solved.reshape(theta.shape)
+    solved, n_iter = _lbfgs(problems, np.zeros((len(weights), problems.n_params)))
     correct = (problems.scores(solved).argmax(axis=2) == y[:, None]).T    # (n_fits, n_samples)
     test = weights == 0
     fold_accuracy = (correct & test).sum(axis=1) / test.sum(axis=1)
     repeats = fold_accuracy.reshape(n_repeats, -1).mean(axis=1)
-    return repeats, int(np.sum(n_iter >= LOGISTIC_MAX_ITER)), _WarmStart(basis, theta)
+    return repeats, int(np.sum(n_iter >= LOGISTIC_MAX_ITER))
 
 
 def _knn_loo(x: np.ndarray, y: np.ndarray, n_classes: int, k: int = KNN_NEIGHBOURS) -> float:
@@ -532,25 +521,21 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
     splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(y, y)) for seed in CV_SEEDS]
     weights = _fold_weights(splits, len(y))
 
-    def evaluate(x: np.ndarray, warm: _WarmStart | None) -> tuple[np.ndarray, int, float, _WarmStart]:
-        repeats, failed, solved = _logistic_cv(x, y, len(names), weights, len(CV_SEEDS), warm)
-        return repeats, failed, _knn_loo(x, y, len(names)), solved
+    def evaluate(x: np.ndarray) -> tuple[np.ndarray, int, float]:
+        repeats, failed = _logistic_cv(x, y, len(names), weights, len(CV_SEEDS))
+        return repeats, failed, _knn_loo(x, y, len(names))
 
     n_time = states.shape[1] if windows else 0
     window_logistic = np.zeros((len(WINDOWS), n_time))
     window_sd = np.zeros((len(WINDOWS), n_time))
     window_knn = np.zeros((len(WINDOWS), n_time))
     with threadpool_limits(limits=1, user_api="blas"):     # see _ONE_THREAD
-        repeats, not_converged, knn, whole = evaluate(states.mean(axis=1), None)
-        # Warm starts: each sweep starts at the whole trial ([0..end] is both sweeps' widest window) and
-        # moves one bin at a time, starting every fit at its neighbouring window's optimum.
-        sweeps = (range(n_time - 1, -1, -1), range(n_time))
+        repeats, not_converged, knn = evaluate(states.mean(axis=1))
         for w, means in enumerate(_window_means(states) if windows else ()):
-            warm = whole
-            for done, t in enumerate(sweeps[w]):
+            for t in range(n_time):
                 control.check()
-                control.report((w * n_time + done) / (len(WINDOWS) * n_time), f"{WINDOWS[w]} window, bin {t}")
-                reps, failed, window_knn[w, t], warm = evaluate(means[t], warm)
+                control.report((w * n_time + t) / (len(WINDOWS) * n_time), f"{WINDOWS[w]} window, bin {t}")
+                reps, failed, window_knn[w, t] = evaluate(means[t])
                 window_logistic[w, t], window_sd[w, t] = reps.mean(), reps.std()
                 not_converged += failed
     control.report(1.0, "decoding done")
