@@ -375,13 +375,13 @@ def _lbfgs(problems: _Problems, theta: np.ndarray, *, max_iter: int = LOGISTIC_M
     y_hist = np.zeros_like(s_hist)
     rho = np.zeros((_HISTORY, len(x)))
     gamma = np.ones(len(x))                 # initial inverse-Hessian scale s'y / y'y of the newest pair
-    for it in range(max_iter + 1):
-        keep = np.abs(g).max(axis=1) > tol if it == 0 else keep
+    keep = np.abs(g).max(axis=1) > tol
+    for it in range(max_iter):
         if not keep.all():                  # stopped problems leave the batch
             out[rows[~keep]] = x[~keep]
             rows, x, value, g, gamma = rows[keep], x[keep], value[keep], g[keep], gamma[keep]
             s_hist, y_hist, rho = s_hist[:, keep], y_hist[:, keep], rho[:, keep]
-        if not len(rows) or it == max_iter:
+        if not len(rows):
             break
         stored = [(it - 1 - j) % _HISTORY for j in range(min(it, _HISTORY))]     # newest first
         q = g.copy()
@@ -421,6 +421,7 @@ def _lbfgs(problems: _Problems, theta: np.ndarray, *, max_iter: int = LOGISTIC_M
         n_iter[rows] += 1
         x, value, g = new_x, new_value, new_g
         keep = moved & ~stalled & (np.abs(g).max(axis=1) > tol)
+    out[rows] = x                           # the last iterates of the problems still running at max_iter
     return out, n_iter
 
 

@@ -196,6 +196,15 @@ class TestAccuracy:
                 ours, theirs = ours - ours.mean(axis=1, keepdims=True), theirs - theirs.mean(axis=1, keepdims=True)
             np.testing.assert_allclose(ours, theirs, atol=1e-4 * np.abs(theirs).max())
 
+    def test_max_iter_returns_the_last_iterate(self, rng):
+        values = separable(rng, n_units=40, n_stim=3, n_time=1, spread=4.0)[:, 0]
+        y = np.repeat(np.arange(3), 8)
+        problems = _Problems(_span_basis(values)[1], y, 3, np.ones((2, len(y))))
+        start = np.zeros((2, problems.n_params))
+        three, n_iter = _lbfgs(problems, start, max_iter=3)
+        assert n_iter.tolist() == [3, 3] and np.all(np.abs(three).max(axis=1) > 0)
+        assert np.all(problems.value_grad(three, np.arange(2))[0] < problems.value_grad(start, np.arange(2))[0])
+
     @pytest.mark.slow
     def test_window_sweep_matches_sklearn_per_window(self, rng):
         """Every window's fits reach scikit-learn's optimum: the same cross-validated accuracies as
