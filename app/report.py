@@ -20,7 +20,8 @@ SECTIONS = ("manifest", "tables", "alignment", *SOURCE_VIEWS)
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}.bad{background:#fde2e2}.note{background:#fff6d6;padding:0.6em;border-left:4px solid #e0b000}
-.figs{display:flex;flex-wrap:wrap;gap:8px}.figs>div{flex:1 1 560px}pre{background:#f7f7f7;padding:0.8em;overflow:auto}"""
+.figs{display:flex;flex-wrap:wrap;gap:8px}.figs>div{flex:1 1 560px}
+pre{background:#f7f7f7;padding:0.8em;overflow:auto}"""
 
 
 def _figure_html(fig: go.Figure) -> str:

@@ -86,7 +86,8 @@ def compare(n_windows: int) -> None:
     before, after = np.mean(times["before"]), np.mean(times["after"])
     n_eval = 2 * rs.n_time + 1
     print(f"  mean per window: before {before:.2f} s, after {after:.3f} s, ratio {before / after:.1f}x; "
-          f"full sweep ({n_eval} evaluations) extrapolated: before {n_eval * before:.0f} s, after {n_eval * after:.1f} s; "
+          f"full sweep ({n_eval} evaluations) extrapolated: before {n_eval * before:.0f} s, "
+          f"after {n_eval * after:.1f} s; "
           f"largest accuracy difference {max(gaps):.3f} (v1 stops at scikit-learn's tol 1e-4)")
 
 

@@ -52,7 +52,8 @@ def plan_from_args(args: argparse.Namespace):
         return ReportPlan.from_json(json.loads(args.manifest.read_text())["plan"])
     profile = PROFILES[args.profile]
     return plan_for(args.model, profile=args.profile, run=RunSettings(**profile["run"]),
-                    view_options=profile.get("views", {}), modules=None if args.modules is None else tuple(args.modules))
+                    view_options=profile.get("views", {}),
+                    modules=None if args.modules is None else tuple(args.modules))
 
 
 def main(argv: list[str]) -> int:

@@ -11,9 +11,9 @@ from sklearn.model_selection import LeaveOneOut, StratifiedKFold, cross_val_scor
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from compute.analysis.decoding import (CV_SEEDS, DecodingAccuracy, DecodingManifold, Trajectories, _lbfgs,
-                                       _pca, _Problems, _span_basis, _window_means, artifact_key, condition_matrix, decoding_accuracy, decoding_manifold,
-                                       decoding_trajectories, resolve_stimuli)
+from compute.analysis.decoding import (CV_SEEDS, DecodingAccuracy, DecodingManifold, Trajectories, _lbfgs, _pca,
+                                       _Problems, _span_basis, _window_means, artifact_key, condition_matrix,
+                                       decoding_accuracy, decoding_manifold, decoding_trajectories, resolve_stimuli)
 from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import Cancelled, JobControl
 from compute.responses import ResponseSet
