@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dash
 
-from app.pages import accuracy, alignment, compare, explore, stimuli, tubularity
+from app.pages import accuracy, alignment, compare, explore, report, stimuli, tubularity
 
-PAGES = (stimuli, explore, compare, tubularity, alignment, accuracy)
+PAGES = (stimuli, explore, compare, tubularity, alignment, accuracy, report)
 
 
 def _bind(layout, catalog):

@@ -15,6 +15,7 @@ COMMANDS = {
     "tubularity": "S_tight and S_cross of datasets and modules",
     "align": "alignment scores (RSA, CCA, linear predictivity, DSA) of modules with biology",
     "encode": "encoding manifold of a dataset or module",
+    "report": "replication report: every view, published-value tables, manifest, one HTML file",
 }
 
 

@@ -1,0 +1,75 @@
+"""Report page: the replication report as a background job (progress and cancel in the shell's job bar),
+written under ``<cache>/reports/<report id>/`` and served from ``/reports/<report id>/<file>``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dash import Input, Output, State, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.ids import ShellIds
+from app.pages.report import ReportIds
+from callbacks.context import AppContext
+
+log = logging.getLogger(__name__)
+
+
+def reports_dir(ctx: AppContext) -> Path:
+    return ctx.settings.cache_dir / "reports"
+
+
+def build_report(model: str, progress, cancelled, *, ctx: AppContext) -> str:
+    """Compute and render the report of ``model`` with the app's profile; returns its report id."""
+    from app.report import render_report
+    from compute.cache import content_key
+    from compute.jobs import JobControl
+    from compute.report import compute_report, plan_for
+    from compute.workflows import VIEWS
+
+    profile = ctx.catalog.profile
+    plan = plan_for(model, profile=profile.name, run=ctx.run,
+                    view_options={view: profile.options_for(view) for view in VIEWS if profile.options_for(view)})
+    report_id = content_key("report", plan=plan.to_json())
+    result = compute_report(plan, cache=ctx.cache, settings=ctx.settings,
+                            control=JobControl(progress=progress, cancelled=cancelled))
+    render_report(result, reports_dir(ctx) / report_id)
+    return report_id
+
+
+def register(app, ctx: AppContext) -> None:
+    import flask
+
+    @app.server.route("/reports/<report_id>/<path:name>")
+    def serve_report(report_id: str, name: str):
+        if not report_id.startswith("report-") or not report_id.replace("-", "").isalnum():
+            flask.abort(404)
+        return flask.send_from_directory(reports_dir(ctx) / report_id, name)
+
+    @app.callback(
+        Output(ReportIds.LINK, "children"),
+        Output(ShellIds.ERROR, "children", allow_duplicate=True),
+        Output(ShellIds.PROGRESS, "value", allow_duplicate=True),
+        Output(ShellIds.STAGE, "children", allow_duplicate=True),
+        Input(ReportIds.RUN, "n_clicks"),
+        State(ReportIds.MODEL, "value"),
+        background=True,
+        running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
+        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
+                  Output(ShellIds.LIVE, "data")],
+        cancel=[Input(ShellIds.CANCEL, "n_clicks")],
+        prevent_initial_call=True,
+    )
+    def run_report(set_progress, clicks, model):
+        if not clicks:
+            raise PreventUpdate
+        try:
+            report_id = build_report(model, lambda f, text: set_progress((f"{f:.4f}", f"report: {text}", True)),
+                                     lambda: False, ctx=ctx)
+        except (ValueError, TypeError, KeyError) as error:
+            return no_update, f"Report not built: {error}", "0", "failed"
+        href = f"/reports/{report_id}/report.html"
+        return (html.P(["Report ready: ", html.A("open report.html", href=href, target="_blank"),
+                        f" (data and manifest.json beside it, under {reports_dir(ctx) / report_id})"]),
+                "", "1", "report done")

@@ -1,0 +1,70 @@
+"""``python -m compute report``: the replication report (one self-contained HTML file, its data, a manifest)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from compute.cli._tables import exit_on_error
+from compute.jobs import JobControl
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m compute report",
+                                     description="Every view of every module of a model and of retina / V1, the "
+                                                 "tables against the seed study's published values and a manifest, "
+                                                 "as OUT/report.html (+ data/, tables.json, manifest.json). "
+                                                 "Computed views come from the cache.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", default="fnn-random", help="fnn-random (default), fnn-official, conv3d-random")
+    source.add_argument("--manifest", type=Path, help="regenerate the report recorded in this manifest.json")
+    parser.add_argument("--profile", default="default", choices=("default", "quick", "test"),
+                        help="run profile (TWINSCOPE_PROFILE's settings): default = the study's, quick = one "
+                             "instance per condition, test = the small test settings")
+    parser.add_argument("--modules", nargs="+", default=None, help="only these modules (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: report/)")
+    return parser
+
+
+def tqdm_control() -> JobControl:
+    """A JobControl drawing a tqdm bar (percent) with the current stage."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed} {postfix}")
+
+    def progress(fraction: float, text: str) -> None:
+        bar.n = int(round(1000 * fraction))
+        bar.set_postfix_str(text[:70], refresh=True)
+        if fraction >= 1.0:
+            bar.close()
+
+    return JobControl(progress=progress)
+
+
+def plan_from_args(args: argparse.Namespace):
+    """The ReportPlan of the command line: from ``--manifest``, or the model + profile's settings."""
+    from app.profile import PROFILES
+    from compute.report import ReportPlan, plan_for
+    from compute.workflows import RunSettings
+
+    if args.manifest is not None:
+        return ReportPlan.from_json(json.loads(args.manifest.read_text())["plan"])
+    profile = PROFILES[args.profile]
+    return plan_for(args.model, profile=args.profile, run=RunSettings(**profile["run"]),
+                    view_options=profile.get("views", {}),
+                    modules=None if args.modules is None else tuple(args.modules))
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    with exit_on_error() as failure:
+        from app.report import render_report
+        from compute.report import compute_report
+
+        result = compute_report(plan_from_args(args), control=tqdm_control())
+        path = render_report(result, args.out)
+    if failure.exit_code is not None:
+        return failure.exit_code
+    print(f"wrote {path} ({len(result.keys)} views; manifest {args.out / 'manifest.json'})")
+    return 0
