@@ -9,9 +9,17 @@ from app.ids import JobIds
 IMAGE_FORMATS = ("png", "svg")
 
 
+# Mode-bar buttons that would send the figure and its data to plotly's cloud service: never offered.
+CLOUD_BUTTONS = ("sendDataToCloud", "editInChartStudio")
+
+
 def graph_config(name: str, image_format: str = "png") -> dict:
-    """Plotly config of every graph: modebar image export as PNG (2x) or SVG, named after the view."""
-    return {"displaylogo": False,
+    """Plotly config of every graph: modebar image export as PNG (2x) or SVG, named after the view; no
+    button that sends data to an outside service (no "Share chart" / "Edit in Chart Studio", no link)."""
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"image_format must be one of {IMAGE_FORMATS}; got {image_format!r}")
+    return {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False, "showLink": False,
+            "sendData": False, "plotlyServerURL": "", "modeBarButtonsToRemove": list(CLOUD_BUTTONS),
             "toImageButtonOptions": {"format": image_format, "filename": f"twinscope-{name}", "scale": 2}}
 
 

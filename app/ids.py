@@ -24,6 +24,7 @@ class ShellIds:
     CANCEL = "shell-job-cancel"
     ERROR = "shell-job-error"
     URL_SINK = "shell-url-sink"
+    FORMAT_SINK = "shell-format-sink"
 
 
 def _page_id(kind: str) -> staticmethod:

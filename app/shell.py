@@ -18,6 +18,7 @@ def layout() -> html.Div:
         dcc.Store(id=ShellIds.RUNNING, data=False),
         dcc.Store(id=ShellIds.LIVE, data=False),
         dcc.Store(id=ShellIds.URL_SINK),
+        dcc.Store(id=ShellIds.FORMAT_SINK),
         html.Header([
             html.Span("twinscope", className="brand"),
             html.Nav(links, id=ShellIds.NAV, className="nav"),

@@ -64,6 +64,20 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         }
       });
       return window.dash_clientside.no_update;
+    },
+
+    /* Graphs already drawn keep the config they were plotted with (dcc.Graph replots only when its figure
+       changes), so the export format is also set on each drawn graph's live plotly context. */
+    setImageFormat: function (format) {
+      document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
+        var options = gd._context && gd._context.toImageButtonOptions;
+        if (!options) { return; }
+        options.format = format;
+        gd.querySelectorAll('.modebar-btn[data-title^="Download plot"]').forEach(function (button) {
+          button.setAttribute('data-title', 'Download plot as ' + (format === 'svg' ? 'an SVG' : 'a PNG'));
+        });
+      });
+      return format;
     }
   }
 });

@@ -18,6 +18,10 @@ from callbacks.context import AppContext
 
 NOT_RUN = "Press Run to compute this view."
 MAX_DRAWN_CROSSINGS = 2000  # the count is exact; only the drawn midpoint layer is thinned
+CYCLIC_COLUMNS = ("preferred direction",)
+# Unit metadata shown in the encoding manifold's hover, when the artefact has the column.
+HOVER_COLUMNS = ("module", "cell_type", "layer", "put_type", "experiment", "cell_id", "stream", "channel", "y",
+                 "x", "cluster", "preferred direction", "OSI", "DSI")
 
 
 def shown_token(source: str, show: str | None) -> str | None:
@@ -179,10 +183,12 @@ def encoding_view(result, source, show, color, *, ctx: AppContext):
     options = dict(meta.get("color_options", {}))
     column = _color_column(color, options)
     values = None if column is None else arrays.get(column)
+    hover = {name: arrays[f"color__{name}"] for name in options if name in HOVER_COLUMNS and name != color}
     fig = encoding_figure(arrays["coords"], color=values, color_name=color if values is not None else "",
                           categorical=None if column is None else options[color] == "categorical",
-                          unit_index=arrays["unit_index"], title=_encoding_title(meta),
-                          untrained=meta.get("untrained", False), reconstructed=meta.get("reconstructed", False))
+                          cyclic=color in CYCLIC_COLUMNS, unit_index=arrays["unit_index"], hover=hover,
+                          title=_encoding_title(meta), untrained=meta.get("untrained", False),
+                          reconstructed=meta.get("reconstructed", False))
     fig.update_layout(uirevision=entry["key"])
     # plain lists: plotly.js keeps base64 arrays as typed arrays, whose clickData customdata is not a list
     return plain_figure(fig), [{"label": name, "value": name} for name in options]

@@ -75,8 +75,9 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
     others: compute's ValueError / TypeError / KeyError texts are shown as written, anything else is
     logged with its traceback and named in the error text.
     """
+    from callbacks.plan import compute_and_record
     from compute.jobs import JobControl
-    from compute.workflows import compute_view, view_summary
+    from compute.workflows import view_summary
 
     try:
         items = parse_request(request)
@@ -88,8 +89,8 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
         prefix = f"{i + 1}/{len(items)} {view} of {source.to_token()}"
         control = JobControl(progress=_throttled(set_progress, i / len(items), 1 / len(items), prefix))
         try:
-            key = compute_view(view, source, run=ctx.run, cache=ctx.cache, settings=ctx.settings,
-                               control=control, **{**ctx.catalog.profile.options_for(view), **options})
+            key = compute_and_record(view, source, ctx=ctx, control=control,
+                                     **{**ctx.catalog.profile.options_for(view), **options})
         except (ValueError, TypeError, KeyError) as error:
             errors.append(f"{prefix}: {str(error).strip(chr(39))}")
             continue

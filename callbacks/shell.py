@@ -69,6 +69,9 @@ def register(app, ctx: AppContext) -> None:
         return graph_configs(image_format, graph_ids)
 
     app.clientside_callback(
+        "function(fmt) { return window.dash_clientside.twinscope.setImageFormat(fmt); }",
+        Output(ShellIds.FORMAT_SINK, "data"), Input(ShellIds.IMAGE_FORMAT, "value"))
+    app.clientside_callback(
         """function(queries) {
             if (queries && queries.length && typeof queries[0] === 'string') {
                 window.history.replaceState(null, '', window.location.pathname + queries[0]);

@@ -158,6 +158,14 @@ def _encoding_rank(source, rank: int | None) -> int | None:
     return MODULE_RANKS[source.module]
 
 
+def _preferred_direction(manifold_values: np.ndarray, tuning, unit_index: np.ndarray) -> np.ndarray:
+    """Preferred direction (degrees in [0, 360)) per point: the manifold's where it has one, else the unit's
+    tuning at its best stimulus (the published factors give the biological manifold none)."""
+    values = np.asarray(manifold_values, dtype=float)
+    tuned = np.asarray(tuning.preferred_direction, dtype=float)[unit_index]
+    return np.mod(np.where(np.isfinite(values), values, tuned), 360.0)
+
+
 def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, random_state) -> Artifact:
     from compute.analysis.diagnostics import intensity_arm, unit_tuning
     from compute.encoding.manifold import encoding_manifold, encoding_manifold_from_factors
@@ -179,7 +187,7 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, ra
     columns = {"cluster": np.asarray(manifold.clusters), "OSI": np.asarray(tuning.osi)[unit_index],
                "DSI": np.asarray(tuning.dsi)[unit_index],
                "intensity arm": np.asarray(intensity_arm(rs).flags, dtype=bool)[unit_index],
-               "preferred direction": np.asarray(manifold.preferred_direction, dtype=float)}
+               "preferred direction": _preferred_direction(manifold.preferred_direction, tuning, unit_index)}
     columns.update({name: np.asarray(values)[unit_index] for name, values in rs.units.items()})
     if "stream" in rs.units and "channel" in rs.units:
         columns["feature map"] = np.char.add(np.char.add("s", rs.units["stream"].astype(str)),
@@ -194,6 +202,10 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, ra
             "headline": diagnostics}
     return arrays, meta
 
+
+ARTIFACT_VERSIONS: dict[str, int] = {"encoding": 2}
+"""Version of a view's artefact contents, part of its key (1 when absent). encoding 2: preferred direction
+from the units' tuning where the manifold has none (v1 stored NaN for biology)."""
 
 PRECHECKS: dict[str, Callable[..., Any]] = {
     "encoding": lambda source, rank, **_: _encoding_rank(source, rank),

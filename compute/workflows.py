@@ -291,8 +291,12 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
 def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), settings: Settings | None = None,
              **options: Any) -> str:
     """Content key of a view artefact; cheap (no data, no torch)."""
+    from compute.views import ARTIFACT_VERSIONS
+
     opts = normalise_options(view, options)
-    return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts)
+    version = ARTIFACT_VERSIONS.get(view, 1)
+    kind = f"view-{view}" if version == 1 else f"view-{view}-v{version}"
+    return content_key(kind, source=source_key(source, run=run, settings=settings), options=opts)
 
 
 # ---------------------------------------------------------------------------------------------- compute / load

@@ -6,10 +6,10 @@ from app.figures.decoding import accuracy_figure, crossing_trace, decoding_manif
 from app.figures.encoding import encoding_figure
 from app.figures.psth import psth_figure
 from app.figures.stimuli import sequence_preview, thumbnail_strip
-from app.figures.style import GRAPH_CONFIG, empty_figure
+from app.figures.style import empty_figure
 from app.figures.tubularity import sensitivity_heatmap, tube_figure, tubularity_bars
 
-__all__ = ["GRAPH_CONFIG", "accuracy_figure", "alignment_figure", "alignment_table", "alignment_table_figure",
+__all__ = ["accuracy_figure", "alignment_figure", "alignment_table", "alignment_table_figure",
            "crossing_trace", "decoding_manifold_figure", "empty_figure", "encoding_figure", "psth_figure",
            "sensitivity_heatmap", "sequence_preview", "thumbnail_strip", "trajectories_figure", "tube_figure",
            "tubularity_bars"]

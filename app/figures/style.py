@@ -31,9 +31,6 @@ MODEL_COLOR = "#525252"
 CONTINUOUS_SCALE = "Viridis"
 UNTRAINED_TEXT = "untrained (random weights)"
 RECONSTRUCTED_TEXT = "reconstructed from published factors"
-GRAPH_CONFIG = {"displaylogo": False,
-                "toImageButtonOptions": {"format": "svg", "filename": "twinscope", "scale": 2}}
-"""``dcc.Graph(config=...)`` for every graph: PNG/SVG export from the modebar."""
 
 
 def stimulus_color(name: str) -> str:

@@ -182,7 +182,7 @@ class TestEncoding:
         assert len(fig.data) == 1 and fig.data[0].marker.showscale
         np.testing.assert_allclose(fig.data[0].marker.color, osi)
         assert fig.data[0].marker.colorbar.title.text == "OSI"
-        assert fig.layout.scene.xaxis.title.text == "DC1"
+        assert fig.layout.scene.xaxis.title.text.startswith("DC1 (diffusion")
 
     def test_stimulus_categories_use_class_colours(self, rng):
         fig = figures.encoding_figure(rng.normal(size=(2, 3)), color=np.array(["grat_W2", "grat_W12"]))
