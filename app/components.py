@@ -39,15 +39,18 @@ def field(label: str, control) -> html.Div:
 
 
 def job_controls(page: str, request: dict, query: str, *, label: str = "Run") -> list:
-    """Run button, data export (NPZ / CSV of what is shown) and the stores a page's job needs: request
-    (what to compute), result (keys and summaries), URL query."""
+    """Run button, data export (NPZ / CSV of what is shown), the plan (what Run computes and how long it
+    should take, filled in from the request) and the stores a page's job needs: request (what to compute),
+    estimate (seconds), result (keys and summaries), URL query."""
     return [html.Div([
                 html.Button(label, id=JobIds.run(page), className="run-button"),
                 dcc.RadioItems(id=JobIds.export_format(page), value="npz", inline=True,
                                options=[{"label": "NPZ", "value": "npz"}, {"label": "CSV", "value": "csv"}]),
                 html.Button("Export shown data", id=JobIds.export(page), className="export-button"),
             ], className="inline-controls"),
+            html.Div(id=JobIds.plan(page), className="plan", role="status"),
             dcc.Download(id=JobIds.download(page)),
+            dcc.Store(id=JobIds.estimate(page), data=0),
             dcc.Store(id=JobIds.request(page), data=request),
             dcc.Store(id=JobIds.result(page)),
             dcc.Store(id=JobIds.query(page), data=query)]

@@ -25,6 +25,9 @@ class ShellIds:
     ERROR = "shell-job-error"
     URL_SINK = "shell-url-sink"
     FORMAT_SINK = "shell-format-sink"
+    CLOCK = "shell-job-clock"
+    TICK = "shell-job-tick"
+    STARTED = "shell-job-started"
 
 
 def _page_id(kind: str) -> staticmethod:
@@ -47,6 +50,8 @@ class JobIds:
     EXPORT = "job-export"
     EXPORT_FORMAT = "job-export-format"
     DOWNLOAD = "job-download"
+    PLAN = "job-plan"
+    ESTIMATE = "job-estimate"
 
     run = _page_id(RUN)
     request = _page_id(REQUEST)
@@ -55,6 +60,20 @@ class JobIds:
     export = _page_id(EXPORT)
     export_format = _page_id(EXPORT_FORMAT)
     download = _page_id(DOWNLOAD)
+    plan = _page_id(PLAN)
+    estimate = _page_id(ESTIMATE)
+
+
+class HomeIds:
+    STATUS = "home-status"
+    ENTRY = "home-entry"
+    METHODS_LINK = "home-methods-link"
+    LOADED = "home-loaded"
+
+
+class MethodsIds:
+    TABLE = "methods-table"
+    LOADED = "methods-loaded"
 
 
 class StimuliIds:

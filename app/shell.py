@@ -30,6 +30,9 @@ def layout() -> html.Div:
         html.Div([
             html.Progress(id=ShellIds.PROGRESS, max="1", value="0", className="job-progress"),
             html.Span("idle", id=ShellIds.STAGE, className="job-stage"),
+            html.Span(id=ShellIds.CLOCK, className="job-clock"),
+            dcc.Interval(id=ShellIds.TICK, interval=1000, disabled=True),
+            dcc.Store(id=ShellIds.STARTED),
             html.Button("Cancel", id=ShellIds.CANCEL, disabled=True, className="job-cancel"),
             html.Div(id=ShellIds.ERROR, className="job-error", role="alert"),
         ], className="job-bar"),

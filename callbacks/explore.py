@@ -247,9 +247,9 @@ def register(app, ctx: AppContext) -> None:
         return modules_for_source(source, ctx=ctx)
 
     @app.callback(Output(ExploreIds.RANK, "value"), Output(ExploreIds.RANK, "disabled"),
-                  Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)
+                  Output(ExploreIds.COLOR_BY, "value"), Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)
     def on_source_rank(source):
-        return rank_for_source(source, ctx=ctx)
+        return *rank_for_source(source, ctx=ctx), ctx.catalog.default_color(source)
 
     @app.callback(Output(ExploreIds.PRESET, "value"), Output(ExploreIds.STIMULI, "value"),
                   Input(ExploreIds.PRESET, "value"), Input(ExploreIds.STIMULI, "value"), prevent_initial_call=True)

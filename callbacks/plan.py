@@ -71,12 +71,9 @@ def _frame_samples(ctx: AppContext) -> int:
 
 
 def _responses_cached(source, ctx: AppContext) -> bool:
-    from compute.workflows import source_key
+    from app.catalog import responses_ready
 
-    key = source_key(source, run=ctx.run, settings=ctx.settings)
-    if key not in ctx.cache:
-        return False
-    return source.kind != "model" or ctx.cache.meta(key)["responses_key"] in ctx.cache
+    return responses_ready(source.to_token(), cache=ctx.cache, run=ctx.run, settings=ctx.settings)
 
 
 def _view_seconds(view: str, source, ctx: AppContext, log: dict) -> tuple[float, bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State
+from dash import ALL, MATCH, Input, Output, State
 
 from app.components import graph_config
 from app.ids import JobIds, ShellIds
@@ -68,6 +68,21 @@ def register(app, ctx: AppContext) -> None:
     def set_image_format(image_format, graph_ids):
         return graph_configs(image_format, graph_ids)
 
+    @app.callback(Output({"type": JobIds.PLAN, "page": MATCH}, "children"),
+                  Output({"type": JobIds.ESTIMATE, "page": MATCH}, "data"),
+                  Input({"type": JobIds.REQUEST, "page": MATCH}, "data"),
+                  Input({"type": JobIds.RESULT, "page": MATCH}, "data"))
+    def show_plan(request, _result):
+        from callbacks.plan import plan_summary
+
+        return plan_summary(request, ctx=ctx)
+
+    app.clientside_callback(
+        "function(n, running, progress, estimates, started) {"
+        " return window.dash_clientside.twinscope.jobClock(running, progress, estimates, started); }",
+        Output(ShellIds.CLOCK, "children"), Output(ShellIds.STARTED, "data"), Output(ShellIds.TICK, "disabled"),
+        Input(ShellIds.TICK, "n_intervals"), Input(ShellIds.RUNNING, "data"), State(ShellIds.PROGRESS, "value"),
+        State({"type": JobIds.ESTIMATE, "page": ALL}, "data"), State(ShellIds.STARTED, "data"))
     app.clientside_callback(
         "function(fmt) { return window.dash_clientside.twinscope.setImageFormat(fmt); }",
         Output(ShellIds.FORMAT_SINK, "data"), Input(ShellIds.IMAGE_FORMAT, "value"))

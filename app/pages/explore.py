@@ -11,7 +11,6 @@ from app.state import Reader, encode_query
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
 PRESET_CHOICES = ("bio-matched", "all", "custom")
-COLOR_DEFAULT = "cluster"
 EPSILON_DEFAULT = 0.5
 DELTA_DEFAULT = 2
 RANK_LOW, RANK_HIGH = 2, 40
@@ -36,7 +35,7 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     state["stimuli"] = (reader.choices("stimuli", catalog.classes, catalog.preset_names("bio-matched"))
                         if state["preset"] == "custom" else catalog.preset_names(state["preset"]))
     state["show"] = (reader.choice("show", state["modules"], state["modules"][0]) if state["modules"] else None)
-    state["color"] = reader.choice("color", catalog.color_choices, COLOR_DEFAULT)
+    state["color"] = reader.choice("color", catalog.color_choices, catalog.default_color(source))
     state["t"] = reader.number("t", None, low=0, high=10_000, integer=True)
     state["cross"] = reader.flag("cross", False)
     state["eps"] = reader.number("eps", EPSILON_DEFAULT, low=1e-9, high=1e9)
