@@ -99,6 +99,7 @@ class ExploreIds:
     EPSILON = "explore-epsilon"
     DELTA = "explore-delta"
     CROSS_COUNT = "explore-cross-count"
+    CROSS_MATRIX = graph_id("explore-cross-matrix")
     ENCODING = graph_id("explore-encoding")
     COLOR_BY = "explore-color-by"
     HIGHLIGHT = "explore-highlight"

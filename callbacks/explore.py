@@ -134,18 +134,70 @@ def _decoding_figures(cache, key: str, crossing_layer: bool) -> tuple[dict, dict
     return plain_figure(manifold), plain_figure(trajectories)
 
 
-def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext):
-    """(manifold, trajectories, crossing count text, last time index or None without a view): the
-    figures as plain JSON, grown to the slider's time and highlighted clientside (``assets/twinscope.js``).
-    Only the crossing events are computed per call; the rest is memoised per artefact."""
+def crossing_epsilon(curves: np.ndarray, percent: float) -> float:
+    """Absolute epsilon of ``percent`` % of the diagonal of the curves' bounding box (curves (n, n_time, 3))."""
+    points = curves.reshape(-1, curves.shape[-1])
+    return float(percent) / 100.0 * float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+
+
+def bins_in_ms(time: np.ndarray, time_unit: str, n_bins: int) -> str:
+    """' = 67 ms' for ``n_bins`` bins of a time axis in seconds; '' when bins have no known duration."""
+    if time_unit != "s" or len(time) < 2:
+        return ""
+    return f" = {n_bins * 1000.0 * float(np.median(np.diff(time))):.0f} ms"
+
+
+def pair_counts(events, stimulus_of: np.ndarray, n_stimuli: int) -> np.ndarray:
+    """Events per pair of stimuli, (n_stimuli, n_stimuli) symmetric; ``stimulus_of`` (n_trajectories,)."""
+    counts = np.zeros((n_stimuli, n_stimuli), dtype=int)
+    a, b = stimulus_of[events.i], stimulus_of[events.j]
+    np.add.at(counts, (a, b), 1)
+    np.add.at(counts, (b, a), (a != b).astype(int))
+    return counts
+
+
+def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext, words: str = ""):
+    """(manifold, trajectories, crossing count text, last time index or None without a view): the figures
+    as plain JSON, grown to the slider's time and highlighted clientside (``assets/twinscope.js``). ``eps`` is
+    absolute (``decoding_panel`` takes it relative); ``words`` describes epsilon and delta in the count
+    text. Only the crossing events are computed per call; the rest is memoised per artefact."""
+    manifold, trajectories, count_text, _, last = _decoding_views(result, source, show, crossings, eps, delta,
+                                                                  ctx=ctx, words=words)
+    return manifold, trajectories, count_text, last
+
+
+def decoding_panel(result, source, show, crossings, percent, delta, *, ctx: AppContext):
+    """``decoding_views`` with epsilon in percent of the trajectories' bounding-box diagonal, plus the
+    figure of crossing events per stimulus pair: (manifold, trajectories, count text, matrix, last)."""
+    from app.figures import crossing_matrix_figure
+
+    entry = find_view(result, "decoding", shown_token(source, show))
+    if entry is None or not crossings:
+        manifold, trajectories, count_text, last = decoding_views(result, source, show, False, 1.0, delta, ctx=ctx)
+        note = NOT_RUN if entry is None else "Tick 'crossing events' to count them per stimulus pair."
+        return manifold, trajectories, count_text, plain_figure(message_figure(note)), last
+    arrays, meta = _decoding_artifact(ctx.cache, entry["key"])
+    epsilon = crossing_epsilon(arrays["curves"], percent)
+    words = (f"epsilon {float(percent):g} % of the diagonal = {epsilon:.3g} PCA units, delta {int(delta)} bins"
+             f"{bins_in_ms(arrays['time'], meta['time_unit'], int(delta))}")
+    manifold, trajectories, count_text, events, last = _decoding_views(result, source, show, True, epsilon, delta,
+                                                                       ctx=ctx, words=words)
+    matrix = (message_figure(count_text) if events is None else
+              crossing_matrix_figure(pair_counts(events, arrays["labels"][:, 0], len(meta["stimuli"])),
+                                     meta["stimuli"]))
+    return manifold, trajectories, count_text, plain_figure(matrix), last
+
+
+def _decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext, words: str):
+    """(manifold, trajectories, count text, CrossingEvents or None, last time index or None)."""
     from app.figures import crossing_trace
 
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None:
         blank = plain_figure(message_figure(NOT_RUN))
-        return blank, blank, "", None
+        return blank, blank, "", None, None
     curves = _decoding_artifact(ctx.cache, entry["key"])[0]["curves"]
-    count_text, midpoints = "", None
+    count_text, midpoints, events = "", None, None
     if crossings:
         from compute.analysis.crossings import crossing_events
 
@@ -155,7 +207,8 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
             count_text = str(error)
         else:
             midpoints = events.midpoint
-            count_text = f"{len(midpoints)} crossing events (epsilon {float(eps):g}, delta {int(delta)})"
+            count_text = (f"{len(midpoints)} crossing events ("
+                          f"{words or f'epsilon {float(eps):g}, delta {int(delta)}'})")
             if len(midpoints) > MAX_DRAWN_CROSSINGS:
                 midpoints = midpoints[np.linspace(0, len(midpoints) - 1, MAX_DRAWN_CROSSINGS).astype(int)]
                 count_text += f"; {MAX_DRAWN_CROSSINGS} drawn"
@@ -163,7 +216,7 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
     if midpoints is not None and trajectories["data"]:
         trajectories = {"data": trajectories["data"][:-1] + [plain_trace(crossing_trace(midpoints))],
                         "layout": trajectories["layout"]}
-    return manifold, trajectories, count_text, int(curves.shape[1]) - 1
+    return manifold, trajectories, count_text, events, int(curves.shape[1]) - 1
 
 
 def slider_value(t: int | None, last: int) -> int:
@@ -274,7 +327,8 @@ def register(app, ctx: AppContext) -> None:
         return page_state(*values, ctx=ctx)
 
     @app.callback(Output(ExploreIds.DECODING_BASE, "data"), Output(ExploreIds.TRAJ_BASE, "data"),
-                  Output(ExploreIds.CROSS_COUNT, "children"), Output(ExploreIds.TIME, "max"),
+                  Output(ExploreIds.CROSS_COUNT, "children"), Output(ExploreIds.CROSS_MATRIX, "figure"),
+                  Output(ExploreIds.TIME, "max"),
                   Output(ExploreIds.TIME, "value"), Output(ExploreIds.SUMMARY, "children"),
                   Input(JobIds.result("explore"), "data"), Input(ExploreIds.SHOW, "value"),
                   Input(ExploreIds.CROSSINGS, "value"), Input(ExploreIds.EPSILON, "value"),
@@ -282,11 +336,11 @@ def register(app, ctx: AppContext) -> None:
     def on_decoding(result, show, crossings, eps, delta, source, t):
         eps = eps if isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0 else page.EPSILON_DEFAULT
         delta = delta if isinstance(delta, int) and delta >= 0 else page.DELTA_DEFAULT
-        manifold, trajectories, count, last = decoding_views(result, source, show, bool(crossings), eps, delta,
-                                                             ctx=ctx)
+        manifold, trajectories, count, matrix, last = decoding_panel(result, source, show, bool(crossings), eps,
+                                                                     delta, ctx=ctx)
         if last is None:  # nothing to show yet: keep the slider where the URL put it
-            return manifold, trajectories, count, no_update, no_update, summary_text(result)
-        return manifold, trajectories, count, last, slider_value(t, last), summary_text(result)
+            return manifold, trajectories, count, matrix, no_update, no_update, summary_text(result)
+        return manifold, trajectories, count, matrix, last, slider_value(t, last), summary_text(result)
 
     @app.callback(Output(ExploreIds.ENCODING, "figure"), Output(ExploreIds.COLOR_BY, "options"),
                   Input(JobIds.result("explore"), "data"), Input(ExploreIds.SHOW, "value"),

@@ -79,8 +79,21 @@ def decoding_manifold_figure(coords: np.ndarray, labels: np.ndarray, stimuli: Se
             customdata=np.column_stack([rows, labels[rows]]),
             text=[f"{name}, {directions[k]:g}°" for k in d], hovertemplate="%{text}<extra></extra>",
             meta={"kind": "condition", "stimulus": name}))
-    fig = figure(data, {"scene": scene(_axis_titles(explained_variance))}, title=title)
+    key = {"text": direction_key(directions), "xref": "paper", "yref": "paper", "x": 0.0, "y": 1.0,
+           "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#555"},
+           "name": "direction-key"}
+    fig = figure(data, {"scene": scene(_axis_titles(explained_variance)), "annotations": [key]}, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
+
+
+_SYMBOL_GLYPHS = {"circle": "●", "square": "■", "diamond": "◆", "cross": "✚", "circle-open": "○",
+                  "square-open": "□", "diamond-open": "◇", "x": "✕"}
+
+
+def direction_key(directions: Sequence[float] = DIRECTIONS) -> str:
+    """'marker = direction: ● 0°, ■ 45°, ...' (the symbols of ``DIRECTION_SYMBOLS``; paler = later direction)."""
+    marks = [f"{_SYMBOL_GLYPHS[DIRECTION_SYMBOLS[k % len(DIRECTION_SYMBOLS)]]} {d:g}°" for k, d in enumerate(directions)]
+    return "marker = direction (paler = later): " + ", ".join(marks)
 
 
 def crossing_trace(midpoints: np.ndarray, *, name: str = "crossings") -> dict:
@@ -91,6 +104,28 @@ def crossing_trace(midpoints: np.ndarray, *, name: str = "crossings") -> dict:
     return dict(type="scatter3d", x=midpoints[:, 0], y=midpoints[:, 1], z=midpoints[:, 2], mode="markers",
                 name=f"{name} ({len(midpoints)})", marker={"size": 3, "color": "black", "opacity": 0.7},
                 hoverinfo="skip", meta={"kind": "crossings", "count": int(len(midpoints))})
+
+
+def crossing_matrix_figure(counts: np.ndarray, stimuli: Sequence[str], *, epsilon_text: str = "") -> go.Figure:
+    """Crossing events per pair of stimuli (a small heatmap with the counts written in).
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_stimuli, n_stimuli), int
+        Symmetric; [a, b] = events between a trajectory of stimulus a and one of stimulus b (the diagonal:
+        between two directions of the same stimulus).
+    stimuli : sequence of str, the class names
+    epsilon_text : str
+        Epsilon and delta in words, for the title.
+    """
+    counts = np.asarray(counts)
+    if counts.shape != (len(stimuli), len(stimuli)):
+        raise ValueError(f"counts must have shape ({len(stimuli)}, {len(stimuli)}); got {counts.shape}")
+    trace = dict(type="heatmap", z=counts, x=list(stimuli), y=list(stimuli), colorscale="Greys", showscale=False,
+                 text=counts.astype(str), texttemplate="%{text}", hovertemplate="%{y} x %{x}: %{z} events<extra></extra>")
+    title = "crossing events per stimulus pair" + (f" ({epsilon_text})" if epsilon_text else "")
+    return figure([trace], {"xaxis": {"tickangle": -30, "automargin": True},
+                            "yaxis": {"autorange": "reversed", "automargin": True}}, title=title)
 
 
 def trajectories_figure(curves: np.ndarray, labels: np.ndarray, stimuli: Sequence[str], *,

@@ -11,7 +11,7 @@ from app.state import Reader, encode_query
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
 PRESET_CHOICES = ("bio-matched", "all", "custom")
-EPSILON_DEFAULT = 0.5
+EPSILON_DEFAULT = 1.0  # percent of the trajectories' bounding-box diagonal
 DELTA_DEFAULT = 2
 RANK_LOW, RANK_HIGH = 2, 40
 
@@ -22,7 +22,7 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     ``source`` ("model:<name>" or "bio:<dataset>"), ``modules`` (comma list), ``preset``
     (bio-matched | all | custom), ``stimuli`` (class names, used when preset=custom), ``show`` (module
     whose views are drawn), ``color`` (colour-by), ``t`` (time index, absent = full curves), ``cross``
-    (1/0), ``eps``, ``delta``, ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
+    (1/0), ``eps`` (crossing epsilon in percent of the trajectories' bounding-box diagonal), ``delta`` (bins), ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
     (permuted-CP rank of the encoding manifolds of every selected module, RANK_LOW..RANK_HIGH; default
     ``catalog.default_rank`` of the shown module; None for a dataset).
     """
@@ -103,12 +103,14 @@ def layout(catalog, **query) -> html.Div:
                 html.Div([
                     dcc.Checklist(id=ExploreIds.CROSSINGS, options=[{"label": "crossing events", "value": "on"}],
                                   value=["on"] if state["cross"] else [], inline=True),
-                    field("epsilon", dcc.Input(id=ExploreIds.EPSILON, type="number", value=state["eps"],
-                                               min=0, step="any", debounce=True)),
+                    field("epsilon (% of the bounding-box diagonal)",
+                          dcc.Input(id=ExploreIds.EPSILON, type="number", value=state["eps"], min=0, step="any",
+                                    debounce=True)),
                     field("delta (bins)", dcc.Input(id=ExploreIds.DELTA, type="number", value=state["delta"],
                                                     min=0, step=1, debounce=True)),
                     html.Span(id=ExploreIds.CROSS_COUNT, className="count"),
                 ], className="inline-controls"),
+                graph(ExploreIds.CROSS_MATRIX, height=300),
             ], className="panel"),
             html.Div([
                 html.H3("Encoding manifold"),
