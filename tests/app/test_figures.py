@@ -163,6 +163,23 @@ class TestDecoding:
             figures.accuracy_figure(["a", "b"], {"3-NN": [1.0]}, chance=0.5)
 
 
+class TestDecodingReadability:
+    def test_manifold_has_a_direction_marker_key(self):
+        coords = np.arange(3 * N_DIR * 3, dtype=float).reshape(-1, 3)
+        fig = figures.decoding_manifold_figure(coords, _labels(), STIMULI)
+        key = [a.text for a in fig.layout.annotations if a.name == "direction-key"]
+        assert key == [figures.decoding.direction_key()]
+        assert key[0].startswith("marker = direction") and "● 0°" in key[0] and "✕ 315°" in key[0]
+
+    def test_crossing_matrix_writes_counts(self):
+        counts = np.array([[2, 1, 0], [1, 0, 5], [0, 5, 3]])
+        fig = figures.crossing_matrix_figure(counts, STIMULI)
+        np.testing.assert_array_equal(fig.data[0].z, counts)
+        assert list(fig.data[0].x) == list(STIMULI) and fig.data[0].texttemplate == "%{text}"
+        with pytest.raises(ValueError, match=r"counts must have shape \(3, 3\)"):
+            figures.crossing_matrix_figure(counts[:2], STIMULI)
+
+
 # ---------------------------------------------------------------------------------------------- encoding
 class TestEncoding:
     def test_categorical(self, rng):
@@ -198,6 +215,34 @@ class TestEncoding:
     def test_shape_error(self):
         with pytest.raises(ValueError, match=r"color must have shape \(3,\)"):
             figures.encoding_figure(np.zeros((3, 3)), color=np.zeros(2))
+
+    def test_clusters_are_named_and_noise_is_unclustered(self, rng):
+        """v1 listed HDBSCAN's labels bare ("-1", "0", ...), so noise read as a cluster called -1."""
+        fig = figures.encoding_figure(rng.normal(size=(5, 3)), color=np.array([-1, 0, 1, -1, 0]),
+                                      color_name="cluster")
+        assert [t.name for t in fig.data] == ["unclustered", "cluster 0", "cluster 1"]
+        assert fig.data[0].marker.color == figures.encoding.NOISE_COLOR
+        assert [len(t.x) for t in fig.data] == [2, 2, 1]
+
+    def test_angles_use_a_cyclic_scale_over_a_full_turn(self, rng):
+        """v1 drew the preferred direction on Viridis over the data's range, so 0 and 359 deg looked opposite."""
+        angles = np.array([0.0, 90.0, 359.0, np.nan])
+        fig = figures.encoding_figure(rng.normal(size=(4, 3)), color=angles, color_name="preferred direction",
+                                      categorical=False, cyclic=True)
+        marker = fig.data[0].marker
+        from plotly.colors import get_colorscale
+
+        scale = get_colorscale(marker.colorscale)
+        assert scale[0][1] == scale[-1][1], "a cyclic scale starts and ends on the same colour"
+        assert (marker.cmin, marker.cmax) == (0.0, 360.0) and marker.colorbar.title.text == "preferred direction (deg)"
+        np.testing.assert_allclose(marker.color, angles[:3])
+        assert [t.name for t in fig.data] == ["preferred direction", "no value"] and len(fig.data[1].x) == 1
+
+    def test_hover_shows_unit_metadata(self, rng):
+        fig = figures.encoding_figure(rng.normal(size=(2, 3)), unit_index=np.array([7, 9]),
+                                      hover={"layer": np.array(["L2/3", "L4"]), "OSI": np.array([0.12345, 0.5])})
+        assert fig.data[0].text[1] == "unit 9<br>layer: L4<br>OSI: 0.5"
+        assert fig.data[0].text[0].endswith("OSI: 0.123")
 
 
 # ---------------------------------------------------------------------------------------------- psth
