@@ -28,6 +28,7 @@ class ShellIds:
     CLOCK = "shell-job-clock"
     TICK = "shell-job-tick"
     STARTED = "shell-job-started"
+    POLL = "shell-job-poll"
 
 
 def _page_id(kind: str) -> staticmethod:
@@ -140,6 +141,7 @@ class AlignmentIds:
     SOURCES = "alignment-sources"
     DATASETS = "alignment-datasets"
     SCORES = graph_id("alignment-scores")
+    HEATMAP = graph_id("alignment-heatmap")
     TABLE = "alignment-table"
     NOTICE = "alignment-notice"
 

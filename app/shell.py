@@ -33,6 +33,7 @@ def layout() -> html.Div:
             html.Span(id=ShellIds.CLOCK, className="job-clock"),
             dcc.Interval(id=ShellIds.TICK, interval=1000, disabled=True),
             dcc.Store(id=ShellIds.STARTED),
+            dcc.Interval(id=ShellIds.POLL, interval=1500, disabled=True),
             html.Button("Cancel", id=ShellIds.CANCEL, disabled=True, className="job-cancel"),
             html.Div(id=ShellIds.ERROR, className="job-error", role="alert"),
         ], className="job-bar"),

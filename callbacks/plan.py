@@ -127,6 +127,35 @@ def plan_request(request, *, ctx: AppContext) -> list[PlanItem]:
     return plan
 
 
+def cached_result(request, *, ctx: AppContext) -> dict | None:
+    """The part of a request that is already in the cache, in the job's result format
+    (``callbacks.jobs.run_views``): a shared URL, a running job's finished views and the views done before a
+    Cancel are shown without (re)running anything. None for a malformed request."""
+    from callbacks.jobs import parse_request
+    from compute.workflows import view_key, view_summary
+
+    try:
+        items = parse_request(request)
+    except (ValueError, TypeError):
+        return None
+    views = []
+    for (view, source, options), raw in zip(items, request["views"]):
+        try:
+            key = view_key(view, source, run=ctx.run, settings=ctx.settings,
+                           **{**ctx.catalog.profile.options_for(view), **options})
+        except (ValueError, TypeError):
+            continue
+        if key in ctx.cache:
+            views.append({**view_summary(key, cache=ctx.cache), "options": raw.get("options") or {}})
+    return {"page": request.get("page"), "views": views}
+
+
+def same_views(a: dict | None, b: dict | None) -> bool:
+    """Whether two results hold the same view artefacts (by key, in order)."""
+    keys = [[v.get("key") for v in (r or {}).get("views", [])] for r in (a, b)]
+    return keys[0] == keys[1]
+
+
 def duration_text(seconds: float) -> str:
     """'under 5 s', '40 s', '19 min', '1.5 h'."""
     if seconds < 5:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import ALL, MATCH, Input, Output, State
+from dash import ALL, MATCH, Input, Output, State, no_update
 
 from app.components import graph_config
 from app.ids import JobIds, ShellIds
@@ -77,6 +77,23 @@ def register(app, ctx: AppContext) -> None:
 
         return plan_summary(request, ctx=ctx)
 
+    @app.callback(Output({"type": JobIds.RESULT, "page": MATCH}, "data", allow_duplicate=True),
+                  Input({"type": JobIds.REQUEST, "page": MATCH}, "data"), Input(ShellIds.POLL, "n_intervals"),
+                  Input(ShellIds.RUNNING, "data"), State({"type": JobIds.RESULT, "page": MATCH}, "data"),
+                  prevent_initial_call="initial_duplicate")
+    def show_cached(request, _tick, _running, shown):
+        """Views of the current request already in the cache: on opening a URL, while a job runs (its
+        finished views appear one by one) and after a Cancel."""
+        from callbacks.plan import cached_result, same_views
+
+        found = cached_result(request, ctx=ctx)
+        if found is None or not found["views"] and not shown or same_views(found, shown):
+            return no_update
+        return found
+
+    app.clientside_callback(
+        "function(running) { return !running; }",
+        Output(ShellIds.POLL, "disabled"), Input(ShellIds.RUNNING, "data"))
     app.clientside_callback(
         "function(n, running, progress, estimates, started) {"
         " return window.dash_clientside.twinscope.jobClock(running, progress, estimates, started); }",

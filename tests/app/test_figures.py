@@ -381,3 +381,39 @@ class TestStimuli:
         play = fig.layout.updatemenus[0].buttons[0]
         assert play.method == "animate" and play.args[1]["frame"]["duration"] == 100.0
         assert len(fig.layout.sliders[0].steps) == 4
+
+
+# ---------------------------------------------------------------------------------------------- summary figures
+class TestPaperSummaries:
+    def test_accuracy_bars_with_chance_and_published_markers(self):
+        fig = figures.accuracy_bars(["Enc L1", "Conv9"], {"logistic regression": [0.5, 0.6], "3-NN": [0.4, 0.5]},
+                                    chance=1 / 11, errors={"logistic regression": [0.01, 0.02]},
+                                    published={"Enc L1": 0.59, "Rec": 0.89})
+        assert [t.type for t in fig.data] == ["bar", "bar", "scatter"] and fig.layout.barmode == "group"
+        assert list(fig.data[2].x) == ["Enc L1"] and list(fig.data[2].y) == [0.59], "only sources with a value"
+        chance = [s for s in fig.layout.shapes if s.name == "chance"][0]
+        assert chance.y0 == chance.y1 == pytest.approx(1 / 11) and chance.line.dash == "dash"
+        assert list(fig.data[0].error_y.array) == [0.01, 0.02] and fig.layout.yaxis.title.text == "accuracy"
+        go.Figure(fig.to_plotly_json())
+
+    def test_tubularity_has_biology_reference_bands(self):
+        fig = figures.tubularity_bars(["retina", "Rec"], [0.07, 0.2], [0.01, 0.02], [1e-5, 1e-4], [2e-5, 1e-5])
+        bands = {s.name: s for s in fig.layout.shapes}
+        assert set(bands) == {"retina band", "retina level"} and len(fig.layout.shapes) == 4
+        tight = [s for s in fig.layout.shapes if s.yref == "y" and s.type == "rect"][0]
+        assert (tight.y0, tight.y1) == pytest.approx((0.06, 0.08)) and tight.xref == "x domain"
+        cross = [s for s in fig.layout.shapes if s.yref == "y2" and s.type == "rect"][0]
+        assert cross.y0 > 0, "a log axis cannot draw a band below zero"
+        assert fig.layout.yaxis2.exponentformat == "power"
+        go.Figure(fig.to_plotly_json())
+
+    def test_alignment_heatmap_is_metric_by_module(self):
+        scores = {"V1": {"rsa": {"mean": [0.1, 0.2]}, "lp": {"mean": [0.3, np.nan]}, "dsa_z": {"mean": [2.0, 3.0]}}}
+        fig = figures.alignment_heatmap(["Enc L1", "Rec"], scores)
+        (trace,) = fig.data
+        np.testing.assert_allclose(trace.z, [[0.1, 0.2], [0.3, np.nan]])
+        assert list(trace.y) == ["RSA", "linear predictivity"] and list(trace.x) == ["Enc L1", "Rec"]
+        assert list(trace.text[1]) == ["0.30", ""] and (trace.zmin, trace.zmax) == (0.0, 1.0)
+        with pytest.raises(ValueError, match="every method needs 2 values"):
+            figures.alignment_heatmap(["a", "b"], {"V1": {"rsa": {"mean": [0.1]}}})
+        go.Figure(fig.to_plotly_json())

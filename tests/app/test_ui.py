@@ -153,3 +153,32 @@ def test_biology_has_a_preferred_direction_per_unit(ctx):
     assert np.isfinite(values).all() and ((values >= 0) & (values < 360)).all()
     rs = source_responses(source, run=ctx.run, cache=ctx.cache, settings=ctx.settings)
     np.testing.assert_allclose(values, unit_tuning(rs).preferred_direction[arrays["unit_index"]] % 360)
+
+
+# ---------------------------------------------------------------------------------------------- progressive views
+class TestCachedResult:
+    def test_cached_views_are_found_without_a_job(self, ctx):
+        """v1 showed nothing until Run, even when every view of a shared URL was cached."""
+        arrays, meta = decoding_arrays()
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        request = {"page": "explore", "views": [{"view": "decoding", "source": RETINA, "options": {}},
+                                                {"view": "encoding", "source": RETINA, "options": {}}]}
+        found = plan.cached_result(request, ctx=ctx)
+        assert [v["key"] for v in found["views"]] == [key] and found["views"][0]["view"] == "decoding"
+        assert plan.same_views(found, {"views": [{"key": key}]}) and not plan.same_views(found, None)
+        assert plan.cached_result(None, ctx=ctx) is None
+
+
+def test_accuracy_says_what_to_remove_when_class_counts_differ(ctx):
+    """v1 said only "compare like with like" when a model (11 classes) and biology (6) were selected."""
+    from callbacks import accuracy
+
+    for token, chance in ((CONV1, 1 / 11), (V1, 1 / 6)):
+        plant_view(ctx, "accuracy", token, {"time": np.zeros(0)}, {"chance": chance})
+    from compute.workflows import Source, view_key
+
+    named = [(name, {"key": view_key("accuracy", Source.parse(t), run=ctx.run, settings=ctx.settings)})
+             for name, t in (("Conv1", CONV1), ("V1", V1))]
+    text = accuracy.mixed_chance_text(named, ctx=ctx)
+    assert "Conv1 decode 11 classes" in text and "V1 decode 6 classes" in text and "Remove one group" in text
+    assert accuracy.mixed_chance_text(named[:1], ctx=ctx) == ""
