@@ -110,6 +110,7 @@ class ExploreIds:
     NOTICE = "explore-notice"
     RANK = "explore-rank"
     RANK_NOTICE = "explore-rank-notice"
+    MODEL_ONLY = "explore-model-only"  # wrappers of the controls that only a model has (modules, show, rank)
 
 
 class CompareIds:

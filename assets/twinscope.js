@@ -74,9 +74,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         s = Math.max(0, Math.round(s));
         return s < 90 ? s + ' s' : (s < 5400 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h');
       };
-      if (!running) {
-        return [started ? 'took ' + fmt(now - started) : '', null, true];
-      }
+      if (!running) { return ['', null, true]; }
       var t0 = started || now, elapsed = now - t0, f = parseFloat(progress) || 0;
       var estimate = (estimates || []).filter(function (x) { return typeof x === 'number' && x > 0; })[0] || 0;
       var remaining = f > 0.05 ? elapsed * (1 - f) / f : (estimate ? Math.max(estimate - elapsed, 0) : null);

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from dash import Input, Output, State, ctx as dash_ctx, no_update
+from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from app.ids import ExploreIds, JobIds
@@ -298,6 +298,11 @@ def register(app, ctx: AppContext) -> None:
                   Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)
     def on_source(source):
         return modules_for_source(source, ctx=ctx)
+
+    @app.callback(Output({"type": ExploreIds.MODEL_ONLY, "index": ALL}, "style"), Input(ExploreIds.SOURCE, "value"),
+                  State({"type": ExploreIds.MODEL_ONLY, "index": ALL}, "id"), prevent_initial_call=True)
+    def on_source_controls(source, wrappers):
+        return [page.model_only_style(source)] * len(wrappers)
 
     @app.callback(Output(ExploreIds.RANK, "value"), Output(ExploreIds.RANK, "disabled"),
                   Output(ExploreIds.COLOR_BY, "value"), Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)

@@ -35,7 +35,10 @@ def badges(requests: list, *, ctx: AppContext) -> str:
     if not requests:
         models.add(ctx.catalog.profile.model)
     known = [ctx.catalog.models[m] for m in sorted(models) if m in ctx.catalog.models]
-    parts = ([UNTRAINED] if any(info.untrained for info in known) else []) + [info.label for info in known]
+    untrained = any(info.untrained for info in known)
+    # the badge says "untrained" once: a label's own "(untrained, random weights)" is not repeated
+    labels = [info.label.replace(" (untrained, random weights)", "") for info in known]
+    parts = ([UNTRAINED] if untrained else []) + labels
     if bio and ctx.settings.bio_traces_dir is None:
         parts.append(RECONSTRUCTED)
     return " | ".join(parts)
@@ -86,8 +89,10 @@ def register(app, ctx: AppContext) -> None:
         finished views appear one by one) and after a Cancel."""
         from callbacks.plan import cached_result, same_views
 
+        # The first answer is always written, even without views: the page's view callbacks wait on this
+        # store and Dash would skip their first call (placeholders included) if it were left unchanged.
         found = cached_result(request, ctx=ctx)
-        if found is None or not found["views"] and not shown or same_views(found, shown):
+        if found is None or shown is not None and same_views(found, shown):
             return no_update
         return found
 

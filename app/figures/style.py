@@ -85,8 +85,8 @@ def figure(data: Sequence[Mapping[str, Any]] = (), layout: Mapping[str, Any] | N
     """
     base = {"template": _template(), "font": FONT, "uirevision": "keep", "legend": {"itemsizing": "constant"},
             "margin": {"l": 40, "r": 20, "t": 50 if title else 20, "b": 40}}
-    if title:
-        base["title"] = {"text": title}
+    if title:  # left-aligned, so it never runs under the mode bar (top right)
+        base["title"] = {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}}
     if height:
         base["height"] = height
     return go.Figure(data=[dict(t) for t in data], layout=_merge(base, layout or {}), _validate=False)

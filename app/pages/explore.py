@@ -48,6 +48,11 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     return state, reader.notices
 
 
+def model_only_style(source: str) -> dict:
+    """Module and rank controls are hidden for a dataset (it has neither)."""
+    return {} if source.startswith("model:") else {"display": "none"}
+
+
 def build_request(source: str, modules: list[str], stimuli: list[str], rank: int | None = None) -> dict:
     """What the Run button computes: the decoding and encoding views of each module (or of the dataset);
     ``rank`` (None: the view's default) is the CP rank of every encoding view."""
@@ -66,9 +71,10 @@ def layout(catalog, **query) -> html.Div:
         html.Div([
             field("Source", dcc.Dropdown(id=ExploreIds.SOURCE, options=catalog.source_options(),
                                          value=state["source"], clearable=False)),
-            field("Modules", dcc.Checklist(id=ExploreIds.MODULES, value=state["modules"], inline=True,
-                                           options=[{"label": m, "value": m}
-                                                    for m in catalog.modules_of(state["source"])])),
+            html.Div(field("Modules", dcc.Checklist(id=ExploreIds.MODULES, value=state["modules"], inline=True,
+                                                    options=[{"label": m, "value": m}
+                                                             for m in catalog.modules_of(state["source"])])),
+                     id={"type": ExploreIds.MODEL_ONLY, "index": 0}, style=model_only_style(state["source"])),
             field("Stimulus classes", dcc.RadioItems(
                 id=ExploreIds.PRESET, value=state["preset"], inline=True,
                 options=[{"label": "bio-matched six", "value": "bio-matched"},
@@ -77,18 +83,20 @@ def layout(catalog, **query) -> html.Div:
                           options=[{"label": html.Span([html.Img(src=f"/thumbnails/{name}.png",
                                                                  className="thumb"), name]), "value": name}
                                    for name in catalog.classes]),
-            html.Div([
+            html.Div(id={"type": ExploreIds.MODEL_ONLY, "index": 1}, style=model_only_style(state["source"]),
+                     className="inline-controls", children=[
                 field(f"CP rank of the encoding manifold ({RANK_LOW}-{RANK_HIGH}, every selected module)",
                       dcc.Input(id=ExploreIds.RANK, type="number", value=state["rank"], step=1, debounce=True,
                                 disabled=state["rank"] is None)),
                 html.Span(id=ExploreIds.RANK_NOTICE, className="count", role="alert"),
-            ], className="inline-controls"),
+            ]),
             *job_controls("explore", build_request(state["source"], state["modules"], state["stimuli"],
                                                    state["rank"]), encode_query(state)),
         ], className="controls"),
         html.Div(id=ExploreIds.SUMMARY, className="summary"),
-        field("Show module", dcc.RadioItems(id=ExploreIds.SHOW, value=state["show"], inline=True,
-                                            options=[{"label": m, "value": m} for m in state["modules"]])),
+        html.Div(field("Show module", dcc.RadioItems(id=ExploreIds.SHOW, value=state["show"], inline=True,
+                                                     options=[{"label": m, "value": m} for m in state["modules"]])),
+                 id={"type": ExploreIds.MODEL_ONLY, "index": 2}, style=model_only_style(state["source"])),
         dcc.Store(id=ExploreIds.HIGHLIGHT, data=state["hl"]),
         dcc.Store(id=ExploreIds.DECODING_BASE),
         dcc.Store(id=ExploreIds.TRAJ_BASE),

@@ -366,6 +366,7 @@ class TestStimuli:
         assert [t.x0 for t in fig.data] == [0, 24, 48]
         assert all(t.source.startswith("data:image/png;base64,") for t in fig.data)
         assert [a.font.color for a in fig.layout.annotations] == [style.stimulus_color(s) for s in STIMULI]
+        assert {a.bgcolor for a in fig.layout.annotations} == {"#f5f5f5"}, "pale class colours stay readable"
 
     def test_preview_round_trips_pixels(self, rng):
         import base64

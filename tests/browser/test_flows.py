@@ -69,6 +69,7 @@ def _no_console_errors(dash_duo):
 
 def test_stimuli_preview_follows_the_class(dash_duo, twinscope):
     dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/stimuli")
     dash_duo.wait_for_contains_text("#stimuli-caption", "grat_W12", timeout=60)
     first = _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('stimuli-preview')}.data[0].source"), 30, "preview")
     assert _wait(dash_duo, lambda: _traces(dash_duo, "stimuli-thumbnails") == 11, 30, "thumbnails")
