@@ -106,6 +106,7 @@ class ExploreIds:
     HIGHLIGHT = "explore-highlight"
     PSTH = graph_id("explore-psth")
     UNIT = "explore-unit"
+    UNIT_SEARCH = "explore-unit-search"
     SUMMARY = "explore-summary"
     NOTICE = "explore-notice"
     RANK = "explore-rank"

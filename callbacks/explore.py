@@ -358,6 +358,14 @@ def register(app, ctx: AppContext) -> None:
     def on_unit_click(click_data):
         return clicked_unit(click_data)
 
+    @app.callback(Output(ExploreIds.UNIT, "data", allow_duplicate=True), Input(ExploreIds.UNIT_SEARCH, "value"),
+                  prevent_initial_call=True)
+    def on_unit_search(value):
+        # 3-D clicks only register within a few pixels of a point: the index box picks a unit exactly
+        if not isinstance(value, int) or value < 0:
+            raise PreventUpdate
+        return value
+
     @app.callback(Output(ExploreIds.PSTH, "figure"), Input(ExploreIds.UNIT, "data"),
                   Input(JobIds.result("explore"), "data"), State(ExploreIds.SOURCE, "value"),
                   State(ExploreIds.SHOW, "value"))

@@ -105,7 +105,7 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
 
 def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
     """The arrays of the views a page shows, as a ``dcc.Download`` payload (NPZ, or CSV in long format:
-    one row per array element with its view, source, array name, flat index and value)."""
+    one row per array element with its view, source, array name, named axes and indices, and value)."""
     from compute.workflows import load_view
 
     if not result or not result.get("views"):
@@ -123,11 +123,9 @@ def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         return dcc.send_bytes(buf.getvalue(), f"twinscope-{page}.npz")
-    lines = ["view,source,array,index,value"]
-    for name, array in arrays.items():
-        view, source, field = name.split("|")
-        lines += [f"{view},{source},{field},{i},{v}" for i, v in enumerate(array.ravel().tolist())]
-    return dcc.send_string("\n".join(lines) + "\n", f"twinscope-{page}.csv")
+    from callbacks.export import csv_table
+
+    return dcc.send_string(csv_table(arrays), f"twinscope-{page}.csv")
 
 
 JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")

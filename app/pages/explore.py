@@ -126,6 +126,9 @@ def layout(catalog, **query) -> html.Div:
                                                 options=[{"label": c, "value": c} for c in catalog.color_choices])),
                 graph(ExploreIds.ENCODING),
             ], className="panel"),
-            html.Div([html.H3("Unit response (click a unit)"), graph(ExploreIds.PSTH)], className="panel"),
+            html.Div([html.H3("Unit response (click a unit, or enter its index)"),
+                      field("unit index", dcc.Input(id=ExploreIds.UNIT_SEARCH, type="number", min=0, step=1,
+                                                    value=state["unit"], debounce=True)),
+                      graph(ExploreIds.PSTH)], className="panel"),
         ], className="grid"),
     ])
