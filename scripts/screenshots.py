@@ -61,8 +61,18 @@ def _browser():
     if Path("/usr/bin/chromium").exists():
         options.binary_location = "/usr/bin/chromium"
     driver = webdriver.Chrome(options=options)
-    driver.set_window_size(*SIZE)
+    # the viewport itself is 1600 x 1200 (a window of that size loses its frame's height)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": SIZE[0], "height": SIZE[1], "deviceScaleFactor": 1, "mobile": False})
     return driver
+
+
+def _graphs_drawn(driver) -> bool:
+    """Every graph on the page shows data or its placeholder message (at least one graph)."""
+    return bool(driver.execute_script(
+        "var gs = Array.from(document.querySelectorAll('.js-plotly-plot'));"
+        "return gs.length > 0 && gs.every(g => (g.data && g.data.length) ||"
+        " (g.layout && g.layout.annotations && g.layout.annotations.length));"))
 
 
 def _shoot(driver, base: str, name: str, path: str, run: bool, out: Path) -> Path:
@@ -70,6 +80,8 @@ def _shoot(driver, base: str, name: str, path: str, run: bool, out: Path) -> Pat
 
     driver.get(base + path)
     _wait_for(lambda: driver.find_element("css selector", ".page").text, 60, f"{name} page")
+    if name not in ("home", "methods"):
+        _wait_for(lambda: _graphs_drawn(driver), 300, f"{name} graphs")
     time.sleep(2)  # the page's own callbacks (plan, state) settle
     if run:
         driver.find_element("css selector", "[id*='job-run']").click()

@@ -56,9 +56,10 @@ def source_color(name: str) -> str:
 
 
 def scene(axis_titles: Sequence[str] = ("PC1", "PC2", "PC3")) -> dict[str, Any]:
-    """3-D scene defaults: cube aspect, titled axes, light grid."""
+    """3-D scene defaults: cube aspect, titled axes, light grid, and a camera far enough out that the axis
+    titles stay inside the panel (plotly's default eye cuts them at the scene's edge)."""
     axis = {"showbackground": False, "gridcolor": "#ddd", "zerolinecolor": "#bbb", "showspikes": False}
-    return {"aspectmode": "cube",
+    return {"aspectmode": "cube", "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 1.2}},
             **{f"{a}axis": {**axis, "title": {"text": t}} for a, t in zip("xyz", axis_titles)}}
 
 
