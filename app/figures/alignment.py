@@ -95,13 +95,16 @@ def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, 
     -------
     go.Figure
         One heatmap trace per dataset (``meta.dataset``), z of shape (n_methods, n_modules), NaN where
-        missing; one shared 0..1 colour scale.
+        missing; one shared colour scale from min(0, lowest score) to 1.
     """
     modules = list(modules)
     datasets = [d for d, per in scores.items() if any(m != "dsa_z" for m in per)]
     if not modules or not datasets:
         return empty_figure("no alignment computed yet", title=title)
     layout = subplot_layout(1, len(datasets), subplot_titles=datasets, horizontal_spacing=0.08)
+    # one colour scale for all panels: 0..1, down to the lowest score when one is negative (RSA can be)
+    zmin = min([0.0] + [float(np.nanmin(np.asarray(per[m]["mean"], dtype=float), initial=0.0))
+                        for per in scores.values() for m in per if m != "dsa_z"])
     data = []
     for col, dataset in enumerate(datasets, start=1):
         methods = [m for m in scores[dataset] if m != "dsa_z"]
@@ -110,11 +113,13 @@ def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, 
             raise ValueError(f"{dataset}: every method needs {len(modules)} values; got shape {z.shape}")
         xref, yref = axis_ref(1, col, len(datasets))
         data.append(dict(type="heatmap", z=z, x=modules, y=[METHOD_TITLES.get(m, m) for m in methods],
-                         zmin=0.0, zmax=1.0, colorscale="Viridis", showscale=col == len(datasets),
+                         zmin=zmin, zmax=1.0, colorscale="Viridis", showscale=col == len(datasets),
                          colorbar={"title": {"text": "score"}}, text=np.vectorize(lambda v: "" if np.isnan(v)
                                                                                     else f"{v:.2f}")(z),
                          texttemplate="%{text}", hovertemplate="%{y} vs " + dataset + ", %{x}: %{z:.3f}<extra></extra>",
                          xaxis=xref, yaxis=yref, meta={"dataset": dataset}))
+    for col in range(1, len(datasets) + 1):  # methods read top-down in the order given (RSA first)
+        layout["yaxis" + axis_ref(1, col, len(datasets))[1][1:]]["autorange"] = "reversed"
     layout["margin"] = {"l": 140, "r": 20, "t": 60 if title else 40, "b": 60}
     fig = figure(data, layout, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)

@@ -415,6 +415,9 @@ class TestPaperSummaries:
         np.testing.assert_allclose(trace.z, [[0.1, 0.2], [0.3, np.nan]])
         assert list(trace.y) == ["RSA", "linear predictivity"] and list(trace.x) == ["Enc L1", "Rec"]
         assert list(trace.text[1]) == ["0.30", ""] and (trace.zmin, trace.zmax) == (0.0, 1.0)
+        assert fig.layout.yaxis.autorange == "reversed", "RSA on top"
+        negative = figures.alignment_heatmap(["a"], {"V1": {"rsa": {"mean": [-0.4]}}})
+        assert negative.data[0].zmin == pytest.approx(-0.4)
         with pytest.raises(ValueError, match="every method needs 2 values"):
             figures.alignment_heatmap(["a", "b"], {"V1": {"rsa": {"mean": [0.1]}}})
         go.Figure(fig.to_plotly_json())
