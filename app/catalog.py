@@ -7,7 +7,8 @@ The model list is read once per process: a model whose weights are downloaded la
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from compute.config import Settings
 
@@ -17,6 +18,10 @@ from app.profile import RunProfile, run_profile
 # rank of the FNN modules (``compute.seed_ranks.MODULE_RANKS``).
 FALLBACK_RANK = 11
 # Colour-by options an encoding view may offer (``compute.views``); each view lists the ones it has.
+# Models whose extraction takes seconds on a CPU: a page may select them by default.
+QUICK_MODELS = ("conv3d-random",)
+# First colouring of a dataset's encoding manifold: what the figure is about (cell type, cortical layer).
+BIO_COLOR_DEFAULTS = {"retina": "cell_type", "V1": "layer"}
 COLOR_CHOICES = ("cluster", "OSI", "DSI", "intensity arm", "preferred direction", "feature map", "stream",
                  "channel", "y", "x", "module", "cell_type", "layer")
 
@@ -51,11 +56,25 @@ class Catalog:
     profile: RunProfile
     color_choices: tuple[str, ...] = COLOR_CHOICES
     bio_notice: str = ""
+    ready: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    """token -> whether its responses are cached now (None: nothing counts as cached)."""
+
+    def is_cheap(self, token: str) -> bool:
+        """A source a page may select by default: a dataset, a quick model, or a module already extracted."""
+        kind, name, _ = split_token(token)
+        return kind == "bio" or name in QUICK_MODELS or (self.ready is not None and self.ready(token))
 
     # ---------------------------------------------------------------- the Explore source picker
     @property
     def default_source(self) -> str:
-        return f"model:{self.profile.model}"
+        """The profile's model when its default module is cheap (``is_cheap``), else the last dataset (V1)."""
+        model = f"model:{self.profile.model}"
+        if any(self.is_cheap(t) for t in source_tokens(model, self.default_modules(model))):
+            return model
+        return f"bio:{self.datasets[-1]}"
+
+    def default_color(self, source: str) -> str:
+        return BIO_COLOR_DEFAULTS.get(source.partition(":")[2], "cluster") if source.startswith("bio:") else "cluster"
 
     def source_choices(self) -> list[str]:
         """Picker values: 'model:<name>' for each model, 'bio:<dataset>' for each dataset."""
@@ -109,17 +128,20 @@ class Catalog:
         return [{"label": self.token_label(t), "value": t} for t in (self.all_tokens() if tokens is None else tokens)]
 
     def default_model_tokens(self) -> list[str]:
-        modules = self.modules_of(self.default_source)
+        """Up to four representative modules of the profile's model that are cheap to compute now."""
+        modules = self.modules_of(f"model:{self.profile.model}")
         wanted = [m for m in ("Enc L1", "Enc L8", "Rec", "Output") if m in modules] or list(modules[:2])
-        return [source_token("model", self.profile.model, m) for m in wanted]
+        tokens = [source_token("model", self.profile.model, m) for m in wanted]
+        return [t for t in tokens if self.is_cheap(t)]
 
     def default_comparison_tokens(self) -> list[str]:
         return self.default_model_tokens() + [source_token("bio", name) for name in self.datasets]
 
     def default_compare_tokens(self) -> list[str]:
-        """The default module next to each dataset."""
-        return (source_tokens(self.default_source, self.default_modules(self.default_source))
-                + [source_token("bio", name) for name in self.datasets])
+        """The default module (when cheap) next to each dataset."""
+        model = f"model:{self.profile.model}"
+        tokens = [t for t in source_tokens(model, self.default_modules(model)) if self.is_cheap(t)]
+        return tokens + [source_token("bio", name) for name in self.datasets]
 
 
 def source_token(kind: str, name: str, module: str | None = None) -> str:
@@ -163,4 +185,22 @@ def get_catalog(settings: Settings, profile: RunProfile | None = None) -> Catalo
     bio_notice = missing_notice(settings.bio_dir)
     return Catalog(models=models, datasets=() if bio_notice else tuple(DATASETS), classes=tuple(CLASS_NAMES),
                    directions=tuple(int(d) for d in DIRECTIONS), presets=dict(PRESETS), profile=profile,
-                   bio_notice=bio_notice)
+                   bio_notice=bio_notice, ready=functools.partial(_ready, settings, profile))
+
+
+def responses_ready(token: str, *, cache, run, settings: Settings) -> bool:
+    """Whether the responses of source ``token`` are in ``cache`` for run settings ``run``."""
+    from compute.workflows import Source, source_key
+
+    source = Source.parse(token)
+    key = source_key(source, run=run, settings=settings)
+    if key not in cache:
+        return False
+    return source.kind != "model" or cache.meta(key).get("responses_key", "") in cache
+
+
+def _ready(settings: Settings, profile: RunProfile, token: str) -> bool:
+    from compute.cache import ArtifactCache
+
+    return responses_ready(token, cache=ArtifactCache(settings.cache_dir / "artifacts"), run=profile.run,
+                           settings=settings)

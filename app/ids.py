@@ -25,6 +25,11 @@ class ShellIds:
     ERROR = "shell-job-error"
     URL_SINK = "shell-url-sink"
     BIO_NOTICE = "shell-bio-notice"
+    FORMAT_SINK = "shell-format-sink"
+    CLOCK = "shell-job-clock"
+    TICK = "shell-job-tick"
+    STARTED = "shell-job-started"
+    POLL = "shell-job-poll"
 
 
 def _page_id(kind: str) -> staticmethod:
@@ -47,6 +52,8 @@ class JobIds:
     EXPORT = "job-export"
     EXPORT_FORMAT = "job-export-format"
     DOWNLOAD = "job-download"
+    PLAN = "job-plan"
+    ESTIMATE = "job-estimate"
 
     run = _page_id(RUN)
     request = _page_id(REQUEST)
@@ -55,6 +62,20 @@ class JobIds:
     export = _page_id(EXPORT)
     export_format = _page_id(EXPORT_FORMAT)
     download = _page_id(DOWNLOAD)
+    plan = _page_id(PLAN)
+    estimate = _page_id(ESTIMATE)
+
+
+class HomeIds:
+    STATUS = "home-status"
+    ENTRY = "home-entry"
+    METHODS_LINK = "home-methods-link"
+    LOADED = "home-loaded"
+
+
+class MethodsIds:
+    TABLE = "methods-table"
+    LOADED = "methods-loaded"
 
 
 class StimuliIds:
@@ -80,16 +101,19 @@ class ExploreIds:
     EPSILON = "explore-epsilon"
     DELTA = "explore-delta"
     CROSS_COUNT = "explore-cross-count"
+    CROSS_MATRIX = graph_id("explore-cross-matrix")
     ENCODING = graph_id("explore-encoding")
     NN_HISTOGRAM = graph_id("explore-nn-histogram")
     COLOR_BY = "explore-color-by"
     HIGHLIGHT = "explore-highlight"
     PSTH = graph_id("explore-psth")
     UNIT = "explore-unit"
+    UNIT_SEARCH = "explore-unit-search"
     SUMMARY = "explore-summary"
     NOTICE = "explore-notice"
     RANK = "explore-rank"
     RANK_NOTICE = "explore-rank-notice"
+    MODEL_ONLY = "explore-model-only"  # wrappers of the controls that only a model has (modules, show, rank)
 
 
 class CompareIds:
@@ -121,6 +145,7 @@ class AlignmentIds:
     SOURCES = "alignment-sources"
     DATASETS = "alignment-datasets"
     SCORES = graph_id("alignment-scores")
+    HEATMAP = graph_id("alignment-heatmap")
     TABLE = "alignment-table"
     NOTICE = "alignment-notice"
 

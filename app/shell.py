@@ -20,6 +20,7 @@ def layout(bio_notice: str = "") -> html.Div:
         dcc.Store(id=ShellIds.RUNNING, data=False),
         dcc.Store(id=ShellIds.LIVE, data=False),
         dcc.Store(id=ShellIds.URL_SINK),
+        dcc.Store(id=ShellIds.FORMAT_SINK),
         html.Header([
             html.Span("twinscope", className="brand"),
             html.Nav(links, id=ShellIds.NAV, className="nav"),
@@ -31,6 +32,10 @@ def layout(bio_notice: str = "") -> html.Div:
         html.Div([
             html.Progress(id=ShellIds.PROGRESS, max="1", value="0", className="job-progress"),
             html.Span("idle", id=ShellIds.STAGE, className="job-stage"),
+            html.Span(id=ShellIds.CLOCK, className="job-clock"),
+            dcc.Interval(id=ShellIds.TICK, interval=1000, disabled=True),
+            dcc.Store(id=ShellIds.STARTED),
+            dcc.Interval(id=ShellIds.POLL, interval=1500, disabled=True),
             html.Button("Cancel", id=ShellIds.CANCEL, disabled=True, className="job-cancel"),
             html.Div(id=ShellIds.ERROR, className="job-error", role="alert"),
         ], className="job-bar"),

@@ -64,6 +64,36 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         }
       });
       return window.dash_clientside.no_update;
+    },
+
+    /* Job bar clock: elapsed time and the remaining time, from the progress fraction once it says
+       something (> 5 %), before that from the page's estimate (callbacks/plan.py). */
+    jobClock: function (running, progress, estimates, started) {
+      var now = Date.now() / 1000;
+      var fmt = function (s) {
+        s = Math.max(0, Math.round(s));
+        return s < 90 ? s + ' s' : (s < 5400 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h');
+      };
+      if (!running) { return ['', null, true]; }
+      var t0 = started || now, elapsed = now - t0, f = parseFloat(progress) || 0;
+      var estimate = (estimates || []).filter(function (x) { return typeof x === 'number' && x > 0; })[0] || 0;
+      var remaining = f > 0.05 ? elapsed * (1 - f) / f : (estimate ? Math.max(estimate - elapsed, 0) : null);
+      var text = 'elapsed ' + fmt(elapsed) + (remaining === null ? '' : ' / about ' + fmt(remaining) + ' remaining');
+      return [text, t0, false];
+    },
+
+    /* Graphs already drawn keep the config they were plotted with (dcc.Graph replots only when its figure
+       changes), so the export format is also set on each drawn graph's live plotly context. */
+    setImageFormat: function (format) {
+      document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
+        var options = gd._context && gd._context.toImageButtonOptions;
+        if (!options) { return; }
+        options.format = format;
+        gd.querySelectorAll('.modebar-btn[data-title^="Download plot"]').forEach(function (button) {
+          button.setAttribute('data-title', 'Download plot as ' + (format === 'svg' ? 'an SVG' : 'a PNG'));
+        });
+      });
+      return format;
     }
   }
 });

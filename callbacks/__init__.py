@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from callbacks import accuracy, alignment, compare, explore, jobs, report, shell, stimuli, tubularity
+from callbacks import accuracy, alignment, compare, explore, home, jobs, report, shell, stimuli, tubularity
 from callbacks.context import AppContext
 
-MODULES = (shell, jobs, stimuli, explore, compare, tubularity, alignment, accuracy, report)
+MODULES = (shell, jobs, home, stimuli, explore, compare, tubularity, alignment, accuracy, report)
 
 
 def register_callbacks(app, ctx: AppContext) -> None:

@@ -18,21 +18,39 @@ def accuracy_state(sources) -> tuple[str, dict]:
 
 def accuracy_views(result, *, ctx: AppContext):
     """(figure of accuracy per source, with the time-window curves of each source below; table props)."""
-    from app.figures import accuracy_figure
+    from app.figures import accuracy_bars
+    from compute.seed_values import PUBLISHED_ACCURACY
     from compute.workflows import accuracy_series
 
     named = named_views(result, "accuracy", ctx=ctx)
     if not named:
         return message_figure("Press Run to compute decoding accuracy."), [], []
+    mixed = mixed_chance_text(named, ctx=ctx)
+    if mixed:
+        return message_figure(mixed), [], []
     try:
         series = accuracy_series({name: entry["key"] for name, entry in named}, cache=ctx.cache)
     except ValueError as error:
         return message_figure(str(error)), [], []
-    fig = accuracy_figure(**series)
+    fig = accuracy_bars(**series, published=PUBLISHED_ACCURACY, published_name="seed study (official FNN)")
     rows = [{"source": name, **{k: round(float(v[i]), 3) for k, v in series["series"].items()}}
             for i, name in enumerate(series["x"])]
     columns = [{"name": c, "id": c} for c in rows[0]]
     return fig, columns, rows
+
+
+def mixed_chance_text(named: list[tuple[str, dict]], *, ctx: AppContext) -> str:
+    """'' when every source decodes the same number of classes, else what to remove to compare like with
+    like (models decode all 11 classes, biology its six)."""
+    groups: dict[int, list[str]] = {}
+    for name, entry in named:
+        n_classes = round(1 / ctx.cache.meta(entry["key"])["chance"])
+        groups.setdefault(n_classes, []).append(name)
+    if len(groups) < 2:
+        return ""
+    parts = [f"{', '.join(names)} decode {n} classes" for n, names in sorted(groups.items())]
+    return ("Accuracy is only comparable at the same number of classes: " + "; ".join(parts)
+            + ". Remove one group from Sources.")
 
 
 def window_view(result, token, *, ctx: AppContext):

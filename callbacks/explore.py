@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from dash import Input, Output, State, ctx as dash_ctx, no_update
+from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from app.ids import ExploreIds, JobIds
@@ -18,6 +18,10 @@ from callbacks.context import AppContext
 
 NOT_RUN = "Press Run to compute this view."
 MAX_DRAWN_CROSSINGS = 2000  # the count is exact; only the drawn midpoint layer is thinned
+CYCLIC_COLUMNS = ("preferred direction",)
+# Unit metadata shown in the encoding manifold's hover, when the artefact has the column.
+HOVER_COLUMNS = ("module", "cell_type", "layer", "put_type", "experiment", "cell_id", "stream", "channel", "y",
+                 "x", "cluster", "preferred direction", "OSI", "DSI")
 
 
 def shown_token(source: str, show: str | None) -> str | None:
@@ -130,18 +134,70 @@ def _decoding_figures(cache, key: str, crossing_layer: bool) -> tuple[dict, dict
     return plain_figure(manifold), plain_figure(trajectories)
 
 
-def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext):
-    """(manifold, trajectories, crossing count text, last time index or None without a view): the
-    figures as plain JSON, grown to the slider's time and highlighted clientside (``assets/twinscope.js``).
-    Only the crossing events are computed per call; the rest is memoised per artefact."""
+def crossing_epsilon(curves: np.ndarray, percent: float) -> float:
+    """Absolute epsilon of ``percent`` % of the diagonal of the curves' bounding box (curves (n, n_time, 3))."""
+    points = curves.reshape(-1, curves.shape[-1])
+    return float(percent) / 100.0 * float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+
+
+def bins_in_ms(time: np.ndarray, time_unit: str, n_bins: int) -> str:
+    """' = 67 ms' for ``n_bins`` bins of a time axis in seconds; '' when bins have no known duration."""
+    if time_unit != "s" or len(time) < 2:
+        return ""
+    return f" = {n_bins * 1000.0 * float(np.median(np.diff(time))):.0f} ms"
+
+
+def pair_counts(events, stimulus_of: np.ndarray, n_stimuli: int) -> np.ndarray:
+    """Events per pair of stimuli, (n_stimuli, n_stimuli) symmetric; ``stimulus_of`` (n_trajectories,)."""
+    counts = np.zeros((n_stimuli, n_stimuli), dtype=int)
+    a, b = stimulus_of[events.i], stimulus_of[events.j]
+    np.add.at(counts, (a, b), 1)
+    np.add.at(counts, (b, a), (a != b).astype(int))
+    return counts
+
+
+def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext, words: str = ""):
+    """(manifold, trajectories, crossing count text, last time index or None without a view): the figures
+    as plain JSON, grown to the slider's time and highlighted clientside (``assets/twinscope.js``). ``eps`` is
+    absolute (``decoding_panel`` takes it relative); ``words`` describes epsilon and delta in the count
+    text. Only the crossing events are computed per call; the rest is memoised per artefact."""
+    manifold, trajectories, count_text, _, last = _decoding_views(result, source, show, crossings, eps, delta,
+                                                                  ctx=ctx, words=words)
+    return manifold, trajectories, count_text, last
+
+
+def decoding_panel(result, source, show, crossings, percent, delta, *, ctx: AppContext):
+    """``decoding_views`` with epsilon in percent of the trajectories' bounding-box diagonal, plus the
+    figure of crossing events per stimulus pair: (manifold, trajectories, count text, matrix, last)."""
+    from app.figures import crossing_matrix_figure
+
+    entry = find_view(result, "decoding", shown_token(source, show))
+    if entry is None or not crossings:
+        manifold, trajectories, count_text, last = decoding_views(result, source, show, False, 1.0, delta, ctx=ctx)
+        note = NOT_RUN if entry is None else "Tick 'crossing events' to count them per stimulus pair."
+        return manifold, trajectories, count_text, plain_figure(message_figure(note)), last
+    arrays, meta = _decoding_artifact(ctx.cache, entry["key"])
+    epsilon = crossing_epsilon(arrays["curves"], percent)
+    words = (f"epsilon {float(percent):g} % of the diagonal = {epsilon:.3g} PCA units, delta {int(delta)} bins"
+             f"{bins_in_ms(arrays['time'], meta['time_unit'], int(delta))}")
+    manifold, trajectories, count_text, events, last = _decoding_views(result, source, show, True, epsilon, delta,
+                                                                       ctx=ctx, words=words)
+    matrix = (message_figure(count_text) if events is None else
+              crossing_matrix_figure(pair_counts(events, arrays["labels"][:, 0], len(meta["stimuli"])),
+                                     meta["stimuli"]))
+    return manifold, trajectories, count_text, plain_figure(matrix), last
+
+
+def _decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext, words: str):
+    """(manifold, trajectories, count text, CrossingEvents or None, last time index or None)."""
     from app.figures import crossing_trace
 
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None:
         blank = plain_figure(message_figure(NOT_RUN))
-        return blank, blank, "", None
+        return blank, blank, "", None, None
     curves = _decoding_artifact(ctx.cache, entry["key"])[0]["curves"]
-    count_text, midpoints = "", None
+    count_text, midpoints, events = "", None, None
     if crossings:
         from compute.analysis.crossings import crossing_events
 
@@ -151,7 +207,8 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
             count_text = str(error)
         else:
             midpoints = events.midpoint
-            count_text = f"{len(midpoints)} crossing events (epsilon {float(eps):g}, delta {int(delta)})"
+            count_text = (f"{len(midpoints)} crossing events ("
+                          f"{words or f'epsilon {float(eps):g}, delta {int(delta)}'})")
             if len(midpoints) > MAX_DRAWN_CROSSINGS:
                 midpoints = midpoints[np.linspace(0, len(midpoints) - 1, MAX_DRAWN_CROSSINGS).astype(int)]
                 count_text += f"; {MAX_DRAWN_CROSSINGS} drawn"
@@ -159,7 +216,7 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
     if midpoints is not None and trajectories["data"]:
         trajectories = {"data": trajectories["data"][:-1] + [plain_trace(crossing_trace(midpoints))],
                         "layout": trajectories["layout"]}
-    return manifold, trajectories, count_text, int(curves.shape[1]) - 1
+    return manifold, trajectories, count_text, events, int(curves.shape[1]) - 1
 
 
 def slider_value(t: int | None, last: int) -> int:
@@ -179,10 +236,12 @@ def encoding_view(result, source, show, color, *, ctx: AppContext):
     options = dict(meta.get("color_options", {}))
     column = _color_column(color, options)
     values = None if column is None else arrays.get(column)
+    hover = {name: arrays[f"color__{name}"] for name in options if name in HOVER_COLUMNS and name != color}
     fig = encoding_figure(arrays["coords"], color=values, color_name=color if values is not None else "",
                           categorical=None if column is None else options[color] == "categorical",
-                          unit_index=arrays["unit_index"], title=_encoding_title(meta),
-                          untrained=meta.get("untrained", False), reconstructed=meta.get("reconstructed", False))
+                          cyclic=color in CYCLIC_COLUMNS, unit_index=arrays["unit_index"], hover=hover,
+                          title=_encoding_title(meta), untrained=meta.get("untrained", False),
+                          reconstructed=meta.get("reconstructed", False))
     fig.update_layout(uirevision=entry["key"])
     # plain lists: plotly.js keeps base64 arrays as typed arrays, whose clickData customdata is not a list
     return plain_figure(fig), [{"label": name, "value": name} for name in options]
@@ -257,10 +316,15 @@ def register(app, ctx: AppContext) -> None:
     def on_source(source):
         return modules_for_source(source, ctx=ctx)
 
+    @app.callback(Output({"type": ExploreIds.MODEL_ONLY, "index": ALL}, "style"), Input(ExploreIds.SOURCE, "value"),
+                  State({"type": ExploreIds.MODEL_ONLY, "index": ALL}, "id"), prevent_initial_call=True)
+    def on_source_controls(source, wrappers):
+        return [page.model_only_style(source)] * len(wrappers)
+
     @app.callback(Output(ExploreIds.RANK, "value"), Output(ExploreIds.RANK, "disabled"),
-                  Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)
+                  Output(ExploreIds.COLOR_BY, "value"), Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)
     def on_source_rank(source):
-        return rank_for_source(source, ctx=ctx)
+        return *rank_for_source(source, ctx=ctx), ctx.catalog.default_color(source)
 
     @app.callback(Output(ExploreIds.PRESET, "value"), Output(ExploreIds.STIMULI, "value"),
                   Input(ExploreIds.PRESET, "value"), Input(ExploreIds.STIMULI, "value"), prevent_initial_call=True)
@@ -285,7 +349,8 @@ def register(app, ctx: AppContext) -> None:
         return page_state(*values, ctx=ctx)
 
     @app.callback(Output(ExploreIds.DECODING_BASE, "data"), Output(ExploreIds.TRAJ_BASE, "data"),
-                  Output(ExploreIds.CROSS_COUNT, "children"), Output(ExploreIds.TIME, "max"),
+                  Output(ExploreIds.CROSS_COUNT, "children"), Output(ExploreIds.CROSS_MATRIX, "figure"),
+                  Output(ExploreIds.TIME, "max"),
                   Output(ExploreIds.TIME, "value"), Output(ExploreIds.SUMMARY, "children"),
                   Input(JobIds.result("explore"), "data"), Input(ExploreIds.SHOW, "value"),
                   Input(ExploreIds.CROSSINGS, "value"), Input(ExploreIds.EPSILON, "value"),
@@ -293,11 +358,11 @@ def register(app, ctx: AppContext) -> None:
     def on_decoding(result, show, crossings, eps, delta, source, t):
         eps = eps if isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0 else page.EPSILON_DEFAULT
         delta = delta if isinstance(delta, int) and delta >= 0 else page.DELTA_DEFAULT
-        manifold, trajectories, count, last = decoding_views(result, source, show, bool(crossings), eps, delta,
-                                                             ctx=ctx)
+        manifold, trajectories, count, matrix, last = decoding_panel(result, source, show, bool(crossings), eps,
+                                                                     delta, ctx=ctx)
         if last is None:  # nothing to show yet: keep the slider where the URL put it
-            return manifold, trajectories, count, no_update, no_update, summary_text(result)
-        return manifold, trajectories, count, last, slider_value(t, last), summary_text(result)
+            return manifold, trajectories, count, matrix, no_update, no_update, summary_text(result)
+        return manifold, trajectories, count, matrix, last, slider_value(t, last), summary_text(result)
 
     @app.callback(Output(ExploreIds.ENCODING, "figure"), Output(ExploreIds.COLOR_BY, "options"),
                   Input(JobIds.result("explore"), "data"), Input(ExploreIds.SHOW, "value"),
@@ -314,6 +379,14 @@ def register(app, ctx: AppContext) -> None:
                   prevent_initial_call=True)
     def on_unit_click(click_data):
         return clicked_unit(click_data)
+
+    @app.callback(Output(ExploreIds.UNIT, "data", allow_duplicate=True), Input(ExploreIds.UNIT_SEARCH, "value"),
+                  prevent_initial_call=True)
+    def on_unit_search(value):
+        # 3-D clicks only register within a few pixels of a point: the index box picks a unit exactly
+        if not isinstance(value, int) or value < 0:
+            raise PreventUpdate
+        return value
 
     @app.callback(Output(ExploreIds.PSTH, "figure"), Input(ExploreIds.UNIT, "data"),
                   Input(JobIds.result("explore"), "data"), State(ExploreIds.SOURCE, "value"),

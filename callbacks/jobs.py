@@ -75,8 +75,9 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
     others: compute's ValueError / TypeError / KeyError texts are shown as written, anything else is
     logged with its traceback and named in the error text.
     """
+    from callbacks.plan import compute_and_record
     from compute.jobs import JobControl
-    from compute.workflows import compute_view, view_summary
+    from compute.workflows import view_summary
 
     try:
         items = parse_request(request)
@@ -88,8 +89,8 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
         prefix = f"{i + 1}/{len(items)} {view} of {source.to_token()}"
         control = JobControl(progress=_throttled(set_progress, i / len(items), 1 / len(items), prefix))
         try:
-            key = compute_view(view, source, run=ctx.run, cache=ctx.cache, settings=ctx.settings,
-                               control=control, **{**ctx.catalog.profile.options_for(view), **options})
+            key = compute_and_record(view, source, ctx=ctx, control=control,
+                                     **{**ctx.catalog.profile.options_for(view), **options})
         except (ValueError, TypeError, KeyError) as error:
             errors.append(f"{prefix}: {str(error).strip(chr(39))}")
             continue
@@ -104,7 +105,7 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
 
 def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
     """The arrays of the views a page shows, as a ``dcc.Download`` payload (NPZ, or CSV in long format:
-    one row per array element with its view, source, array name, flat index and value)."""
+    one row per array element with its view, source, array name, named axes and indices, and value)."""
     from compute.workflows import load_view
 
     if not result or not result.get("views"):
@@ -122,11 +123,9 @@ def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         return dcc.send_bytes(buf.getvalue(), f"twinscope-{page}.npz")
-    lines = ["view,source,array,index,value"]
-    for name, array in arrays.items():
-        view, source, field = name.split("|")
-        lines += [f"{view},{source},{field},{i},{v}" for i, v in enumerate(array.ravel().tolist())]
-    return dcc.send_string("\n".join(lines) + "\n", f"twinscope-{page}.csv")
+    from callbacks.export import csv_table
+
+    return dcc.send_string(csv_table(arrays), f"twinscope-{page}.csv")
 
 
 def job_failed(error: Exception) -> tuple:

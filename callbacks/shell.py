@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State
+from dash import ALL, MATCH, Input, Output, State, no_update
 
 from app.components import graph_config
 from app.ids import JobIds, ShellIds
@@ -35,7 +35,10 @@ def badges(requests: list, *, ctx: AppContext) -> str:
     if not requests:
         models.add(ctx.catalog.profile.model)
     known = [ctx.catalog.models[m] for m in sorted(models) if m in ctx.catalog.models]
-    parts = ([UNTRAINED] if any(info.untrained for info in known) else []) + [info.label for info in known]
+    untrained = any(info.untrained for info in known)
+    # the badge says "untrained" once: a label's own "(untrained, random weights)" is not repeated
+    labels = [info.label.replace(" (untrained, random weights)", "") for info in known]
+    parts = ([UNTRAINED] if untrained else []) + labels
     if bio and ctx.settings.bio_traces_dir is None:
         parts.append(RECONSTRUCTED)
     return " | ".join(parts)
@@ -68,6 +71,43 @@ def register(app, ctx: AppContext) -> None:
     def set_image_format(image_format, graph_ids):
         return graph_configs(image_format, graph_ids)
 
+    @app.callback(Output({"type": JobIds.PLAN, "page": MATCH}, "children"),
+                  Output({"type": JobIds.ESTIMATE, "page": MATCH}, "data"),
+                  Input({"type": JobIds.REQUEST, "page": MATCH}, "data"),
+                  Input({"type": JobIds.RESULT, "page": MATCH}, "data"))
+    def show_plan(request, _result):
+        from callbacks.plan import plan_summary
+
+        return plan_summary(request, ctx=ctx)
+
+    @app.callback(Output({"type": JobIds.RESULT, "page": MATCH}, "data", allow_duplicate=True),
+                  Input({"type": JobIds.REQUEST, "page": MATCH}, "data"), Input(ShellIds.POLL, "n_intervals"),
+                  Input(ShellIds.RUNNING, "data"), State({"type": JobIds.RESULT, "page": MATCH}, "data"),
+                  prevent_initial_call="initial_duplicate")
+    def show_cached(request, _tick, _running, shown):
+        """Views of the current request already in the cache: on opening a URL, while a job runs (its
+        finished views appear one by one) and after a Cancel."""
+        from callbacks.plan import cached_result, same_views
+
+        # The first answer is always written, even without views: the page's view callbacks wait on this
+        # store and Dash would skip their first call (placeholders included) if it were left unchanged.
+        found = cached_result(request, ctx=ctx)
+        if found is None or shown is not None and same_views(found, shown):
+            return no_update
+        return found
+
+    app.clientside_callback(
+        "function(running) { return !running; }",
+        Output(ShellIds.POLL, "disabled"), Input(ShellIds.RUNNING, "data"))
+    app.clientside_callback(
+        "function(n, running, progress, estimates, started) {"
+        " return window.dash_clientside.twinscope.jobClock(running, progress, estimates, started); }",
+        Output(ShellIds.CLOCK, "children"), Output(ShellIds.STARTED, "data"), Output(ShellIds.TICK, "disabled"),
+        Input(ShellIds.TICK, "n_intervals"), Input(ShellIds.RUNNING, "data"), State(ShellIds.PROGRESS, "value"),
+        State({"type": JobIds.ESTIMATE, "page": ALL}, "data"), State(ShellIds.STARTED, "data"))
+    app.clientside_callback(
+        "function(fmt) { return window.dash_clientside.twinscope.setImageFormat(fmt); }",
+        Output(ShellIds.FORMAT_SINK, "data"), Input(ShellIds.IMAGE_FORMAT, "value"))
     app.clientside_callback(
         """function(queries) {
             if (queries && queries.length && typeof queries[0] === 'string') {

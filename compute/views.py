@@ -167,6 +167,14 @@ def _encoding_rank(source, rank: int | None) -> int | None:
     return MODULE_RANKS[source.module]
 
 
+def _preferred_direction(manifold_values: np.ndarray, tuning, unit_index: np.ndarray) -> np.ndarray:
+    """Preferred direction (degrees in [0, 360)) per point: the manifold's where it has one, else the unit's
+    tuning at its best stimulus (the published factors give the biological manifold none)."""
+    values = np.asarray(manifold_values, dtype=float)
+    tuned = np.asarray(tuning.preferred_direction, dtype=float)[unit_index]
+    return np.mod(np.where(np.isfinite(values), values, tuned), 360.0)
+
+
 def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, preset, stimulus_set, ian, k_far,
               k_near, random_state) -> Artifact:
     from compute.analysis.diagnostics import intensity_arm, unit_tuning
@@ -194,7 +202,7 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, pr
     columns = {"cluster": np.asarray(manifold.clusters), "OSI": np.asarray(tuning.osi)[unit_index],
                "DSI": np.asarray(tuning.dsi)[unit_index],
                "intensity arm": np.asarray(intensity_arm(rs).flags, dtype=bool)[unit_index],
-               "preferred direction": np.asarray(manifold.preferred_direction, dtype=float)}
+               "preferred direction": _preferred_direction(manifold.preferred_direction, tuning, unit_index)}
     columns.update({name: np.asarray(values)[unit_index] for name, values in rs.units.items()})
     if "stream" in rs.units and "channel" in rs.units:
         columns["feature map"] = np.char.add(np.char.add("s", rs.units["stream"].astype(str)),

@@ -86,6 +86,45 @@ def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, M
     return provenance_note(figure(data, layout, title=title), untrained=untrained, reconstructed=reconstructed)
 
 
+def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], *,
+                      title: str | None = None, untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+    """Alignment as a metric x module heatmap per dataset (values written in the cells; no lines between
+    unrelated modules). Arguments as ``alignment_figure``; ``dsa_z`` (a z-score, not a score) is left out.
+
+    Returns
+    -------
+    go.Figure
+        One heatmap trace per dataset (``meta.dataset``), z of shape (n_methods, n_modules), NaN where
+        missing; one shared colour scale from min(0, lowest score) to 1.
+    """
+    modules = list(modules)
+    datasets = [d for d, per in scores.items() if any(m != "dsa_z" for m in per)]
+    if not modules or not datasets:
+        return empty_figure("no alignment computed yet", title=title)
+    layout = subplot_layout(1, len(datasets), subplot_titles=datasets, horizontal_spacing=0.08)
+    # one colour scale for all panels: 0..1, down to the lowest score when one is negative (RSA can be)
+    zmin = min([0.0] + [float(np.nanmin(np.asarray(per[m]["mean"], dtype=float), initial=0.0))
+                        for per in scores.values() for m in per if m != "dsa_z"])
+    data = []
+    for col, dataset in enumerate(datasets, start=1):
+        methods = [m for m in scores[dataset] if m != "dsa_z"]
+        z = np.array([np.asarray(scores[dataset][m]["mean"], dtype=float) for m in methods])
+        if z.shape != (len(methods), len(modules)):
+            raise ValueError(f"{dataset}: every method needs {len(modules)} values; got shape {z.shape}")
+        xref, yref = axis_ref(1, col, len(datasets))
+        data.append(dict(type="heatmap", z=z, x=modules, y=[METHOD_TITLES.get(m, m) for m in methods],
+                         zmin=zmin, zmax=1.0, colorscale="Viridis", showscale=col == len(datasets),
+                         colorbar={"title": {"text": "score"}}, text=np.vectorize(lambda v: "" if np.isnan(v)
+                                                                                    else f"{v:.2f}")(z),
+                         texttemplate="%{text}", hovertemplate="%{y} vs " + dataset + ", %{x}: %{z:.3f}<extra></extra>",
+                         xaxis=xref, yaxis=yref, meta={"dataset": dataset}))
+    for col in range(1, len(datasets) + 1):  # methods read top-down in the order given (RSA first)
+        layout["yaxis" + axis_ref(1, col, len(datasets))[1][1:]]["autorange"] = "reversed"
+    layout["margin"] = {"l": 140, "r": 20, "t": 60 if title else 40, "b": 60}
+    fig = figure(data, layout, title=title)
+    return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
+
+
 def alignment_table(modules: Sequence[str], means: Mapping[str, Sequence[float]], *, digits: int = 3
                     ) -> dict[str, Any]:
     """Mean alignment (mean of the four scores) per module and dataset, as DataTable props.

@@ -79,8 +79,21 @@ def decoding_manifold_figure(coords: np.ndarray, labels: np.ndarray, stimuli: Se
             customdata=np.column_stack([rows, labels[rows]]),
             text=[f"{name}, {directions[k]:g}°" for k in d], hovertemplate="%{text}<extra></extra>",
             meta={"kind": "condition", "stimulus": name}))
-    fig = figure(data, {"scene": scene(_axis_titles(explained_variance))}, title=title)
+    key = {"text": direction_key(directions), "xref": "paper", "yref": "paper", "x": 0.0, "y": 1.0,
+           "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#555"},
+           "name": "direction-key"}
+    fig = figure(data, {"scene": scene(_axis_titles(explained_variance)), "annotations": [key]}, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
+
+
+_SYMBOL_GLYPHS = {"circle": "●", "square": "■", "diamond": "◆", "cross": "✚", "circle-open": "○",
+                  "square-open": "□", "diamond-open": "◇", "x": "✕"}
+
+
+def direction_key(directions: Sequence[float] = DIRECTIONS) -> str:
+    """'marker = direction: ● 0°, ■ 45°, ...' (the symbols of ``DIRECTION_SYMBOLS``; paler = later direction)."""
+    marks = [f"{_SYMBOL_GLYPHS[DIRECTION_SYMBOLS[k % len(DIRECTION_SYMBOLS)]]} {d:g}°" for k, d in enumerate(directions)]
+    return "marker = direction (paler = later): " + ", ".join(marks)
 
 
 def crossing_trace(midpoints: np.ndarray, *, name: str = "crossings") -> dict:
@@ -91,6 +104,28 @@ def crossing_trace(midpoints: np.ndarray, *, name: str = "crossings") -> dict:
     return dict(type="scatter3d", x=midpoints[:, 0], y=midpoints[:, 1], z=midpoints[:, 2], mode="markers",
                 name=f"{name} ({len(midpoints)})", marker={"size": 3, "color": "black", "opacity": 0.7},
                 hoverinfo="skip", meta={"kind": "crossings", "count": int(len(midpoints))})
+
+
+def crossing_matrix_figure(counts: np.ndarray, stimuli: Sequence[str], *, epsilon_text: str = "") -> go.Figure:
+    """Crossing events per pair of stimuli (a small heatmap with the counts written in).
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_stimuli, n_stimuli), int
+        Symmetric; [a, b] = events between a trajectory of stimulus a and one of stimulus b (the diagonal:
+        between two directions of the same stimulus).
+    stimuli : sequence of str, the class names
+    epsilon_text : str
+        Epsilon and delta in words, for the title.
+    """
+    counts = np.asarray(counts)
+    if counts.shape != (len(stimuli), len(stimuli)):
+        raise ValueError(f"counts must have shape ({len(stimuli)}, {len(stimuli)}); got {counts.shape}")
+    trace = dict(type="heatmap", z=counts, x=list(stimuli), y=list(stimuli), colorscale="Greys", showscale=False,
+                 text=counts.astype(str), texttemplate="%{text}", hovertemplate="%{y} x %{x}: %{z} events<extra></extra>")
+    title = "crossing events per stimulus pair" + (f" ({epsilon_text})" if epsilon_text else "")
+    return figure([trace], {"xaxis": {"tickangle": -30, "automargin": True},
+                            "yaxis": {"autorange": "reversed", "automargin": True}}, title=title)
 
 
 def trajectories_figure(curves: np.ndarray, labels: np.ndarray, stimuli: Sequence[str], *,
@@ -195,3 +230,48 @@ def accuracy_figure(x: Sequence, series: Mapping[str, Sequence[float]], *, chanc
     fig = figure(data, {"yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]},
                         "xaxis": {"title": {"text": x_title}}}, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
+
+
+def accuracy_bars(x: Sequence[str], series: Mapping[str, Sequence[float]], *, chance: float,
+                  errors: Mapping[str, Sequence[float]] | None = None,
+                  published: Mapping[str, float] | None = None, published_name: str = "seed study",
+                  x_title: str = "module", title: str | None = None, untrained: bool = False,
+                  reconstructed: bool = False, **_unused) -> go.Figure:
+    """Decoding accuracy per source as grouped bars, the chance level as a dashed line and the seed
+    study's published values as markers (paper-style summary).
+
+    Parameters
+    ----------
+    x : sequence of str, length n_sources
+    series : mapping classifier name -> sequence of length n_sources
+    chance : float
+        1 / n_classes.
+    errors : mapping classifier name -> sequence of length n_sources, optional (SD over repeats)
+    published : mapping source name -> accuracy, optional
+        Drawn as black diamonds on the sources that have one (``compute.seed_values.PUBLISHED_ACCURACY``).
+    """
+    x = list(x)
+    if not x or not series:
+        return empty_figure("no decoding accuracy computed yet", title=title)
+    data = []
+    for k, (name, values) in enumerate(series.items()):
+        values = np.asarray(values, dtype=float)
+        if values.shape != (len(x),):
+            raise ValueError(f"series {name!r} must have {len(x)} values; got shape {values.shape}")
+        err = None if errors is None or name not in errors else np.asarray(errors[name], float)
+        data.append(dict(type="bar", x=x, y=values, name=name, marker={"color": ("#525252", "#a6a6a6")[k % 2]},
+                         hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>",
+                         **({} if err is None else {"error_y": {"type": "data", "array": err}})))
+    shown = [n for n in x if n in (published or {})]
+    if shown:
+        data.append(dict(type="scatter", x=shown, y=[published[n] for n in shown], mode="markers",
+                         name=published_name, marker={"symbol": "diamond", "size": 11, "color": "black"},
+                         hovertemplate="%{x}: %{y:.2f} (published)<extra></extra>"))
+    layout = {"barmode": "group", "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]},
+              "xaxis": {"title": {"text": x_title}},
+              "shapes": [dict(type="line", xref="x domain", yref="y", x0=0, x1=1, y0=chance, y1=chance,
+                              line={"dash": "dash", "color": "#999"}, name="chance")],
+              "annotations": [dict(text=f"chance {chance:.3g}", xref="x domain", yref="y", x=1, y=chance,
+                                   xanchor="right", yanchor="bottom", showarrow=False,
+                                   font={"size": 10, "color": "#777"}, name="chance")]}
+    return provenance_note(figure(data, layout, title=title), untrained=untrained, reconstructed=reconstructed)

@@ -11,6 +11,9 @@ from app.figures.style import (CLASS_COLORS, CONTINUOUS_SCALE, category_color, e
                                provenance_note, scene)
 
 MAX_CATEGORIES = 24
+CYCLIC_SCALE = "Twilight"  # an angle's colour wraps: 0 and 360 degrees look the same
+NOISE_COLOR = "#bdbdbd"
+DC_TITLES = ("DC1 (diffusion coord. 1)", "DC2 (diffusion coord. 2)", "DC3 (diffusion coord. 3)")
 
 
 def is_categorical(values: np.ndarray) -> bool:
@@ -22,14 +25,21 @@ def is_categorical(values: np.ndarray) -> bool:
     return values.dtype.kind in "iu" and np.unique(values).size <= MAX_CATEGORIES
 
 
-def _category_label(value) -> str:
+def _category_label(value, color_name: str) -> str:
+    """Legend name of a category: clusters read "cluster k" and HDBSCAN's noise label -1 "unclustered"."""
+    if color_name == "cluster":
+        return "unclustered" if int(value) < 0 else f"cluster {value}"
     return "none" if value == "" else str(value)
+
+
+def _hover_value(value) -> str:
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, color_name: str = "",
                     categorical: bool | None = None, unit_index: np.ndarray | None = None,
                     hover: Mapping[str, np.ndarray] | None = None, title: str | None = None,
-                    untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+                    cyclic: bool = False, untrained: bool = False, reconstructed: bool = False) -> go.Figure:
     """The encoding manifold: units as points in the first 3 diffusion coordinates.
 
     Parameters
@@ -46,7 +56,9 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
     unit_index : ndarray of shape (n_units,), int, optional
         Index of each unit in its response set; default arange(n_units).
     hover : mapping name -> ndarray of shape (n_units,), optional
-        Extra hover lines.
+        Extra hover lines (unit metadata: cell type / layer / module, channel, position, cluster ...).
+    cyclic : bool, default=False
+        ``color`` is an angle in degrees: a cyclic colour scale over [0, 360).
 
     Returns
     -------
@@ -68,10 +80,11 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
     keep = np.flatnonzero(np.isfinite(coords).all(axis=1))
     if keep.size == 0:
         return empty_figure("every unit was set aside (disconnected); nothing to show", title=title)
-    text = [f"unit {unit_index[i]}" + "".join(f"<br>{k}: {np.asarray(v)[i]}" for k, v in (hover or {}).items())
+    text = [f"unit {unit_index[i]}" + "".join(f"<br>{k}: {_hover_value(np.asarray(v)[i])}"
+                                              for k, v in (hover or {}).items())
             for i in range(n)]
     data = []
-    layout: dict = {"scene": scene(("DC1", "DC2", "DC3"))}
+    layout: dict = {"scene": scene(DC_TITLES)}
 
     def add(rows: np.ndarray, name: str, marker: dict, showlegend: bool) -> None:
         data.append(dict(type="scatter3d", x=coords[rows, 0], y=coords[rows, 1], z=coords[rows, 2],
@@ -86,13 +99,20 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
         if categorical if categorical is not None else is_categorical(color):
             levels = sorted(np.unique(color[keep]).tolist(), key=lambda v: (str(type(v)), v))
             for i, level in enumerate(levels):
-                label = _category_label(level)
-                add(keep[color[keep] == level], label, {"color": CLASS_COLORS.get(label, category_color(i))}, True)
+                label = _category_label(level, color_name)
+                shade = NOISE_COLOR if label == "unclustered" else CLASS_COLORS.get(label, category_color(i))
+                add(keep[color[keep] == level], label, {"color": shade}, True)
             layout["legend"] = {"title": {"text": color_name}}
         else:
-            add(keep, color_name or "value", {"color": np.asarray(color[keep], dtype=float),
-                                              "colorscale": CONTINUOUS_SCALE, "showscale": True,
-                                              "colorbar": {"title": {"text": color_name}}}, False)
+            values = np.asarray(color[keep], dtype=float)
+            scale = ({"colorscale": CYCLIC_SCALE, "cmin": 0.0, "cmax": 360.0} if cyclic
+                     else {"colorscale": CONTINUOUS_SCALE})
+            title_text = f"{color_name} (deg)" if cyclic else color_name
+            add(keep[np.isfinite(values)], color_name or "value",
+                {"color": values[np.isfinite(values)], **scale, "showscale": True,
+                 "colorbar": {"title": {"text": title_text}}}, False)
+            if not np.isfinite(values).all():
+                add(keep[~np.isfinite(values)], "no value", {"color": NOISE_COLOR}, True)
     fig = figure(data, layout, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
 

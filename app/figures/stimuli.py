@@ -55,7 +55,8 @@ def thumbnail_strip(thumbnails: np.ndarray, names: Sequence[str], *, gap: int = 
         data.append(dict(type="image", source=png_data_uri(image), x0=x0, y0=0, dx=1, dy=1, name=name,
                          meta={"class_index": i, "name": name}, hovertemplate=f"{name}<extra></extra>"))
         annotations.append(dict(text=name, x=x0 + w / 2, y=-4, yanchor="bottom", showarrow=False,
-                                font={"size": 10, "color": stimulus_color(name)}))
+                                font={"size": 11, "color": stimulus_color(name)},
+                                bgcolor="#f5f5f5", bordercolor=stimulus_color(name), borderwidth=1))
     return figure(data, {**_IMAGE_AXES, "annotations": annotations, "margin": {"l": 0, "r": 0, "t": 24, "b": 0},
                          "yaxis": {**_IMAGE_AXES["yaxis"], "autorange": "reversed"}}, height=160)
 

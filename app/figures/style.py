@@ -31,9 +31,6 @@ MODEL_COLOR = "#525252"
 CONTINUOUS_SCALE = "Viridis"
 UNTRAINED_TEXT = "untrained (random weights)"
 RECONSTRUCTED_TEXT = "reconstructed from published factors"
-GRAPH_CONFIG = {"displaylogo": False,
-                "toImageButtonOptions": {"format": "svg", "filename": "twinscope", "scale": 2}}
-"""``dcc.Graph(config=...)`` for every graph: PNG/SVG export from the modebar."""
 
 
 def stimulus_color(name: str) -> str:
@@ -59,9 +56,10 @@ def source_color(name: str) -> str:
 
 
 def scene(axis_titles: Sequence[str] = ("PC1", "PC2", "PC3")) -> dict[str, Any]:
-    """3-D scene defaults: cube aspect, titled axes, light grid."""
+    """3-D scene defaults: cube aspect, titled axes, light grid, and a camera far enough out that the axis
+    titles stay inside the panel (plotly's default eye cuts them at the scene's edge)."""
     axis = {"showbackground": False, "gridcolor": "#ddd", "zerolinecolor": "#bbb", "showspikes": False}
-    return {"aspectmode": "cube",
+    return {"aspectmode": "cube", "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 1.2}},
             **{f"{a}axis": {**axis, "title": {"text": t}} for a, t in zip("xyz", axis_titles)}}
 
 
@@ -88,8 +86,8 @@ def figure(data: Sequence[Mapping[str, Any]] = (), layout: Mapping[str, Any] | N
     """
     base = {"template": _template(), "font": FONT, "uirevision": "keep", "legend": {"itemsizing": "constant"},
             "margin": {"l": 40, "r": 20, "t": 50 if title else 20, "b": 40}}
-    if title:
-        base["title"] = {"text": title}
+    if title:  # left-aligned, so it never runs under the mode bar (top right)
+        base["title"] = {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}}
     if height:
         base["height"] = height
     return go.Figure(data=[dict(t) for t in data], layout=_merge(base, layout or {}), _validate=False)

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import (axis_ref, empty_figure, figure, provenance_note, scene, significance_stars,
+from app.figures.style import (BIO_COLORS, axis_ref, empty_figure, figure, provenance_note, scene, significance_stars,
                                source_color, stimulus_color, subplot_layout)
 
 S_TIGHT_TITLE = "S_tight (lower = tighter)"
@@ -58,14 +58,34 @@ def tubularity_bars(names: Sequence[str], s_tight: Sequence[float], s_tight_se: 
                          cliponaxis=False, showlegend=False, hovertemplate="%{x}: %{y:.3g}<extra></extra>",
                          xaxis=xref, yaxis=yref))
         layout["yaxis" + yref[1:]]["title"] = {"text": y_title}
-    layout["yaxis2"]["type"] = "log"
+    layout["yaxis2"].update(type="log", exponentformat="power")
     layout["margin"] = {"l": 50, "r": 20, "t": 50 if title else 20, "b": 60}
+    layout["shapes"] = reference_bands(names, values, ("y", "y2"))
     notes = []
     if reference and (p_tight or p_cross):
         notes.append(f"stars: one-sided Mann-Whitney U vs {reference} over bootstraps")
     if unreliable_cross:
         notes.append("† S_cross is unreliable on reconstructed biology")
     return provenance_note(figure(data, layout, title=title), extra="; ".join(notes) or None)
+
+
+def reference_bands(names: Sequence[str], values: Mapping[str, np.ndarray], yrefs: Sequence[str]) -> list[dict]:
+    """Horizontal bands (mean +- SE) of the biological sources across each panel, so every module bar reads
+    against the retina and V1 levels. ``values`` holds s_tight, s_tight_se, s_cross, s_cross_se arrays."""
+    shapes = []
+    for i, name in enumerate(names):
+        if name not in BIO_COLORS:
+            continue
+        for key, yref in zip(("s_tight", "s_cross"), yrefs):
+            mean, se = float(values[key][i]), float(values[f"{key}_se"][i])
+            xref = "x domain" if yref == "y" else "x2 domain"
+            low = mean - se if key == "s_tight" or mean - se > 0 else mean / 10  # S_cross: log axis
+            shapes.append(dict(type="rect", xref=xref, yref=yref, x0=0, x1=1, y0=low, y1=mean + se,
+                               fillcolor=BIO_COLORS[name], opacity=0.15, line={"width": 0}, layer="below",
+                               name=f"{name} band"))
+            shapes.append(dict(type="line", xref=xref, yref=yref, x0=0, x1=1, y0=mean, y1=mean, layer="below",
+                               line={"color": BIO_COLORS[name], "dash": "dot", "width": 1}, name=f"{name} level"))
+    return shapes
 
 
 def sensitivity_heatmap(qs: Sequence[float], smoothings: Sequence[float], values: np.ndarray, *,

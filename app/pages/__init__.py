@@ -1,4 +1,4 @@
-"""The six pages. Each module defines ``PAGE`` (path, name, title), ``read_state(query, catalog)`` and
+"""The pages. Each module defines ``PAGE`` (path, name, title), ``read_state(query, catalog)`` and
 ``layout(catalog, **query)``; ``register_all`` registers them with Dash after the app exists (nothing is
 registered at import)."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dash
 
-from app.pages import accuracy, alignment, compare, explore, report, stimuli, tubularity
+from app.pages import accuracy, alignment, compare, explore, home, methods, report, stimuli, tubularity
 
-PAGES = (stimuli, explore, compare, tubularity, alignment, accuracy, report)
+PAGES = (home, stimuli, explore, compare, tubularity, alignment, accuracy, report, methods)
 
 
 def _bind(layout, catalog):

@@ -36,7 +36,10 @@ def layout(catalog, **query) -> html.Div:
                                                        options=list(catalog.datasets), inline=True)),
             *job_controls("alignment", build_request(state["sources"], state["datasets"]), encode_query(state)),
         ], className="controls"),
-        html.Div([html.H3("Alignment with biology (95 % bootstrap intervals)"),
+        html.Div([html.H3("Alignment with biology: metric x module (mean over unit bootstraps)"),
+                  graph(AlignmentIds.HEATMAP, height=360)], className="panel wide"),
+        html.Div([html.H3("Scores per module (95 % bootstrap intervals)"),
                   graph(AlignmentIds.SCORES, height=520)], className="panel wide"),
-        html.Div([html.H3("Mean alignment"), dash_table.DataTable(id=AlignmentIds.TABLE)], className="panel wide"),
+        html.Div([html.H3("Mean alignment: the mean of the RSA, CCA, linear-predictivity and DSA scores"),
+                  dash_table.DataTable(id=AlignmentIds.TABLE)], className="panel wide"),
     ])

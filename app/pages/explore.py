@@ -11,8 +11,7 @@ from app.state import Reader, encode_query
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
 PRESET_CHOICES = ("bio-matched", "all", "custom")
-COLOR_DEFAULT = "cluster"
-EPSILON_DEFAULT = 0.5
+EPSILON_DEFAULT = 1.0  # percent of the trajectories' bounding-box diagonal
 DELTA_DEFAULT = 2
 RANK_LOW, RANK_HIGH = 2, 40
 
@@ -23,7 +22,7 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     ``source`` ("model:<name>" or "bio:<dataset>"), ``modules`` (comma list), ``preset``
     (bio-matched | all | custom), ``stimuli`` (class names, used when preset=custom), ``show`` (module
     whose views are drawn), ``color`` (colour-by), ``t`` (time index, absent = full curves), ``cross``
-    (1/0), ``eps``, ``delta``, ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
+    (1/0), ``eps`` (crossing epsilon in percent of the trajectories' bounding-box diagonal), ``delta`` (bins), ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
     (permuted-CP rank of the encoding manifolds of every selected module, RANK_LOW..RANK_HIGH; default
     ``catalog.default_rank`` of the shown module; None for a dataset).
     """
@@ -36,7 +35,7 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     state["stimuli"] = (reader.choices("stimuli", catalog.classes, catalog.preset_names("bio-matched"))
                         if state["preset"] == "custom" else catalog.preset_names(state["preset"]))
     state["show"] = (reader.choice("show", state["modules"], state["modules"][0]) if state["modules"] else None)
-    state["color"] = reader.choice("color", catalog.color_choices, COLOR_DEFAULT)
+    state["color"] = reader.choice("color", catalog.color_choices, catalog.default_color(source))
     state["t"] = reader.number("t", None, low=0, high=10_000, integer=True)
     state["cross"] = reader.flag("cross", False)
     state["eps"] = reader.number("eps", EPSILON_DEFAULT, low=1e-9, high=1e9)
@@ -47,6 +46,11 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     state["rank"] = (None if default_rank is None else
                      reader.number("rank", default_rank, low=RANK_LOW, high=RANK_HIGH, integer=True))
     return state, reader.notices
+
+
+def model_only_style(source: str) -> dict:
+    """Module and rank controls are hidden for a dataset (it has neither)."""
+    return {} if source.startswith("model:") else {"display": "none"}
 
 
 def build_request(source: str, modules: list[str], stimuli: list[str], rank: int | None = None) -> dict:
@@ -67,9 +71,10 @@ def layout(catalog, **query) -> html.Div:
         html.Div([
             field("Source", dcc.Dropdown(id=ExploreIds.SOURCE, options=catalog.source_options(),
                                          value=state["source"], clearable=False)),
-            field("Modules", dcc.Checklist(id=ExploreIds.MODULES, value=state["modules"], inline=True,
-                                           options=[{"label": m, "value": m}
-                                                    for m in catalog.modules_of(state["source"])])),
+            html.Div(field("Modules", dcc.Checklist(id=ExploreIds.MODULES, value=state["modules"], inline=True,
+                                                    options=[{"label": m, "value": m}
+                                                             for m in catalog.modules_of(state["source"])])),
+                     id={"type": ExploreIds.MODEL_ONLY, "index": 0}, style=model_only_style(state["source"])),
             field("Stimulus classes", dcc.RadioItems(
                 id=ExploreIds.PRESET, value=state["preset"], inline=True,
                 options=[{"label": "bio-matched six", "value": "bio-matched"},
@@ -78,18 +83,20 @@ def layout(catalog, **query) -> html.Div:
                           options=[{"label": html.Span([html.Img(src=f"/thumbnails/{name}.png",
                                                                  className="thumb"), name]), "value": name}
                                    for name in catalog.classes]),
-            html.Div([
+            html.Div(id={"type": ExploreIds.MODEL_ONLY, "index": 1}, style=model_only_style(state["source"]),
+                     className="inline-controls", children=[
                 field(f"CP rank of the encoding manifold ({RANK_LOW}-{RANK_HIGH}, every selected module)",
                       dcc.Input(id=ExploreIds.RANK, type="number", value=state["rank"], step=1, debounce=True,
                                 disabled=state["rank"] is None)),
                 html.Span(id=ExploreIds.RANK_NOTICE, className="count", role="alert"),
-            ], className="inline-controls"),
+            ]),
             *job_controls("explore", build_request(state["source"], state["modules"], state["stimuli"],
                                                    state["rank"]), encode_query(state)),
         ], className="controls"),
         html.Div(id=ExploreIds.SUMMARY, className="summary"),
-        field("Show module", dcc.RadioItems(id=ExploreIds.SHOW, value=state["show"], inline=True,
-                                            options=[{"label": m, "value": m} for m in state["modules"]])),
+        html.Div(field("Show module", dcc.RadioItems(id=ExploreIds.SHOW, value=state["show"], inline=True,
+                                                     options=[{"label": m, "value": m} for m in state["modules"]])),
+                 id={"type": ExploreIds.MODEL_ONLY, "index": 2}, style=model_only_style(state["source"])),
         dcc.Store(id=ExploreIds.HIGHLIGHT, data=state["hl"]),
         dcc.Store(id=ExploreIds.DECODING_BASE),
         dcc.Store(id=ExploreIds.TRAJ_BASE),
@@ -104,12 +111,14 @@ def layout(catalog, **query) -> html.Div:
                 html.Div([
                     dcc.Checklist(id=ExploreIds.CROSSINGS, options=[{"label": "crossing events", "value": "on"}],
                                   value=["on"] if state["cross"] else [], inline=True),
-                    field("epsilon", dcc.Input(id=ExploreIds.EPSILON, type="number", value=state["eps"],
-                                               min=0, step="any", debounce=True)),
+                    field("epsilon (% of the bounding-box diagonal)",
+                          dcc.Input(id=ExploreIds.EPSILON, type="number", value=state["eps"], min=0, step="any",
+                                    debounce=True)),
                     field("delta (bins)", dcc.Input(id=ExploreIds.DELTA, type="number", value=state["delta"],
                                                     min=0, step=1, debounce=True)),
                     html.Span(id=ExploreIds.CROSS_COUNT, className="count"),
                 ], className="inline-controls"),
+                graph(ExploreIds.CROSS_MATRIX, height=300),
             ], className="panel"),
             html.Div([
                 html.H3("Encoding manifold"),
@@ -118,6 +127,9 @@ def layout(catalog, **query) -> html.Div:
                 graph(ExploreIds.ENCODING),
                 graph(ExploreIds.NN_HISTOGRAM, height=260),
             ], className="panel"),
-            html.Div([html.H3("Unit response (click a unit)"), graph(ExploreIds.PSTH)], className="panel"),
+            html.Div([html.H3("Unit response (click a unit, or enter its index)"),
+                      field("unit index", dcc.Input(id=ExploreIds.UNIT_SEARCH, type="number", min=0, step=1,
+                                                    value=state["unit"], debounce=True)),
+                      graph(ExploreIds.PSTH)], className="panel"),
         ], className="grid"),
     ])

@@ -8,7 +8,7 @@ from app.components import field, graph, notice
 from app.ids import JobIds, StimuliIds
 from app.state import Reader, encode_query
 
-PAGE = {"path": "/", "name": "Stimuli", "title": "twinscope - stimuli"}
+PAGE = {"path": "/stimuli", "name": "Stimuli", "title": "twinscope - stimuli"}
 
 
 def read_state(query: dict, catalog) -> tuple[dict, list[str]]:

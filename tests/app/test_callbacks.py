@@ -170,8 +170,10 @@ class TestJobs:
                 np.testing.assert_array_equal(npz[f"decoding|{RETINA}|coords"], arrays["coords"])
         else:
             lines = content.decode().splitlines()
-            assert lines[0] == "view,source,array,index,value"
-            assert f"decoding,{RETINA},curves,{arrays['curves'].size - 1},{arrays['curves'].ravel()[-1]}" in lines
+            assert lines[0] == "view,source,array,axis_1,index_1,axis_2,index_2,axis_3,index_3,value"
+            n, t, _ = arrays["curves"].shape
+            assert (f"decoding,{RETINA},curves,condition,{n - 1},time_bin,{t - 1},pc,2,{arrays['curves'][-1, -1, 2]}"
+                    in lines)
 
     @pytest.mark.parametrize("result, fmt, match", [(None, "npz", "nothing to export"),
                                                     ({"views": [{"key": "k"}]}, "xls", "'npz' or 'csv'")])

@@ -163,6 +163,23 @@ class TestDecoding:
             figures.accuracy_figure(["a", "b"], {"3-NN": [1.0]}, chance=0.5)
 
 
+class TestDecodingReadability:
+    def test_manifold_has_a_direction_marker_key(self):
+        coords = np.arange(3 * N_DIR * 3, dtype=float).reshape(-1, 3)
+        fig = figures.decoding_manifold_figure(coords, _labels(), STIMULI)
+        key = [a.text for a in fig.layout.annotations if a.name == "direction-key"]
+        assert key == [figures.decoding.direction_key()]
+        assert key[0].startswith("marker = direction") and "● 0°" in key[0] and "✕ 315°" in key[0]
+
+    def test_crossing_matrix_writes_counts(self):
+        counts = np.array([[2, 1, 0], [1, 0, 5], [0, 5, 3]])
+        fig = figures.crossing_matrix_figure(counts, STIMULI)
+        np.testing.assert_array_equal(fig.data[0].z, counts)
+        assert list(fig.data[0].x) == list(STIMULI) and fig.data[0].texttemplate == "%{text}"
+        with pytest.raises(ValueError, match=r"counts must have shape \(3, 3\)"):
+            figures.crossing_matrix_figure(counts[:2], STIMULI)
+
+
 # ---------------------------------------------------------------------------------------------- encoding
 class TestEncoding:
     def test_categorical(self, rng):
@@ -182,7 +199,7 @@ class TestEncoding:
         assert len(fig.data) == 1 and fig.data[0].marker.showscale
         np.testing.assert_allclose(fig.data[0].marker.color, osi)
         assert fig.data[0].marker.colorbar.title.text == "OSI"
-        assert fig.layout.scene.xaxis.title.text == "DC1"
+        assert fig.layout.scene.xaxis.title.text.startswith("DC1 (diffusion")
 
     def test_stimulus_categories_use_class_colours(self, rng):
         fig = figures.encoding_figure(rng.normal(size=(2, 3)), color=np.array(["grat_W2", "grat_W12"]))
@@ -198,6 +215,34 @@ class TestEncoding:
     def test_shape_error(self):
         with pytest.raises(ValueError, match=r"color must have shape \(3,\)"):
             figures.encoding_figure(np.zeros((3, 3)), color=np.zeros(2))
+
+    def test_clusters_are_named_and_noise_is_unclustered(self, rng):
+        """v1 listed HDBSCAN's labels bare ("-1", "0", ...), so noise read as a cluster called -1."""
+        fig = figures.encoding_figure(rng.normal(size=(5, 3)), color=np.array([-1, 0, 1, -1, 0]),
+                                      color_name="cluster")
+        assert [t.name for t in fig.data] == ["unclustered", "cluster 0", "cluster 1"]
+        assert fig.data[0].marker.color == figures.encoding.NOISE_COLOR
+        assert [len(t.x) for t in fig.data] == [2, 2, 1]
+
+    def test_angles_use_a_cyclic_scale_over_a_full_turn(self, rng):
+        """v1 drew the preferred direction on Viridis over the data's range, so 0 and 359 deg looked opposite."""
+        angles = np.array([0.0, 90.0, 359.0, np.nan])
+        fig = figures.encoding_figure(rng.normal(size=(4, 3)), color=angles, color_name="preferred direction",
+                                      categorical=False, cyclic=True)
+        marker = fig.data[0].marker
+        from plotly.colors import get_colorscale
+
+        scale = get_colorscale(marker.colorscale)
+        assert scale[0][1] == scale[-1][1], "a cyclic scale starts and ends on the same colour"
+        assert (marker.cmin, marker.cmax) == (0.0, 360.0) and marker.colorbar.title.text == "preferred direction (deg)"
+        np.testing.assert_allclose(marker.color, angles[:3])
+        assert [t.name for t in fig.data] == ["preferred direction", "no value"] and len(fig.data[1].x) == 1
+
+    def test_hover_shows_unit_metadata(self, rng):
+        fig = figures.encoding_figure(rng.normal(size=(2, 3)), unit_index=np.array([7, 9]),
+                                      hover={"layer": np.array(["L2/3", "L4"]), "OSI": np.array([0.12345, 0.5])})
+        assert fig.data[0].text[1] == "unit 9<br>layer: L4<br>OSI: 0.5"
+        assert fig.data[0].text[0].endswith("OSI: 0.123")
 
 
 # ---------------------------------------------------------------------------------------------- psth
@@ -321,6 +366,7 @@ class TestStimuli:
         assert [t.x0 for t in fig.data] == [0, 24, 48]
         assert all(t.source.startswith("data:image/png;base64,") for t in fig.data)
         assert [a.font.color for a in fig.layout.annotations] == [style.stimulus_color(s) for s in STIMULI]
+        assert {a.bgcolor for a in fig.layout.annotations} == {"#f5f5f5"}, "pale class colours stay readable"
 
     def test_preview_round_trips_pixels(self, rng):
         import base64
@@ -336,3 +382,42 @@ class TestStimuli:
         play = fig.layout.updatemenus[0].buttons[0]
         assert play.method == "animate" and play.args[1]["frame"]["duration"] == 100.0
         assert len(fig.layout.sliders[0].steps) == 4
+
+
+# ---------------------------------------------------------------------------------------------- summary figures
+class TestPaperSummaries:
+    def test_accuracy_bars_with_chance_and_published_markers(self):
+        fig = figures.accuracy_bars(["Enc L1", "Conv9"], {"logistic regression": [0.5, 0.6], "3-NN": [0.4, 0.5]},
+                                    chance=1 / 11, errors={"logistic regression": [0.01, 0.02]},
+                                    published={"Enc L1": 0.59, "Rec": 0.89})
+        assert [t.type for t in fig.data] == ["bar", "bar", "scatter"] and fig.layout.barmode == "group"
+        assert list(fig.data[2].x) == ["Enc L1"] and list(fig.data[2].y) == [0.59], "only sources with a value"
+        chance = [s for s in fig.layout.shapes if s.name == "chance"][0]
+        assert chance.y0 == chance.y1 == pytest.approx(1 / 11) and chance.line.dash == "dash"
+        assert list(fig.data[0].error_y.array) == [0.01, 0.02] and fig.layout.yaxis.title.text == "accuracy"
+        go.Figure(fig.to_plotly_json())
+
+    def test_tubularity_has_biology_reference_bands(self):
+        fig = figures.tubularity_bars(["retina", "Rec"], [0.07, 0.2], [0.01, 0.02], [1e-5, 1e-4], [2e-5, 1e-5])
+        bands = {s.name: s for s in fig.layout.shapes}
+        assert set(bands) == {"retina band", "retina level"} and len(fig.layout.shapes) == 4
+        tight = [s for s in fig.layout.shapes if s.yref == "y" and s.type == "rect"][0]
+        assert (tight.y0, tight.y1) == pytest.approx((0.06, 0.08)) and tight.xref == "x domain"
+        cross = [s for s in fig.layout.shapes if s.yref == "y2" and s.type == "rect"][0]
+        assert cross.y0 > 0, "a log axis cannot draw a band below zero"
+        assert fig.layout.yaxis2.exponentformat == "power"
+        go.Figure(fig.to_plotly_json())
+
+    def test_alignment_heatmap_is_metric_by_module(self):
+        scores = {"V1": {"rsa": {"mean": [0.1, 0.2]}, "lp": {"mean": [0.3, np.nan]}, "dsa_z": {"mean": [2.0, 3.0]}}}
+        fig = figures.alignment_heatmap(["Enc L1", "Rec"], scores)
+        (trace,) = fig.data
+        np.testing.assert_allclose(trace.z, [[0.1, 0.2], [0.3, np.nan]])
+        assert list(trace.y) == ["RSA", "linear predictivity"] and list(trace.x) == ["Enc L1", "Rec"]
+        assert list(trace.text[1]) == ["0.30", ""] and (trace.zmin, trace.zmax) == (0.0, 1.0)
+        assert fig.layout.yaxis.autorange == "reversed", "RSA on top"
+        negative = figures.alignment_heatmap(["a"], {"V1": {"rsa": {"mean": [-0.4]}}})
+        assert negative.data[0].zmin == pytest.approx(-0.4)
+        with pytest.raises(ValueError, match="every method needs 2 values"):
+            figures.alignment_heatmap(["a", "b"], {"V1": {"rsa": {"mean": [0.1]}}})
+        go.Figure(fig.to_plotly_json())

@@ -69,6 +69,7 @@ def _no_console_errors(dash_duo):
 
 def test_stimuli_preview_follows_the_class(dash_duo, twinscope):
     dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/stimuli")
     dash_duo.wait_for_contains_text("#stimuli-caption", "grat_W12", timeout=60)
     first = _wait(dash_duo, lambda: _js(dash_duo, f"{graph_js('stimuli-preview')}.data[0].source"), 30, "preview")
     assert _wait(dash_duo, lambda: _traces(dash_duo, "stimuli-thumbnails") == 11, 30, "thumbnails")
@@ -182,10 +183,11 @@ def test_accuracy_page_computes_curves_with_chance_line(dash_duo, twinscope):
     _wait(dash_duo, lambda: _traces(dash_duo, "accuracy-curves") >= 2, 60, "accuracy curves")
     g = graph_js("accuracy-curves")
     names = _js(dash_duo, f"{g}.data.map(t => t.name)")
-    assert names[-1].startswith("chance"), names
-    chance = _js(dash_duo, f"{g}.data[{len(names) - 1}].y")
-    assert chance[0] == chance[1] == pytest.approx(1 / 11, abs=1e-3), "the test profile decodes 11 classes"
-    for i in range(len(names) - 1):
+    assert names == ["logistic regression", "3-NN"], names  # no published seed values for the small CNN
+    assert _js(dash_duo, f"{g}.data.map(t => t.type)") == ["bar", "bar"]
+    chance = _js(dash_duo, f"{g}.layout.shapes.filter(s => s.name === 'chance')[0].y0")
+    assert chance == pytest.approx(1 / 11, abs=1e-3), "the test profile decodes 11 classes"
+    for i in range(len(names)):
         assert _js(dash_duo, f"{g}.data[{i}].x") == ["Conv1", "Conv2"]
         assert _finite_in_unit(dash_duo, "accuracy-curves", i), f"accuracy of {names[i]} not in [0, 1]"
     rows = _wait(dash_duo, lambda: dash_duo.find_elements("#accuracy-table td.dash-cell"), 30, "accuracy table")
