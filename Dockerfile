@@ -7,5 +7,5 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 VOLUME ["/data"]
 EXPOSE 8050
-# Set TWINSCOPE_SECRET_KEY at run time: docker run -e TWINSCOPE_SECRET_KEY=... -p 8050:8050 twinscope
+# Workers share the key generated once in /data/cache/secret_key; or set -e TWINSCOPE_SECRET_KEY=...
 CMD ["gunicorn", "-w", "2", "-b", "0.0.0.0:8050", "--timeout", "120", "app:server"]

@@ -24,6 +24,7 @@ class ShellIds:
     CANCEL = "shell-job-cancel"
     ERROR = "shell-job-error"
     URL_SINK = "shell-url-sink"
+    SESSION = "shell-session"  # a nonce per page load: two sessions' identical jobs never share a result slot
 
 
 def _page_id(kind: str) -> staticmethod:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import dash
 from dash import dcc, html
 
@@ -18,6 +20,7 @@ def layout() -> html.Div:
         dcc.Store(id=ShellIds.RUNNING, data=False),
         dcc.Store(id=ShellIds.LIVE, data=False),
         dcc.Store(id=ShellIds.URL_SINK),
+        dcc.Store(id=ShellIds.SESSION, data=secrets.token_hex(16)),
         html.Header([
             html.Span("twinscope", className="brand"),
             html.Nav(links, id=ShellIds.NAV, className="nav"),

@@ -135,6 +135,10 @@ JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")
 def register_page_job(app, page: str, ctx: AppContext) -> None:
     """The background job and the export of one page (the same engine for every page).
 
+    Dash keys a job's result slot by its arguments and empties the slot on the first poll that reads it, so
+    the job also takes the page load's nonce (``ShellIds.SESSION``): two sessions that run the same request
+    get a slot each, while ``compute_view`` still computes identical work once.
+
     Every progress update also sets ``ShellIds.LIVE``: the browser knows a job's id (and can cancel it)
     only from its first poll on, so Cancel is enabled from the first progress update, not from the click.
     """
@@ -146,6 +150,7 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
         Output(ShellIds.STAGE, "children", allow_duplicate=True),
         Input(JobIds.run(page), "n_clicks"),
         State(JobIds.request(page), "data"),
+        State(ShellIds.SESSION, "data"),
         background=True,
         running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
         progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
@@ -153,7 +158,7 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
         cancel=[Input(ShellIds.CANCEL, "n_clicks")],
         prevent_initial_call=True,
     )
-    def run_job(set_progress, clicks, request):
+    def run_job(set_progress, clicks, request, _session):
         if not clicks:
             raise PreventUpdate
         result, error, (value, stage) = run_views(lambda update: set_progress((*update, True)), request, ctx=ctx)
