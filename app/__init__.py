@@ -6,6 +6,7 @@ below (PEP 562): the first access to ``app.server`` builds one app from the envi
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -16,6 +17,7 @@ from compute.config import Settings
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SECRET_FILE = "secret_key"
+log = logging.getLogger(__name__)
 _server_lock = threading.Lock()
 _server: Any = None
 
@@ -51,6 +53,23 @@ def shared_secret_key(cache_dir: Path) -> str:
         raise ValueError(f"{path} holds no usable secret key ({len(key)} characters; expected 64). "
                          "Delete it to generate a new one, or set TWINSCOPE_SECRET_KEY")
     return key
+
+
+def callback_error_notice(error: Exception) -> None:
+    """Dash's handler of an exception in any callback: the job bar's alert says what went wrong, no output
+    changes, and the browser never gets an HTTP 500 (malformed or stale store contents end here)."""
+    from dash import set_props
+
+    from app.ids import ShellIds
+
+    if isinstance(error, KeyError):
+        text = f"A result this page refers to is no longer available ({error}); run the page's job again."
+    elif isinstance(error, (ValueError, TypeError)):
+        text = f"Could not use this page's data: {error}"
+    else:
+        log.error("callback failed", exc_info=error)
+        text = f"Internal error {type(error).__name__} (see the server log); run the page's job again."
+    set_props(ShellIds.ERROR, {"children": text})
 
 
 def create_app(settings: Settings | None = None, *, background_manager: Any = None):
@@ -90,6 +109,7 @@ def create_app(settings: Settings | None = None, *, background_manager: Any = No
     app = dash.Dash(
         __name__, use_pages=True, pages_folder="", assets_folder=str(ASSETS),
         background_callback_manager=background_manager, suppress_callback_exceptions=True,
+        on_error=callback_error_notice,
         title="twinscope", update_title=None,
     )
     app.server.secret_key = settings.secret_key or shared_secret_key(settings.cache_dir)

@@ -25,6 +25,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 import numpy as np
 
+from compute._validation import Bound, check_bound
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
@@ -243,6 +244,19 @@ VIEW_OPTIONS: dict[str, dict[str, Any]] = {
 analysis default: bio-matched six for decoding and tubularity, all classes for accuracy), a preset name of
 ``compute.stimuli.PRESETS`` ("bio-matched", "all", ...), or class names / indices in display order;
 stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm units first."""
+OPTION_BOUNDS: dict[str, Bound] = {
+    "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
+    "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
+    "random_state": Bound(int, 0, 2**32 - 1),
+    "dataset": Bound(str, choices=("retina", "V1")),
+    "preset": Bound(str, choices=("interactive", "publication")),
+    "methods": Bound(list, choices=("rsa", "cca", "lp", "dsa")),
+    "rank": Bound(int, 2, 40, optional=True), "n_restarts": Bound(int, 1, 100, optional=True),
+}
+"""Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (resolved by ``_stimulus_names``): one
+declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).
+Choices mirror ``compute.bio.datasets.DATASETS`` and ``compute.analysis.alignment.PRESETS`` / ``METHODS``,
+which are not imported here (scikit-learn, about 2 s)."""
 
 
 def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:
@@ -280,6 +294,9 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k, v in out.items() if v is _REQUIRED]
     if missing:
         raise ValueError(f"view {view!r} needs option(s) {missing}, e.g. dataset='V1'")
+    for name in options:
+        if name in OPTION_BOUNDS:
+            out[name] = check_bound(out[name], OPTION_BOUNDS[name], name=name)
     if "stimuli" in out:
         names = _stimulus_names(out["stimuli"])
         out["stimuli"] = None if names is None else list(names)

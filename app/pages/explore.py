@@ -8,13 +8,14 @@ from dash import dcc, html
 from app.components import field, graph, job_controls, notice
 from app.ids import ExploreIds
 from app.state import Reader, encode_query
+from compute.workflows import OPTION_BOUNDS
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
 PRESET_CHOICES = ("bio-matched", "all", "custom")
 COLOR_DEFAULT = "cluster"
 EPSILON_DEFAULT = 0.5
 DELTA_DEFAULT = 2
-RANK_LOW, RANK_HIGH = 2, 40
+RANK_LOW, RANK_HIGH = int(OPTION_BOUNDS["rank"].low), int(OPTION_BOUNDS["rank"].high)
 
 
 def read_state(query: dict, catalog) -> tuple[dict, list[str]]:

@@ -180,6 +180,61 @@ class TestJobs:
             jobs.export_views(result, fmt, ctx=ctx)
 
 
+class TestUntrustedStores:
+    """v1 trusted the browser's stores: n_boot=10,000,000 ran, export served any cache key (the 360 MB
+    stimulus artefact; a CSV 36x its artefact), and a malformed result raised into an HTTP 500."""
+
+    def test_a_crafted_option_stops_the_job_before_any_work(self, ctx, monkeypatch):
+        from compute import workflows
+
+        monkeypatch.setattr(workflows, "compute_view", lambda *a, **k: pytest.fail("must not compute"))
+        request = {"page": "tubularity", "views": [{"view": "tubularity", "source": RETINA,
+                                                    "options": {"n_boot": 10_000_000}}]}
+        result, error, stage = jobs.run_views(lambda p: None, request, ctx=ctx)
+        assert result is None and stage == ("0", "failed")
+        assert error == "Job not started: n_boot must be an integer in 2..200; got 10000000"
+
+    def test_unknown_page_is_refused(self):
+        with pytest.raises(ValueError, match=r"page must be one of \['explore'"):
+            jobs.parse_request({"page": "admin", "views": [{"view": "decoding", "source": RETINA}]})
+
+    @pytest.mark.parametrize("entry, match", [
+        ({"view": "decoding", "source": RETINA, "key": "stimuli-0123abcd"}, "not a decoding or encoding view"),
+        ({"view": "tubularity", "source": RETINA, "key": "view-tubularity-0123"}, "not a decoding or encoding"),
+        ({"view": "decoding", "source": RETINA, "key": "view-decoding-0123abcd"}, "no longer in the cache"),
+        ({"view": "decoding", "source": RETINA, "key": "view-decoding-../../x"}, "invalid cache key"),
+        ("view-decoding-0123", "not a decoding or encoding view"),
+        ({"view": "decoding", "source": RETINA, "key": ["view-decoding-0123"]}, "not a decoding or encoding"),
+    ], ids=["other-kind", "other-page", "stale", "path", "not-a-dict", "key-not-str"])
+    def test_export_serves_only_cached_views_of_the_page(self, ctx, entry, match):
+        ctx.cache.put("stimuli-0123abcd", {"frames": np.zeros((4, 4))}, {"view": "decoding"})
+        with pytest.raises(ValueError, match=match):
+            jobs.export_views({"page": "explore", "views": [entry]}, "npz", ctx=ctx, page="explore")
+
+    def test_export_of_another_page_is_refused(self, ctx):
+        arrays, meta = decoding_arrays()
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        result = {"page": "explore", "views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        with pytest.raises(ValueError, match="belongs to page 'explore', not 'accuracy'"):
+            jobs.export_views(result, "npz", ctx=ctx, page="accuracy")
+
+    @pytest.mark.parametrize("fmt, cap, match", [("npz", "EXPORT_MAX_BYTES", "capped at 0 MiB"),
+                                                 ("csv", "EXPORT_MAX_CSV_VALUES", "CSV export is capped at 100")])
+    def test_export_is_size_capped(self, ctx, monkeypatch, fmt, cap, match):
+        arrays, meta = decoding_arrays()  # 16 conditions x 5 times x 3 curves alone: 240 values
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        monkeypatch.setattr(jobs, cap, 100)
+        result = {"page": "explore", "views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        with pytest.raises(ValueError, match=match):
+            jobs.export_views(result, fmt, ctx=ctx, page="explore")
+
+    @pytest.mark.parametrize("result", [{"views": "x"}, {"views": [None, 3, {"view": "decoding", "key": 5}]},
+                                        "text", {"views": [{"view": "decoding", "source": RETINA}]}],
+                             ids=["views-str", "entries", "not-a-dict", "no-key"])
+    def test_malformed_results_find_no_view(self, ctx, result):
+        assert find_view(result, "decoding", RETINA) is None and named_views(result, "decoding", ctx=ctx) == []
+
+
 # ---------------------------------------------------------------------------------------------- shell
 class TestShell:
     def test_job_bar_state(self):

@@ -228,3 +228,56 @@ class TestSharedSecretKey:
         path.chmod(0o600)
         with pytest.raises(ValueError, match="holds no usable secret key"):
             shared_secret_key(tmp_path)
+
+
+def _result_callbacks(app) -> list[str]:
+    """Output strings of the non-background callbacks that read a page's job result."""
+    from app.ids import JobIds
+
+    return [out for out, spec in app.callback_map.items() if not spec.get("background")
+            and any(JobIds.RESULT in item["id"] for item in spec["inputs"] + spec["state"])]
+
+
+def _body_with(app, output: str, values: dict) -> dict:
+    """A POST body for ``output`` where every input / state is None except the ones ``values`` names."""
+    spec = app.callback_map[output]
+
+    def item(entry):
+        cid = json.loads(entry["id"]) if entry["id"].startswith("{") else entry["id"]
+        return {"id": cid, "property": entry["property"], "value": values.get(entry["property"])}
+
+    outputs = []
+    for piece in output.strip(".").split("..."):
+        cid, _, prop = piece.rpartition(".")
+        outputs.append({"id": json.loads(cid) if cid.startswith("{") else cid, "property": prop.split("@")[0]})
+    return {"output": output, "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": [item(e) for e in spec["inputs"]], "state": [item(e) for e in spec["state"]],
+            "changedPropIds": [f"{spec['inputs'][0]['id']}.{spec['inputs'][0]['property']}"]}
+
+
+_BAD_RESULTS = {
+    "stale": {"page": "compare", "views": [{"view": v, "source": s, "key": f"view-{v}-0123456789abcdef"}
+                                           for v in ("decoding", "encoding", "accuracy", "tubularity", "alignment")
+                                           for s in ("bio:retina", "model:fnn-random:Rec")]},
+    "bad-key": {"views": [{"view": "decoding", "source": "bio:retina", "key": "../../etc/passwd"}]},
+    "malformed": {"views": [None, 7, {"view": "encoding"}]},
+    "not-a-dict": [1, 2, 3],
+}
+
+
+@pytest.mark.parametrize("bad", list(_BAD_RESULTS))
+def test_malformed_or_stale_results_give_a_notice_never_a_500(flask_app, bad):
+    """v1 answered a malformed or stale result store with HTTP 500 (a traceback in the server log)."""
+    client = flask_app.server.test_client()
+    outputs = _result_callbacks(flask_app)
+    assert len(outputs) >= 8
+    statuses, notices = {}, []
+    for output in outputs:
+        body = _body_with(flask_app, output, {"data": _BAD_RESULTS[bad], "n_clicks": 1, "value": "npz"})
+        response = client.post("/_dash-update-component", json=body)
+        statuses[output] = response.status_code
+        notices += [response.json.get("sideUpdate", {}).get("shell-job-error", {}).get("children", "")
+                    ] if response.status_code == 200 else []
+    assert {k: v for k, v in statuses.items() if v not in (200, 204)} == {}
+    if bad == "stale":
+        assert any("no longer available" in text for text in notices), notices
