@@ -71,6 +71,31 @@ class TestReader:
         assert reader.flag("cross", False) is True and reader.number("eps", 1.0, low=0, high=1) == 0.25
 
 
+class TestUrlSelections:
+    @pytest.mark.parametrize("raw", ["", " , ,"], ids=["empty", "separators-only"])
+    def test_an_empty_selection_falls_back_with_a_notice(self, raw):
+        """v1 fell back to the defaults silently when a list parameter was present but empty."""
+        reader = Reader({"sources": raw})
+        assert reader.choices("sources", ["x", "y"], ["y"]) == ["y"]
+        assert reader.notices == ["URL parameter sources is empty; using ['y']."]
+
+    def test_compare_tokens_typed_with_plus_are_read(self, catalog):
+        """v1 dropped 'model:fnn-random:Enc+L1' typed into a URL: the query parser turns '+' into a space."""
+        typed = {"sources": "model:fnn-random:Enc L1,bio:V1", "tube": "model:fnn-random:Enc L1"}
+        state, notices = compare_page.read_state(typed, catalog)
+        assert state["sources"] == ["model:fnn-random:Enc+L1", "bio:V1"] and notices == []
+        state, notices = tubularity_page.read_state(typed, catalog)
+        assert state["tube"] == "model:fnn-random:Enc+L1" and notices == []
+
+    def test_encoded_tokens_round_trip_through_a_url(self, catalog):
+        from urllib.parse import parse_qsl
+
+        state = {"sources": ["model:fnn-random:Enc+L1", "bio:V1"], "view": "decoding", "link": True}
+        query = encode_query(state)
+        assert "Enc%2BL1" in query
+        assert compare_page.read_state(dict(parse_qsl(query[1:])), catalog) == (state, [])
+
+
 class TestPageStates:
     @pytest.mark.parametrize("page", [stimuli_page, explore_page, compare_page, tubularity_page, alignment_page,
                                       accuracy_page], ids=lambda p: p.__name__.rsplit(".", 1)[-1])
