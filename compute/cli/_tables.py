@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from compute.jobs import Cancelled
+from compute.jobs import Cancelled, end_progress_line
 from compute.responses import ResponseSet
 
 EXIT_ERROR = 2
@@ -82,6 +82,7 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
     try:
         yield failure
     except errors as error:
+        end_progress_line(sys.stderr)
         print(f"error: {_message(error)}", file=sys.stderr)
         failure.exit_code = EXIT_ERROR
     except (Cancelled, KeyboardInterrupt):

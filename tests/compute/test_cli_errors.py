@@ -125,3 +125,17 @@ def test_decode_and_encode_name_degenerate_responses(monkeypatch, capsys, tmp_pa
     assert importlib.import_module(f"compute.cli.{command}").main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_an_error_after_a_progress_bar_gets_its_own_line(capsys):
+    """v1 glued "error: ..." to the end of an unfinished progress bar (``\\r[##..] 4%``), not a line of its own."""
+    import sys
+
+    from compute.jobs import console_control
+
+    with exit_on_error() as failure:
+        console_control(sys.stderr).report(0.04, "Conv1")
+        raise OSError(28, "No space left on device")
+    lines = capsys.readouterr().err.split("\n")
+    assert failure.exit_code == 2 and lines[-2].startswith("error: no space left on device") and lines[-1] == ""
+    assert lines[0].startswith("\r[#")
