@@ -120,7 +120,7 @@ def _shown_arrays(result, page: str | None, *, ctx: AppContext) -> dict[str, np.
 
     if not isinstance(result, dict) or not result.get("views"):
         raise ValueError("nothing to export yet: run the page's job first")
-    shown_page = result.get("page") or "explore"
+    shown_page = result.get("page") or page
     if shown_page not in PAGE_VIEWS or (page is not None and shown_page != page):
         raise ValueError(f"this result belongs to page {shown_page!r}, not {page!r}; run the page's job again")
     if not isinstance(result["views"], list) or len(result["views"]) > MAX_VIEWS:
@@ -130,7 +130,7 @@ def _shown_arrays(result, page: str | None, *, ctx: AppContext) -> dict[str, np.
         view = entry.get("view") if isinstance(entry, dict) else None
         key = entry.get("key") if view in PAGE_VIEWS[shown_page] else None
         if not isinstance(key, str) or not key.startswith(f"view-{view}-"):
-            raise ValueError(f"cannot export {entry!r}: not a {' or '.join(PAGE_VIEWS[shown_page])} view of "
+            raise ValueError(f"cannot export {repr(entry)[:120]}: not a {' or '.join(PAGE_VIEWS[shown_page])} view of "
                              "this page's result; run the page's job again")
         try:
             data, meta = load_view(key, cache=ctx.cache)
