@@ -25,6 +25,7 @@ RUN bash scripts/docker_steps.sh install
 COPY . .
 VOLUME ["/data"]
 EXPOSE 8050
+# Workers share the key generated once in /data/cache/secret_key; or set -e TWINSCOPE_SECRET_KEY=...
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD /opt/venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8050/health', timeout=4)"
 CMD ["bash", "scripts/docker_steps.sh", "start"]

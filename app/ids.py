@@ -30,6 +30,7 @@ class ShellIds:
     TICK = "shell-job-tick"
     STARTED = "shell-job-started"
     POLL = "shell-job-poll"
+    SESSION = "shell-session"  # a nonce per page load: two sessions' identical jobs never share a result slot
 
 
 def _page_id(kind: str) -> staticmethod:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import dash
 from dash import dcc, html
 
@@ -21,6 +23,7 @@ def layout(bio_notice: str = "") -> html.Div:
         dcc.Store(id=ShellIds.LIVE, data=False),
         dcc.Store(id=ShellIds.URL_SINK),
         dcc.Store(id=ShellIds.FORMAT_SINK),
+        dcc.Store(id=ShellIds.SESSION, data=secrets.token_hex(16)),
         html.Header([
             html.Span("twinscope", className="brand"),
             html.Nav(links, id=ShellIds.NAV, className="nav"),

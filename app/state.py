@@ -1,7 +1,9 @@
 """URL query string <-> view state. Pure Python (no dash): every page's layout is a function of its query.
 
 Each reader takes the raw query value (a string, or None when absent), returns a valid value, and adds a
-notice for the user when it had to fall back to the default, so a malformed shared URL still opens.
+notice for the user when it had to fall back to the default (also for a present but empty selection), so a
+malformed shared URL still opens. A '+' typed into a URL arrives as a space, so values are matched with
+'+' and ' ' taken as equal (source tokens spell a module's spaces as '+': ``model:fnn-random:Enc+L1``).
 """
 
 from __future__ import annotations
@@ -28,14 +30,21 @@ class Reader:
     def _reject(self, name: str, raw: str, why: str, default) -> None:
         self.notices.append(f"URL parameter {name}={raw!r} ignored ({why}); using {default!r}.")
 
+    @staticmethod
+    def _match(item: str, choices: Sequence[str]) -> str | None:
+        """The choice ``item`` names, taking '+' and ' ' as equal; None when there is none."""
+        spelled = {choice.replace("+", " "): choice for choice in choices}
+        return spelled.get(item.replace("+", " "))
+
     def choice(self, name: str, choices: Sequence[str], default: str) -> str:
         raw = self._raw(name)
         if raw is None or raw == "":
             return default
-        if raw not in choices:
+        chosen = self._match(raw, choices)
+        if chosen is None:
             self._reject(name, raw, f"expected one of {list(choices)}", default)
             return default
-        return raw
+        return chosen
 
     def choices(self, name: str, choices: Sequence[str], default: Sequence[str], *,
                 max_items: int | None = None) -> list[str]:
@@ -44,8 +53,11 @@ class Reader:
         if raw is None:
             return list(default)
         items = [item.strip() for item in raw.split(LIST_SEPARATOR) if item.strip()]
-        unknown = [item for item in items if item not in choices]
-        kept = list(dict.fromkeys(item for item in items if item in choices))
+        if not items:
+            self.notices.append(f"URL parameter {name} is empty; using {list(default)}.")
+            return list(default)
+        unknown = [item for item in items if self._match(item, choices) is None]
+        kept = list(dict.fromkeys(self._match(item, choices) for item in items if item not in unknown))
         if unknown:
             self.notices.append(f"URL parameter {name}: unknown {unknown} dropped; expected items of "
                                 f"{list(choices)}.")
@@ -53,8 +65,7 @@ class Reader:
             self.notices.append(f"URL parameter {name}: at most {max_items} items; kept the first {max_items}.")
             kept = kept[:max_items]
         if not kept:
-            if items:
-                self.notices.append(f"URL parameter {name}: nothing valid left; using {list(default)}.")
+            self.notices.append(f"URL parameter {name}: nothing valid left; using {list(default)}.")
             return list(default)
         return kept
 

@@ -7,10 +7,19 @@ import numpy as np
 import plotly.graph_objects as go
 
 
+def _entries(result, view: str) -> list[dict]:
+    """The well-formed summaries of ``view`` in a job result from the browser: dicts with string ``source``
+    and ``key`` (anything else in a crafted store is ignored; a key that is not cached fails when read)."""
+    views = result.get("views") if isinstance(result, dict) else None
+    return [entry for entry in (views if isinstance(views, list) else [])
+            if isinstance(entry, dict) and entry.get("view") == view and isinstance(entry.get("source"), str)
+            and isinstance(entry.get("key"), str)]
+
+
 def find_view(result: dict | None, view: str, token: str | None) -> dict | None:
     """The summary of ``view`` of source ``token`` in a job result (``callbacks.jobs.run_views``), or None."""
-    for entry in (result or {}).get("views", []):
-        if entry.get("view") == view and (token is None or entry.get("source") == token):
+    for entry in _entries(result, view):
+        if token is None or entry["source"] == token:
             return entry
     return None
 
@@ -18,7 +27,7 @@ def find_view(result: dict | None, view: str, token: str | None) -> dict | None:
 def named_views(result: dict | None, view: str, *, ctx) -> list[tuple[str, dict]]:
     """(axis name of the source (``short_names``), summary) of every ``view`` in a job result, in request
     order; empty before a job ran."""
-    entries = [entry for entry in (result or {}).get("views", []) if entry.get("view") == view]
+    entries = _entries(result, view)
     return list(zip(short_names([entry["source"] for entry in entries], ctx=ctx), entries))
 
 

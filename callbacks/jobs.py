@@ -23,20 +23,30 @@ from dash.exceptions import PreventUpdate
 
 from app.ids import JobIds, ShellIds
 from callbacks.context import AppContext
+from callbacks.export import csv_table
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 40
 PROGRESS_INTERVAL_S = 0.25
+PAGE_VIEWS = {"explore": ("decoding", "encoding"), "compare": ("decoding", "encoding"),
+              "tubularity": ("tubularity",), "alignment": ("alignment",), "accuracy": ("accuracy",)}
+"""The views each page's job computes (and so the only artefacts its export serves)."""
+JOB_PAGES = tuple(PAGE_VIEWS)
+EXPORT_MAX_BYTES = 64 * 2**20  # NPZ: array bytes before compression
+EXPORT_MAX_CSV_VALUES = 500_000  # CSV: rows of about 50 bytes
 
 
 def parse_request(request) -> list[tuple[str, object, dict]]:
-    """(view, Source, options) per requested view; ValueError / TypeError on a malformed request."""
-    from compute.workflows import VIEWS, Source
+    """(view, Source, options) per requested view; ValueError / TypeError on a malformed request or an option
+    outside ``compute.workflows.OPTION_BOUNDS`` (the browser's stores are not trusted)."""
+    from compute.workflows import VIEWS, Source, normalise_options
 
     if request is None:
         raise ValueError("the page is still preparing its selection; press Run again in a moment")
     if not isinstance(request, dict) or not isinstance(request.get("views"), list):
         raise TypeError(f"a job request must be a dict with a 'views' list; got {type(request).__name__}")
+    if request.get("page") is not None and request["page"] not in PAGE_VIEWS:
+        raise ValueError(f"a job request's page must be one of {list(PAGE_VIEWS)}; got {request['page']!r}")
     views = request["views"]
     if not views:
         raise ValueError("nothing to compute: select at least one module or dataset (and stimuli)")
@@ -49,6 +59,7 @@ def parse_request(request) -> list[tuple[str, object, dict]]:
         options = {} if item.get("options") is None else item["options"]
         if not isinstance(options, dict):
             raise TypeError(f"view options must be a dict; got {type(options).__name__}")
+        normalise_options(item["view"], options)  # the bounds of OPTION_BOUNDS, before any work starts
         parsed.append((item["view"], Source.parse(item.get("source")), options))
     return parsed
 
@@ -103,29 +114,58 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
     return {"page": request.get("page"), "views": results}, " | ".join(errors), done
 
 
-def export_views(result: dict | None, fmt: str, *, ctx: AppContext) -> dict:
-    """The arrays of the views a page shows, as a ``dcc.Download`` payload (NPZ, or CSV in long format:
-    one row per array element with its view, source, array name, named axes and indices, and value)."""
+def _shown_arrays(result, page: str | None, *, ctx: AppContext) -> dict[str, np.ndarray]:
+    """``"view|source|array" -> array`` of the view artefacts listed in a page's job result; ValueError for
+    anything else (a key of another kind or page, a malformed entry, an artefact no longer cached)."""
     from compute.workflows import load_view
 
-    if not result or not result.get("views"):
+    if not isinstance(result, dict) or not result.get("views"):
         raise ValueError("nothing to export yet: run the page's job first")
-    if fmt not in ("npz", "csv"):
-        raise ValueError(f"export format must be 'npz' or 'csv'; got {fmt!r}")
+    shown_page = result.get("page") or page
+    if shown_page not in PAGE_VIEWS or (page is not None and shown_page != page):
+        raise ValueError(f"this result belongs to page {shown_page!r}, not {page!r}; run the page's job again")
+    if not isinstance(result["views"], list) or len(result["views"]) > MAX_VIEWS:
+        raise ValueError(f"a job result lists at most {MAX_VIEWS} views; run the page's job again")
     arrays: dict[str, np.ndarray] = {}
     for entry in result["views"]:
-        data, _ = load_view(entry["key"], cache=ctx.cache)
+        view = entry.get("view") if isinstance(entry, dict) else None
+        key = entry.get("key") if view in PAGE_VIEWS[shown_page] else None
+        if not isinstance(key, str) or not key.startswith(f"view-{view}-"):
+            raise ValueError(f"cannot export {repr(entry)[:120]}: not a {' or '.join(PAGE_VIEWS[shown_page])} view of "
+                             "this page's result; run the page's job again")
+        try:
+            data, meta = load_view(key, cache=ctx.cache)
+        except KeyError:
+            raise ValueError("a view of this result is no longer in the cache; run the page's job again") from None
         for name, array in data.items():
             if array.dtype.kind in "biufU" and array.size:
-                arrays[f"{entry['view']}|{entry['source']}|{name}"] = array
-    page = result.get("page") or "views"
+                arrays[f"{view}|{meta.get('source')}|{name}"] = array
+    return arrays
+
+
+def export_views(result: dict | None, fmt: str, *, ctx: AppContext, page: str | None = None) -> dict:
+    """The arrays of the views a page shows, as a ``dcc.Download`` payload (NPZ, or CSV in long format:
+    one row per array element with its view, source, array name, named axes and indices, and value).
+
+    Only view artefacts of ``page``'s job (``PAGE_VIEWS``) are served, up to ``EXPORT_MAX_BYTES`` (NPZ) or
+    ``EXPORT_MAX_CSV_VALUES`` (CSV); ValueError otherwise.
+    """
+    if fmt not in ("npz", "csv"):
+        raise ValueError(f"export format must be 'npz' or 'csv'; got {fmt!r}")
+    arrays = _shown_arrays(result, page, ctx=ctx)
+    name = f"twinscope-{result.get('page') or 'views'}"
+    n_bytes, n_values = sum(a.nbytes for a in arrays.values()), sum(a.size for a in arrays.values())
     if fmt == "npz":
+        if n_bytes > EXPORT_MAX_BYTES:
+            raise ValueError(f"the shown data holds {n_bytes / 2**20:.0f} MiB; export is capped at "
+                             f"{EXPORT_MAX_BYTES / 2**20:.0f} MiB. Select fewer sources, or use the CLI")
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        return dcc.send_bytes(buf.getvalue(), f"twinscope-{page}.npz")
-    from callbacks.export import csv_table
-
-    return dcc.send_string(csv_table(arrays), f"twinscope-{page}.csv")
+        return dcc.send_bytes(buf.getvalue(), f"{name}.npz")
+    if n_values > EXPORT_MAX_CSV_VALUES:
+        raise ValueError(f"the shown data holds {n_values:,} values; CSV export is capped at "
+                         f"{EXPORT_MAX_CSV_VALUES:,}. Export NPZ, or select fewer sources")
+    return dcc.send_string(csv_table(arrays), f"{name}.csv")
 
 
 def job_failed(error: Exception) -> tuple:
@@ -140,6 +180,10 @@ JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")
 def register_page_job(app, page: str, ctx: AppContext) -> None:
     """The background job and the export of one page (the same engine for every page).
 
+    Dash keys a job's result slot by its arguments and empties the slot on the first poll that reads it, so
+    the job also takes the page load's nonce (``ShellIds.SESSION``): two sessions that run the same request
+    get a slot each, while ``compute_view`` still computes identical work once.
+
     Every progress update also sets ``ShellIds.LIVE``: the browser knows a job's id (and can cancel it)
     only from its first poll on, so Cancel is enabled from the first progress update, not from the click.
     """
@@ -151,6 +195,7 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
         Output(ShellIds.STAGE, "children", allow_duplicate=True),
         Input(JobIds.run(page), "n_clicks"),
         State(JobIds.request(page), "data"),
+        State(ShellIds.SESSION, "data"),
         background=True,
         running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
         progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
@@ -159,7 +204,7 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
         on_error=job_failed,
         prevent_initial_call=True,
     )
-    def run_job(set_progress, clicks, request):
+    def run_job(set_progress, clicks, request, _session):
         if not clicks:
             raise PreventUpdate
         result, error, (value, stage) = run_views(lambda update: set_progress((*update, True)), request, ctx=ctx)
@@ -177,9 +222,9 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
         if not clicks:
             raise PreventUpdate
         try:
-            return export_views(result, fmt, ctx=ctx), ""
-        except ValueError as error:
-            return no_update, str(error)
+            return export_views(result, fmt, ctx=ctx, page=page), ""
+        except (ValueError, TypeError) as error:
+            return no_update, f"Export: {error}"
 
 
 def register(app, ctx: AppContext) -> None:

@@ -3,8 +3,9 @@
 A key is the SHA-256 of a canonical JSON of everything that determines a result (code version, weights
 hash, module, stimulus-suite spec, settings, seed). Artefacts are pickle-free: an NPZ of named arrays plus
 a JSON dict of small metadata. Writes are atomic (temporary file + rename), so a killed job leaves either
-the complete artefact or nothing; ``get_or_compute`` holds a per-key lock (``compute.locks``: a file lock
-on one machine, a Redis lease across machines) so that two identical concurrent requests compute once.
+the complete artefact or nothing, and the temporary files of killed writers are swept when a cache is
+opened; ``get_or_compute`` holds a per-key lock (``compute.locks``: a file lock on one machine, a Redis lease
+across machines) so that two identical concurrent requests compute once.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
+import psutil
 
 from compute.locks import FileLocks, LockFactory
 from compute.responses import ResponseSet, read_npz
@@ -57,6 +60,31 @@ def content_key(kind: str, **parts: Any) -> str:
     return f"{kind}-{hashlib.sha256(payload.encode()).hexdigest()[:32]}"
 
 
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")  # .<key>.npz.<pid>.<id>.tmp, written by ``put``
+
+
+def writer_is_gone(pid: int, path: Path) -> bool:
+    """Whether the process ``pid`` that wrote ``path`` is dead, or its pid now belongs to a process started
+    after ``path`` was last written (pids are reused, e.g. by a restarted container)."""
+    try:
+        return psutil.Process(pid).create_time() > path.stat().st_mtime
+    except psutil.NoSuchProcess:
+        return True
+    except FileNotFoundError:  # removed meanwhile by another process
+        return False
+
+
+def sweep_temporary_files(root: Path) -> list[Path]:
+    """Remove the ``.*.tmp`` files under ``root`` whose writer is gone (killed mid-write); returns them."""
+    removed = []
+    for path in root.glob(".*.tmp"):
+        match = _TMP_NAME.match(path.name)
+        if match and writer_is_gone(int(match.group(1)), path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _check_key(key: str) -> str:
     if not key or "/" in key or "\\" in key or key.startswith(".") or not key.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"invalid cache key {key!r}")
@@ -69,12 +97,14 @@ class ArtifactCache:
     ``put``/``get`` take and return ``(arrays, meta)``: a dict of str -> ndarray (no object dtype) and a
     JSON-serialisable dict. ``put_responses``/``get_responses`` do the same for a ``ResponseSet``.
     ``locks`` makes ``lock(key)``: file locks under ``root`` by default (``compute.locks``).
+    Opening a cache removes the temporary files of writers that were killed (``sweep_temporary_files``).
     """
 
     def __init__(self, root: str | os.PathLike, *, locks: LockFactory | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.locks = FileLocks(self.root) if locks is None else locks
+        sweep_temporary_files(self.root)
 
     def path(self, key: str) -> Path:
         return self.root / f"{_check_key(key)}.npz"

@@ -5,7 +5,7 @@
 | TWINSCOPE_CACHE_DIR | <repo>/cache | content-addressed artefacts (responses, analyses, jobs) |
 | TWINSCOPE_DATA_DIR | <cache>/data | downloaded data: ``bio/`` (retina, V1), ``fnn/`` (official weights) |
 | TWINSCOPE_DEVICE | auto | ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda`` |
-| TWINSCOPE_SECRET_KEY | random per process | Flask secret key; set it for several gunicorn workers |
+| TWINSCOPE_SECRET_KEY | generated once | Flask secret key; unset: one key generated and kept in <cache>/secret_key (0600), shared by every worker |
 | TWINSCOPE_BIO_TRACES | unset | folder holding the authors' full trace tensors, when a user has them |
 | TWINSCOPE_BROKER_URL | unset | Redis URL: jobs run on Celery workers and cache locks live in Redis |
 """
@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,8 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class Settings:
-    """Where twinscope keeps its files and which device it computes on."""
+    """Where twinscope keeps its files and which device it computes on (``secret_key`` "": the app uses the
+    key kept under ``cache_dir``, see ``app.create_app``)."""
 
     cache_dir: Path
     data_dir: Path
@@ -53,7 +53,7 @@ class Settings:
             cache_dir=cache_dir,
             data_dir=data_dir,
             device=device,
-            secret_key=env.get("TWINSCOPE_SECRET_KEY") or secrets.token_hex(32),
+            secret_key=env.get("TWINSCOPE_SECRET_KEY", ""),
             bio_traces_dir=Path(traces).expanduser() if traces else None,
             broker_url=env.get("TWINSCOPE_BROKER_URL") or None,
         )

@@ -53,6 +53,9 @@ class JobControl:
                           self.span * (stop - start))
 
 
+_UNFINISHED_BARS: set[int] = set()  # ids of streams whose last progress bar has no line end yet
+
+
 def console_control(stream=sys.stderr, width: int = 30) -> JobControl:
     """A JobControl that draws a one-line progress bar on a terminal."""
 
@@ -61,9 +64,19 @@ def console_control(stream=sys.stderr, width: int = 30) -> JobControl:
         stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * fraction:5.1f}% {text[:60]:<60}")
         if fraction >= 1.0:
             stream.write("\n")
+            _UNFINISHED_BARS.discard(id(stream))
+        else:
+            _UNFINISHED_BARS.add(id(stream))
         stream.flush()
 
     return JobControl(progress=progress)
+
+
+def end_progress_line(stream=sys.stderr) -> None:
+    """End a progress bar that stopped part-way, so that the next message starts on its own line."""
+    if id(stream) in _UNFINISHED_BARS:
+        _UNFINISHED_BARS.discard(id(stream))
+        stream.write("\n")
 
 
 def ensure_control(control: JobControl | None) -> JobControl:

@@ -82,6 +82,11 @@ class ResponseSet:
             raise ValueError("responses must be 4-D (unit, stimulus, direction, time); "
                              f"got shape {resp.shape}")
         resp = np.ascontiguousarray(resp, dtype=np.float32)
+        n_bad = resp.size - int(np.count_nonzero(np.isfinite(resp)))
+        if n_bad:
+            label = dict(self.provenance).get("label", "responses")
+            raise ValueError(f"{label}: {n_bad} of {resp.size} responses are NaN or infinite; a ResponseSet "
+                             "needs finite values (re-extract the module, or check the dataset file)")
         n_units, n_stim, n_dir, n_time = resp.shape
         stimuli = tuple(str(s) for s in self.stimuli)
         if len(stimuli) != n_stim:
@@ -105,6 +110,15 @@ class ResponseSet:
                             ("time", time), ("units", units), ("significant", sig),
                             ("provenance", provenance)]:
             object.__setattr__(self, name, value)
+
+    def require_variation(self) -> "ResponseSet":
+        """This set, or ValueError naming it when every response has the same value (e.g. all zero): the
+        analyses would only meet numerical noise (ARPACK / LAPACK errors)."""
+        if self.responses.size and np.ptp(self.responses) == 0:
+            raise ValueError(f"{self.label}: all {self.responses.size} responses equal "
+                             f"{float(self.responses.flat[0]):g}; nothing to analyse. Check the extraction of "
+                             "this module (or the dataset file) and extract it again")
+        return self
 
     # ------------------------------------------------------------------ shape helpers
     @property

@@ -25,10 +25,12 @@ from urllib.parse import quote_plus, unquote_plus
 
 import numpy as np
 
+from compute._validation import Bound, check_bound
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
+from compute.seed_ranks import STIMULUS_CHOICES
 
 KINDS = ("model", "bio")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -252,6 +254,24 @@ VIEW_VERSIONS: dict[str, int] = {"accuracy": 2, "tubularity": 2, "alignment": 2,
 """Version of each view's artefact, part of its key (views not listed: 1); bump it when a view's numbers change.
 accuracy 2: fits solved to convergence (max |gradient| 1e-6); tubularity 2: the authors' eps rule (METHODS 6.4 v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2); encoding 2: METHODS 5 v2 defaults, preferred
 direction from the units' tuning where the manifold has none (v1 stored NaN for biology)."""
+OPTION_BOUNDS: dict[str, Bound] = {
+    "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
+    "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
+    "random_state": Bound(int, 0, 2**32 - 1),
+    "dataset": Bound(str, choices=("retina", "V1")),
+    "preset": Bound(str, choices=("interactive", "publication")),
+    "methods": Bound(list, choices=("rsa", "cca", "lp", "dsa")),
+    "rank": Bound(int, 2, 40, optional=True), "n_restarts": Bound(int, 1, 100, optional=True),
+    "eps_rule": Bound(str, choices=("authors", "exact")),
+    "stimulus_set": Bound(str, choices=STIMULUS_CHOICES, optional=True),
+    "ian": Bound(str, choices=("lp", "greedy")),
+    "k_far": Bound(int, 0, 100, optional=True), "k_near": Bound(int, 0, 100, optional=True),
+}
+"""Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (resolved by ``_stimulus_names``): one
+declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).
+Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS``,
+``compute.analysis.tubularity`` eps rules,
+which are not imported here (scikit-learn, about 2 s)."""
 
 
 def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:
@@ -289,6 +309,9 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k, v in out.items() if v is _REQUIRED]
     if missing:
         raise ValueError(f"view {view!r} needs option(s) {missing}, e.g. dataset='V1'")
+    for name in options:
+        if name in OPTION_BOUNDS:
+            out[name] = check_bound(out[name], OPTION_BOUNDS[name], name=name)
     if "stimuli" in out:
         names = _stimulus_names(out["stimuli"])
         out["stimuli"] = None if names is None else list(names)

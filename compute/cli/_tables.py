@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from compute.jobs import Cancelled
+from compute.jobs import Cancelled, end_progress_line
 from compute.responses import ResponseSet
 
 EXIT_ERROR = 2
@@ -37,18 +38,23 @@ def load_dataset(name: str, *, seed: int = 0) -> ResponseSet:
     """A biological reference (``compute.bio.datasets.load_dataset``)."""
     from compute.bio.datasets import load_dataset as load
 
-    return load(name, random_state=seed)
+    return load(name, random_state=seed).require_variation()
 
 
 def load_module(model: str, module: str, *, seed: int = 0) -> ResponseSet:
-    """An extracted module; KeyError (with the extract command to run) when it is not cached."""
+    """An extracted module; KeyError (with the extract command to run) when it is not cached, ValueError when
+    its responses are constant."""
     from compute.extraction import load_responses
 
-    return load_responses(model, module, seed=seed)
+    return load_responses(model, module, seed=seed).require_variation()
 
 
 def _message(error: BaseException) -> str:
-    """str(error), without the quotes str() puts around a KeyError's message."""
+    """str(error), without the quotes str() puts around a KeyError's message; a full disk says where."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        where = f" while writing {error.filename}" if error.filename else ""
+        return (f"no space left on device{where}; free disk space under TWINSCOPE_CACHE_DIR (or point it to a "
+                "larger disk) and run the command again; nothing partial was kept")
     return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
 
 
@@ -76,6 +82,7 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
     try:
         yield failure
     except errors as error:
+        end_progress_line(sys.stderr)
         print(f"error: {_message(error)}", file=sys.stderr)
         failure.exit_code = EXIT_ERROR
     except (Cancelled, KeyboardInterrupt):

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
         settings = dataclasses.replace(settings, device=args.device)
     modules = None if args.modules == ["all"] else args.modules
     cache = default_cache()
-    with exit_on_error(errors=(ValueError, TypeError),
+    with exit_on_error(errors=(ValueError, TypeError, OSError),
                        interrupted="interrupted; no partial result was written") as failure:
         suite = SuiteSpec(n_instances=args.instances, n_frames=args.frames, seed=args.suite_seed)
         sampling = SamplingSettings(crop=args.crop, recurrent_channels=args.recurrent_channels)

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
@@ -200,6 +200,24 @@ def weights_id(state_dict: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _load_tensors(path: Path, device) -> Mapping[str, Any]:
+    """``torch.load(path, weights_only=True)``: a dict, or ValueError naming the file when it is truncated,
+    not a PyTorch file, or holds something else."""
+    import pickle
+
+    import torch
+
+    try:
+        part = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is not a readable PyTorch weights file (truncated or corrupt: {first}); "
+                         "run `python -m compute weights download` again") from None
+    if not isinstance(part, Mapping):
+        raise ValueError(f"{path.name} must hold a dict of tensors; got {type(part).__name__}")
+    return part
+
+
 def load_official_fnn(data_dir: str | os.PathLike | None = None, *, session: int = 8, scan: int = 5,
                       map_location: str | torch.device = "cpu") -> tuple[FNN, str]:
     """The FNN with the official weights of one scan, strictly loaded, in eval mode; and its weights id.
@@ -218,10 +236,7 @@ def load_official_fnn(data_dir: str | os.PathLike | None = None, *, session: int
         raise FileNotFoundError(f"official FNN weights not found in {core_path.parent}: missing "
                                 f"{', '.join(missing)}; run `python -m compute weights download`")
     device = torch.device(map_location)
-    parts = [torch.load(path, map_location=device, weights_only=True) for path in (core_path, scan_path)]
-    for path, part in zip((core_path, scan_path), parts):
-        if not isinstance(part, Mapping):
-            raise ValueError(f"{path.name} must hold a dict of tensors; got {type(part).__name__}")
+    parts = [_load_tensors(path, device) for path in (core_path, scan_path)]
     overlap = sorted(set(parts[0]) & set(parts[1]))
     if overlap:
         raise ValueError(f"{core_path.name} and {scan_path.name} both hold {_listing(overlap, 'key')}")

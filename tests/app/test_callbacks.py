@@ -71,6 +71,31 @@ class TestReader:
         assert reader.flag("cross", False) is True and reader.number("eps", 1.0, low=0, high=1) == 0.25
 
 
+class TestUrlSelections:
+    @pytest.mark.parametrize("raw", ["", " , ,"], ids=["empty", "separators-only"])
+    def test_an_empty_selection_falls_back_with_a_notice(self, raw):
+        """v1 fell back to the defaults silently when a list parameter was present but empty."""
+        reader = Reader({"sources": raw})
+        assert reader.choices("sources", ["x", "y"], ["y"]) == ["y"]
+        assert reader.notices == ["URL parameter sources is empty; using ['y']."]
+
+    def test_compare_tokens_typed_with_plus_are_read(self, catalog):
+        """v1 dropped 'model:fnn-random:Enc+L1' typed into a URL: the query parser turns '+' into a space."""
+        typed = {"sources": "model:fnn-random:Enc L1,bio:V1", "tube": "model:fnn-random:Enc L1"}
+        state, notices = compare_page.read_state(typed, catalog)
+        assert state["sources"] == ["model:fnn-random:Enc+L1", "bio:V1"] and notices == []
+        state, notices = tubularity_page.read_state(typed, catalog)
+        assert state["tube"] == "model:fnn-random:Enc+L1" and notices == []
+
+    def test_encoded_tokens_round_trip_through_a_url(self, catalog):
+        from urllib.parse import parse_qsl
+
+        state = {"sources": ["model:fnn-random:Enc+L1", "bio:V1"], "view": "decoding", "link": True}
+        query = encode_query(state)
+        assert "Enc%2BL1" in query
+        assert compare_page.read_state(dict(parse_qsl(query[1:])), catalog) == (state, [])
+
+
 class TestPageStates:
     @pytest.mark.parametrize("page", [stimuli_page, explore_page, compare_page, tubularity_page, alignment_page,
                                       accuracy_page], ids=lambda p: p.__name__.rsplit(".", 1)[-1])
@@ -180,6 +205,61 @@ class TestJobs:
     def test_export_errors(self, ctx, result, fmt, match):
         with pytest.raises(ValueError, match=match):
             jobs.export_views(result, fmt, ctx=ctx)
+
+
+class TestUntrustedStores:
+    """v1 trusted the browser's stores: n_boot=10,000,000 ran, export served any cache key (the 360 MB
+    stimulus artefact; a CSV 36x its artefact), and a malformed result raised into an HTTP 500."""
+
+    def test_a_crafted_option_stops_the_job_before_any_work(self, ctx, monkeypatch):
+        from compute import workflows
+
+        monkeypatch.setattr(workflows, "compute_view", lambda *a, **k: pytest.fail("must not compute"))
+        request = {"page": "tubularity", "views": [{"view": "tubularity", "source": RETINA,
+                                                    "options": {"n_boot": 10_000_000}}]}
+        result, error, stage = jobs.run_views(lambda p: None, request, ctx=ctx)
+        assert result is None and stage == ("0", "failed")
+        assert error == "Job not started: n_boot must be an integer in 2..200; got 10000000"
+
+    def test_unknown_page_is_refused(self):
+        with pytest.raises(ValueError, match=r"page must be one of \['explore'"):
+            jobs.parse_request({"page": "admin", "views": [{"view": "decoding", "source": RETINA}]})
+
+    @pytest.mark.parametrize("entry, match", [
+        ({"view": "decoding", "source": RETINA, "key": "stimuli-0123abcd"}, "not a decoding or encoding view"),
+        ({"view": "tubularity", "source": RETINA, "key": "view-tubularity-0123"}, "not a decoding or encoding"),
+        ({"view": "decoding", "source": RETINA, "key": "view-decoding-0123abcd"}, "no longer in the cache"),
+        ({"view": "decoding", "source": RETINA, "key": "view-decoding-../../x"}, "invalid cache key"),
+        ("view-decoding-0123", "not a decoding or encoding view"),
+        ({"view": "decoding", "source": RETINA, "key": ["view-decoding-0123"]}, "not a decoding or encoding"),
+    ], ids=["other-kind", "other-page", "stale", "path", "not-a-dict", "key-not-str"])
+    def test_export_serves_only_cached_views_of_the_page(self, ctx, entry, match):
+        ctx.cache.put("stimuli-0123abcd", {"frames": np.zeros((4, 4))}, {"view": "decoding"})
+        with pytest.raises(ValueError, match=match):
+            jobs.export_views({"page": "explore", "views": [entry]}, "npz", ctx=ctx, page="explore")
+
+    def test_export_of_another_page_is_refused(self, ctx):
+        arrays, meta = decoding_arrays()
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        result = {"page": "explore", "views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        with pytest.raises(ValueError, match="belongs to page 'explore', not 'accuracy'"):
+            jobs.export_views(result, "npz", ctx=ctx, page="accuracy")
+
+    @pytest.mark.parametrize("fmt, cap, match", [("npz", "EXPORT_MAX_BYTES", "capped at 0 MiB"),
+                                                 ("csv", "EXPORT_MAX_CSV_VALUES", "CSV export is capped at 100")])
+    def test_export_is_size_capped(self, ctx, monkeypatch, fmt, cap, match):
+        arrays, meta = decoding_arrays()  # 16 conditions x 5 times x 3 curves alone: 240 values
+        key = plant_view(ctx, "decoding", RETINA, arrays, meta)
+        monkeypatch.setattr(jobs, cap, 100)
+        result = {"page": "explore", "views": [{"view": "decoding", "source": RETINA, "key": key}]}
+        with pytest.raises(ValueError, match=match):
+            jobs.export_views(result, fmt, ctx=ctx, page="explore")
+
+    @pytest.mark.parametrize("result", [{"views": "x"}, {"views": [None, 3, {"view": "decoding", "key": 5}]},
+                                        "text", {"views": [{"view": "decoding", "source": RETINA}]}],
+                             ids=["views-str", "entries", "not-a-dict", "no-key"])
+    def test_malformed_results_find_no_view(self, ctx, result):
+        assert find_view(result, "decoding", RETINA) is None and named_views(result, "decoding", ctx=ctx) == []
 
 
 # ---------------------------------------------------------------------------------------------- shell

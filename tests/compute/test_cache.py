@@ -70,3 +70,29 @@ class TestStore:
             t.join()
         assert len(calls) == 1 and len(results) == 4
         assert all(meta == {"done": True} for _, meta in results)
+
+
+# ---------------------------------------------------------------------------------------------- killed writers
+class TestSweep:
+    def test_temporary_files_of_dead_writers_are_removed_when_a_cache_opens(self, tmp_path):
+        """v1 never removed ``.<key>.npz.<pid>.<id>.tmp`` files left by a writer killed mid-write."""
+        import os
+        import subprocess
+        import sys
+
+        from compute.cache import ArtifactCache
+
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+        dead_pid = int(dead.stdout)
+        root = tmp_path / "artifacts"
+        root.mkdir()
+        killed = root / f".view-a.npz.{dead_pid}.1.tmp"
+        reused = root / f".view-b.npz.{os.getpid()}.2.tmp"  # our pid, but written before we started
+        live = root / f".view-c.npz.{os.getpid()}.3.tmp"  # a write in progress in this process
+        other = root / ".notes.tmp"  # not a name ``put`` writes: left alone
+        for path in (killed, reused, live, other):
+            path.write_bytes(b"partial")
+        os.utime(reused, (0, 0))
+        ArtifactCache(root)
+        assert sorted(p.name for p in root.iterdir()) == sorted([live.name, other.name])

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
 import pytest
 
+from compute.bio.datasets import BIO_STIMULI
 from compute.cli._tables import exit_on_error, load_or_skip
 from compute.jobs import Cancelled
 
@@ -84,3 +86,56 @@ def test_fetch_and_extract_map_errors_to_exit_codes(monkeypatch, capsys, tmp_pat
     cli = importlib.import_module(f"compute.cli.{command}")
     assert cli.main(argv) == code
     assert capsys.readouterr().err.endswith("error: bad data\n" if code == 2 else f"\n{interrupted}\n")
+
+
+# ---------------------------------------------------------------------------------------------- issue 11
+def test_extract_on_a_full_disk_prints_one_error_line(monkeypatch, capsys, tmp_path):
+    """v1 let an ENOSPC OSError out of ``extract``: a traceback instead of one error line and exit 2."""
+    import errno
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "artifacts" / ".x.npz.1.2.tmp"))
+
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(importlib.import_module("compute.extraction"), "extract", full_disk)
+    assert importlib.import_module("compute.cli.extract").main(["--model", "conv3d-random"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no space left on device while writing ") and err.count("\n") == 1
+    assert "free disk space under TWINSCOPE_CACHE_DIR" in err and "Traceback" not in err
+
+
+def _responses(fill):
+    from compute.responses import ResponseSet
+
+    return lambda name, **kwargs: ResponseSet(np.full((4, 6, 8, 5), fill), stimuli=BIO_STIMULI,
+                                              provenance={"label": name})
+
+
+@pytest.mark.parametrize("command, argv", [("decode", ["--dataset", "V1"]),
+                                           ("encode", ["--dataset", "V1", "--rank", "5"])])
+@pytest.mark.parametrize("fill, message", [
+    (0.0, "error: V1: all 960 responses equal 0; nothing to analyse."),
+    (2.0, "error: V1: all 960 responses equal 2; nothing to analyse."),
+    (np.nan, "error: V1: 960 of 960 responses are NaN or infinite; a ResponseSet needs finite values"),
+], ids=["all-zero", "constant", "nan"])
+def test_decode_and_encode_name_degenerate_responses(monkeypatch, capsys, tmp_path, command, argv, fill, message):
+    """v1: decode / encode on all-zero, constant or NaN responses ended in ARPACK / LAPACK tracebacks."""
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(importlib.import_module("compute.bio.datasets"), "load_dataset", _responses(fill))
+    assert importlib.import_module(f"compute.cli.{command}").main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_an_error_after_a_progress_bar_gets_its_own_line(capsys):
+    """v1 glued "error: ..." to the end of an unfinished progress bar (``\\r[##..] 4%``), not a line of its own."""
+    import sys
+
+    from compute.jobs import console_control
+
+    with exit_on_error() as failure:
+        console_control(sys.stderr).report(0.04, "Conv1")
+        raise OSError(28, "No space left on device")
+    lines = capsys.readouterr().err.split("\n")
+    assert failure.exit_code == 2 and lines[-2].startswith("error: no space left on device") and lines[-1] == ""
+    assert lines[0].startswith("\r[#")

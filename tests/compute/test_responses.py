@@ -35,6 +35,24 @@ class TestValidation:
         with pytest.raises(ValueError, match=r"unit metadata 'layer' must have shape \(2,\)"):
             ResponseSet(np.zeros((2, 3, 8, 4)), stimuli=STIMULI, units={"layer": [1, 2, 3]})
 
+    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+    def test_rejects_non_finite_responses(self, bad):
+        """v1 accepted NaN / inf: decode and encode then failed deep in ARPACK / LAPACK with a traceback."""
+        responses = np.ones((2, 3, 8, 4))
+        responses[1, 2, 3, :2] = bad
+        with pytest.raises(ValueError, match=r"^V1: 2 of 192 responses are NaN or infinite; a ResponseSet needs"):
+            ResponseSet(responses, stimuli=STIMULI, provenance={"label": "V1"})
+
+    @pytest.mark.parametrize("value", [0.0, 3.5], ids=["all-zero", "constant"])
+    def test_require_variation_names_the_set(self, value):
+        rs = ResponseSet(np.full((2, 3, 8, 4), value), stimuli=STIMULI, provenance={"label": "FNN / Rec"})
+        with pytest.raises(ValueError, match=rf"^FNN / Rec: all 192 responses equal {value:g}; nothing to analyse"):
+            rs.require_variation()
+        varied = rs.responses.copy()
+        varied[0, 0, 0, 0] += 1
+        ok = ResponseSet(varied, stimuli=STIMULI)
+        assert ok.require_variation() is ok
+
     def test_none_in_string_column_becomes_empty(self, rng):
         rs = make_set(rng)
         assert rs.units["cell_type"][0] == "" and rs.units["cell_type"][1] == "ds"

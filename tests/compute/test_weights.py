@@ -290,3 +290,18 @@ def test_cli_download_and_verify(release, server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"session 8, scan 5: {N_UNITS} units" in out
     assert f"weights id {weights_id(release['state'])}" in out
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda data: data[: len(data) // 2], "truncated or corrupt"),
+    (lambda data: b"not a torch file at all", "truncated or corrupt"),
+    (lambda data: _saved({"core.x": object.__new__(zipfile.ZipInfo)}), "truncated or corrupt"),
+], ids=["truncated", "not-torch", "non-tensor-object"])
+def test_load_official_fnn_names_an_unreadable_file(release, tmp_path, damage, match):
+    """v1 let torch.load's RuntimeError / UnpicklingError out: the CLI printed a traceback."""
+    core = {k: v for k, v in release["state"].items() if k.startswith("core.")}
+    scan = {k: v for k, v in release["state"].items() if not k.startswith("core.")}
+    torch.save(core, tmp_path / "params_core.pt")
+    (tmp_path / "params_8_5.pt").write_bytes(damage(_saved(scan)))
+    with pytest.raises(ValueError, match=rf"params_8_5\.pt is not a readable PyTorch weights file \({match}"):
+        load_official_fnn(tmp_path)

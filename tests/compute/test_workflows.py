@@ -191,6 +191,56 @@ class TestKeys:
             view_key(view, self.model, settings=settings, **options)
 
 
+class TestOptionBounds:
+    """v1 checked no option value: a crafted request with n_boot=10,000,000 was accepted and ran."""
+
+    def test_every_option_has_a_bound_its_default_meets(self):
+        from compute.workflows import OPTION_BOUNDS, normalise_options
+
+        for view, options in VIEW_OPTIONS.items():
+            assert set(options) - {"stimuli"} <= set(OPTION_BOUNDS), view
+            base = _BASE.get(view, {})
+            explicit = {k: v for k, v in options.items() if k != "stimuli" and v is not workflows._REQUIRED}
+            assert normalise_options(view, {**base, **explicit}) == normalise_options(view, base)
+
+    def test_choices_mirror_the_analyses(self):
+        from compute.analysis.alignment import METHODS, PRESETS
+        from compute.bio.datasets import DATASETS
+        from compute.workflows import OPTION_BOUNDS
+
+        assert OPTION_BOUNDS["dataset"].choices == DATASETS and OPTION_BOUNDS["methods"].choices == METHODS
+        assert OPTION_BOUNDS["preset"].choices == tuple(PRESETS)
+
+    def test_profiles_and_the_explore_rank_field_use_the_bounds(self):
+        from app.pages import explore
+        from app.profile import PROFILES
+        from compute.workflows import OPTION_BOUNDS, normalise_options
+
+        assert (explore.RANK_LOW, explore.RANK_HIGH) == (OPTION_BOUNDS["rank"].low, OPTION_BOUNDS["rank"].high)
+        for profile in PROFILES.values():
+            for view, options in profile.get("views", {}).items():
+                normalise_options(view, {**_BASE.get(view, {}), **options})
+
+    @pytest.mark.parametrize("view, options, error, message", [
+        ("tubularity", {"n_boot": 10_000_000}, ValueError, r"n_boot must be an integer in 2..200; got 10000000"),
+        ("tubularity", {"n_boot": 30.0}, TypeError, "n_boot must be an integer"),
+        ("tubularity", {"q": float("nan")}, ValueError, r"q must be a number in 0.5..1.0; got nan"),
+        ("tubularity", {"smoothing": "2"}, TypeError, "smoothing must be a number"),
+        ("tubularity", {"sensitivity": 1}, TypeError, "sensitivity must be true or false; got 1"),
+        ("tubularity", {"random_state": -1}, ValueError, "random_state must be an integer in 0..4294967295"),
+        ("encoding", {"rank": 41}, ValueError, r"rank must be an integer in 2..40 or None; got 41"),
+        ("encoding", {"n_restarts": 10**6}, ValueError, "n_restarts must be an integer in 1..100"),
+        ("alignment", {"dataset": "V2"}, ValueError, r"dataset must be one of \['retina', 'V1'\]; got 'V2'"),
+        ("alignment", {"dataset": "V1", "preset": "huge"}, ValueError, "preset must be one of"),
+        ("alignment", {"dataset": "V1", "methods": ["rsa", "rsa"]}, ValueError, "methods must be a non-empty"),
+        ("alignment", {"dataset": "V1", "methods": "rsa"}, TypeError, "methods must be a non-empty"),
+    ], ids=["n_boot-huge", "n_boot-float", "q-nan", "smoothing-str", "sensitivity-int", "seed-negative",
+            "rank", "restarts", "dataset", "preset", "methods-repeat", "methods-str"])
+    def test_out_of_bounds(self, settings, view, options, error, message):
+        with pytest.raises(error, match=message):
+            view_key(view, Source("model", "fnn-random", "Rec"), settings=settings, **options)
+
+
 # ---------------------------------------------------------------------------------------------- compute once
 class TestComputeView:
     def test_second_call_computes_nothing(self, tmp_cache, settings, bio_source, monkeypatch):
