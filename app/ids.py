@@ -106,6 +106,7 @@ class ExploreIds:
     ENCODING = graph_id("explore-encoding")
     NN_HISTOGRAM = graph_id("explore-nn-histogram")
     COLOR_BY = "explore-color-by"
+    PROJECTION = "explore-projection"
     HIGHLIGHT = "explore-highlight"
     PSTH = graph_id("explore-psth")
     UNIT = "explore-unit"

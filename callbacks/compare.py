@@ -22,7 +22,9 @@ def compare_state(sources, view, link, *, ctx: AppContext) -> tuple[str, dict, s
 
 
 def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
-    """One panel: the decoding manifold, trajectories or encoding manifold of ``token``."""
+    """One panel: the decoding manifold, trajectories or encoding manifold of ``token``, with its legend
+    (stimuli; for the encoding manifold the source's default colouring: cell type / layer for biology,
+    clusters for a model) and its counts under the title."""
     from app.figures import decoding_manifold_figure, encoding_figure, trajectories_figure
     from compute.workflows import load_view
 
@@ -34,9 +36,13 @@ def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
         return message_figure("Press Run to compute this view.")
     arrays, meta = load_view(entry["key"], cache=ctx.cache)
     flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False),
-             "title": meta["label"]}
+             "title": meta["label"], "counts": meta.get("counts")}
     if view == "encoding":
-        fig = encoding_figure(arrays["coords"], color=arrays.get("color__cluster"), color_name="cluster",
+        options = meta.get("color_options", {})
+        color = ctx.catalog.default_color(token)
+        color = color if color in options else "cluster"
+        fig = encoding_figure(arrays["coords"], color=arrays.get(f"color__{color}"), color_name=color,
+                              categorical=options.get(color, "categorical") == "categorical",
                               unit_index=arrays["unit_index"], **flags)
     elif view == "trajectories":
         fig = trajectories_figure(arrays["curves"], arrays["labels"], meta["stimuli"],
@@ -46,7 +52,7 @@ def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
         fig = decoding_manifold_figure(arrays["coords"], arrays["labels"], meta["stimuli"],
                                        directions=arrays["directions"], explained_variance=arrays["manifold_evr"],
                                        **flags)
-    fig.update_layout(uirevision=f"{entry['key']}-{view}", showlegend=False)
+    fig.update_layout(uirevision=f"{entry['key']}-{view}", legend={"font": {"size": 10}})
     return fig
 
 

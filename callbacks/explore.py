@@ -86,14 +86,15 @@ def rank_for_source(source: str, *, ctx: AppContext) -> tuple[int | None, bool]:
     return rank, rank is None
 
 
-def page_state(source, modules, preset, stimuli, show, color, t, crossings, eps, delta, unit, hl, rank, *,
-               ctx: AppContext) -> tuple[str, dict, str]:
+def page_state(source, modules, preset, stimuli, show, color, t, crossings, eps, delta, unit, hl, rank,
+               projection="3d", *, ctx: AppContext) -> tuple[str, dict, str]:
     """(URL query, job request, rank notice) of the current selection. A rejected rank is left out of the
     URL and the request uses the shown module's default rank."""
     rank, rank_notice = checked_rank(rank, ctx.catalog.default_rank(source, show))
     state = {"source": source, "modules": list(modules or []) if source.startswith("model:") else None,
              "preset": preset, "stimuli": list(stimuli or []) if preset == "custom" else None, "show": show,
-             "color": color, "t": t, "cross": bool(crossings), "eps": eps, "delta": delta, "unit": unit, "hl": hl,
+             "color": color, "t": t, "cross": bool(crossings), "eps": eps, "delta": delta,
+             "proj": projection, "unit": unit, "hl": hl,
              "rank": None if rank_notice else rank}
     request = page.build_request(source, list(modules or []), list(stimuli or []), rank)
     return encode_query(state), request, rank_notice
@@ -120,15 +121,15 @@ def _decoding_figures(cache, key: str, crossing_layer: bool) -> tuple[dict, dict
     from app.figures import decoding_manifold_figure, trajectories_figure
 
     arrays, meta = _decoding_artifact(cache, key)
-    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False)}
+    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False),
+             "title": meta["label"], "counts": meta.get("counts")}
     labels, stimuli = arrays["labels"], meta["stimuli"]
     manifold = decoding_manifold_figure(arrays["coords"], labels, stimuli, directions=arrays["directions"],
-                                        explained_variance=arrays["manifold_evr"], title=meta["label"], **flags)
+                                        explained_variance=arrays["manifold_evr"], **flags)
     trajectories = trajectories_figure(arrays["curves"], labels, stimuli, directions=arrays["directions"],
                                        time=arrays["time"], time_unit=meta["time_unit"],
                                        explained_variance=arrays["trajectory_evr"],
-                                       crossings=np.zeros((0, 3)) if crossing_layer else None,
-                                       title=meta["label"], **flags)
+                                       crossings=np.zeros((0, 3)) if crossing_layer else None, **flags)
     for fig in (manifold, trajectories):
         fig.update_layout(uirevision=key)
     return plain_figure(manifold), plain_figure(trajectories)
@@ -224,8 +225,8 @@ def slider_value(t: int | None, last: int) -> int:
     return last if t is None else min(int(t), last)
 
 
-def encoding_view(result, source, show, color, *, ctx: AppContext):
-    """(encoding figure as plain JSON, colour-by options)."""
+def encoding_view(result, source, show, color, projection="3d", *, ctx: AppContext):
+    """(encoding figure as plain JSON, colour-by options); ``projection`` "3d" or "2d" (print)."""
     from app.figures import encoding_figure
     from compute.workflows import load_view
 
@@ -240,9 +241,10 @@ def encoding_view(result, source, show, color, *, ctx: AppContext):
     fig = encoding_figure(arrays["coords"], color=values, color_name=color if values is not None else "",
                           categorical=None if column is None else options[color] == "categorical",
                           cyclic=color in CYCLIC_COLUMNS, unit_index=arrays["unit_index"], hover=hover,
+                          projection=projection if projection in ("3d", "2d") else "3d", counts=meta.get("counts"),
                           title=_encoding_title(meta), untrained=meta.get("untrained", False),
                           reconstructed=meta.get("reconstructed", False))
-    fig.update_layout(uirevision=entry["key"])
+    fig.update_layout(uirevision=f"{entry['key']}-{projection}")
     # plain lists: plotly.js keeps base64 arrays as typed arrays, whose clickData customdata is not a list
     return plain_figure(fig), [{"label": name, "value": name} for name in options]
 
@@ -344,7 +346,7 @@ def register(app, ctx: AppContext) -> None:
                   Input(ExploreIds.TIME, "value"), Input(ExploreIds.CROSSINGS, "value"),
                   Input(ExploreIds.EPSILON, "value"), Input(ExploreIds.DELTA, "value"),
                   Input(ExploreIds.UNIT, "data"), Input(ExploreIds.HIGHLIGHT, "data"), Input(ExploreIds.RANK, "value"),
-                  prevent_initial_call=True)
+                  Input(ExploreIds.PROJECTION, "value"), prevent_initial_call=True)
     def on_state(*values):
         return page_state(*values, ctx=ctx)
 
@@ -366,9 +368,10 @@ def register(app, ctx: AppContext) -> None:
 
     @app.callback(Output(ExploreIds.ENCODING, "figure"), Output(ExploreIds.COLOR_BY, "options"),
                   Input(JobIds.result("explore"), "data"), Input(ExploreIds.SHOW, "value"),
-                  Input(ExploreIds.COLOR_BY, "value"), State(ExploreIds.SOURCE, "value"))
-    def on_encoding(result, show, color, source):
-        return encoding_view(result, source, show, color, ctx=ctx)
+                  Input(ExploreIds.COLOR_BY, "value"), Input(ExploreIds.PROJECTION, "value"),
+                  State(ExploreIds.SOURCE, "value"))
+    def on_encoding(result, show, color, projection, source):
+        return encoding_view(result, source, show, color, projection, ctx=ctx)
 
     @app.callback(Output(ExploreIds.NN_HISTOGRAM, "figure"), Input(JobIds.result("explore"), "data"),
                   Input(ExploreIds.SHOW, "value"), State(ExploreIds.SOURCE, "value"))

@@ -120,7 +120,7 @@ def _shown_arrays(result, page: str | None, *, ctx: AppContext) -> dict[str, np.
     from compute.workflows import load_view
 
     if not isinstance(result, dict) or not result.get("views"):
-        raise ValueError("nothing to export yet: run the page's job first")
+        raise ValueError("nothing to export yet: press Run first (Export saves the data of the views shown)")
     shown_page = result.get("page") or page
     if shown_page not in PAGE_VIEWS or (page is not None and shown_page != page):
         raise ValueError(f"this result belongs to page {shown_page!r}, not {page!r}; run the page's job again")

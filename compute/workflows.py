@@ -490,6 +490,7 @@ def tubularity_comparison(keys: Mapping[str, str], *, reference: str | None = No
                            "unreliable_cross": [n for n, (_, m) in loaded.items() if m.get("reconstructed")]}
     for name in ("s_tight", "s_tight_se", "s_cross", "s_cross_se"):
         out[name] = [float(m[name]) for _, m in loaded.values()]
+    out["n_boot"] = [m.get("n_boot") for _, m in loaded.values()]
     if reference is not None:
         ref = loaded[reference][0]["s_tight_boot"]
         out["p_tight"] = {n: float(compare_groups(ref, a["s_tight_boot"]).p)
@@ -527,7 +528,8 @@ def alignment_series(keys: Mapping[str, Mapping[str, str]], *, cache: ArtifactCa
             z = [metas.get((module, dataset), {}).get("dsa_z") for module in modules]
             per_method["dsa_z"] = {"mean": [nan if v is None else v for v in z]}
         scores[dataset] = per_method
-    return {"modules": modules, "scores": scores, **_flags(list(metas.values()))}
+    return {"modules": modules, "scores": scores, "n_boot": [m.get("counts", {}).get("n_boot") for m in metas.values()],
+            **_flags(list(metas.values()))}
 
 
 def alignment_table_data(keys: Mapping[str, Mapping[str, str]], *, cache: ArtifactCache | None = None

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import axis_ref, empty_figure, figure, provenance_note, source_color, subplot_layout
+from app.figures.style import axis_ref, bootstraps_text, empty_figure, figure, provenance_note, source_color, subplot_layout
 
 METHOD_TITLES = {"rsa": "RSA", "cca": "CCA", "lp": "linear predictivity", "dsa": "DSA (1 - distance)",
                  "dsa_z": "DSA z (vs time-shuffled)", "mean": "mean alignment"}
@@ -26,8 +26,8 @@ def _band_drawable(low: np.ndarray, high: np.ndarray) -> bool:
 
 
 def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], *,
-                     methods: Sequence[str] | None = None, title: str | None = None,
-                     untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+                     methods: Sequence[str] | None = None, n_boot: int | Sequence[int] | None = None,
+                     title: str | None = None, untrained: bool = False, reconstructed: bool = False) -> go.Figure:
     """Alignment of each module with each dataset, one panel per method.
 
     Parameters
@@ -37,6 +37,8 @@ def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, M
         "low"/"high" (95 % interval) are optional; NaN marks a module without a value.
     methods : sequence of str, optional
         Panels to draw, default every method present (keys of ``METHOD_TITLES`` give the titles).
+    n_boot : int or sequence of int, optional
+        Bootstrap resamples of units behind the means and intervals, named in the note under the plot.
 
     Returns
     -------
@@ -83,11 +85,14 @@ def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, M
         if col == 1 or method == "dsa_z":
             layout["yaxis" + yref[1:]]["title"] = {"text": "z" if method == "dsa_z" else "score"}
     layout["margin"] = {"l": 50, "r": 20, "t": 60, "b": 60}
-    return provenance_note(figure(data, layout, title=title), untrained=untrained, reconstructed=reconstructed)
+    boot = bootstraps_text(n_boot)
+    return provenance_note(figure(data, layout, title=title), untrained=untrained, reconstructed=reconstructed,
+                           extra=f"mean and 95 % interval over {boot} of units" if boot else None)
 
 
 def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], *,
-                      title: str | None = None, untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+                      n_boot: int | Sequence[int] | None = None, title: str | None = None, untrained: bool = False,
+                      reconstructed: bool = False) -> go.Figure:
     """Alignment as a metric x module heatmap per dataset (values written in the cells; no lines between
     unrelated modules). Arguments as ``alignment_figure``; ``dsa_z`` (a z-score, not a score) is left out.
 
@@ -122,7 +127,9 @@ def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, 
         layout["yaxis" + axis_ref(1, col, len(datasets))[1][1:]]["autorange"] = "reversed"
     layout["margin"] = {"l": 140, "r": 20, "t": 60 if title else 40, "b": 60}
     fig = figure(data, layout, title=title)
-    return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
+    boot = bootstraps_text(n_boot)
+    return provenance_note(fig, untrained=untrained, reconstructed=reconstructed,
+                           extra=f"means over {boot} of units" if boot else None)
 
 
 def alignment_table(modules: Sequence[str], means: Mapping[str, Sequence[float]], *, digits: int = 3

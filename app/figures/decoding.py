@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import (DIRECTION_SYMBOLS, direction_shade, empty_figure, figure, provenance_note, scene,
-                               stimulus_color)
+from app.figures.style import (DIRECTION_SYMBOLS, counts_text, direction_shade, empty_figure, figure, provenance_note,
+                               scene, scene_aspect, stimulus_color)
 from compute.stimuli import DIRECTIONS
 
 
@@ -41,7 +41,8 @@ def _check_labels(labels: np.ndarray, n: int, stimuli: Sequence[str], directions
 def decoding_manifold_figure(coords: np.ndarray, labels: np.ndarray, stimuli: Sequence[str], *,
                              directions: Sequence[float] = DIRECTIONS,
                              explained_variance: Sequence[float] | None = None, title: str | None = None,
-                             untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+                             counts: Mapping[str, int] | None = None, untrained: bool = False,
+                             reconstructed: bool = False) -> go.Figure:
     """One point per condition; colour = stimulus class, symbol and shade = direction.
 
     Parameters
@@ -52,11 +53,13 @@ def decoding_manifold_figure(coords: np.ndarray, labels: np.ndarray, stimuli: Se
     stimuli : sequence of str, the class names
     explained_variance : sequence of 3 floats, optional
         Explained-variance ratios, shown in the axis titles.
+    counts : mapping, optional
+        The view's counts (n_units, n_conditions ...), written under the title (``style.counts_text``).
 
     Returns
     -------
     go.Figure
-        One Scatter3d trace per stimulus (legend entry), ``customdata`` [condition, stimulus, direction].
+        Equal-scale axes (``scene_aspect``). One Scatter3d trace per stimulus (legend entry), ``customdata`` [condition, stimulus, direction].
     """
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[0] == 0:
@@ -82,7 +85,8 @@ def decoding_manifold_figure(coords: np.ndarray, labels: np.ndarray, stimuli: Se
     key = {"text": direction_key(directions), "xref": "paper", "yref": "paper", "x": 0.0, "y": 1.0,
            "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#555"},
            "name": "direction-key"}
-    fig = figure(data, {"scene": scene(_axis_titles(explained_variance)), "annotations": [key]}, title=title)
+    layout = {"scene": scene(_axis_titles(explained_variance), aspect=scene_aspect(coords)), "annotations": [key]}
+    fig = figure(data, layout, title=title, subtitle=counts_text(counts))
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
 
 
@@ -132,7 +136,7 @@ def trajectories_figure(curves: np.ndarray, labels: np.ndarray, stimuli: Sequenc
                         directions: Sequence[float] = DIRECTIONS, time: np.ndarray | None = None,
                         time_unit: str = "s", explained_variance: Sequence[float] | None = None,
                         crossings: np.ndarray | None = None, title: str | None = None,
-                        untrained: bool = False, reconstructed: bool = False,
+                        counts: Mapping[str, int] | None = None, untrained: bool = False, reconstructed: bool = False,
                         reconstructed_crossing_note: bool = True) -> go.Figure:
     """One 3-D curve per condition with start (circle) and end (diamond) markers.
 
@@ -143,6 +147,8 @@ def trajectories_figure(curves: np.ndarray, labels: np.ndarray, stimuli: Sequenc
     time : ndarray of shape (n_time,), optional, shown on hover
     crossings : ndarray of shape (n_events, 3), optional
         Crossing-event midpoints (``crossing_trace``).
+    counts : mapping, optional
+        The view's counts, written under the title (``style.counts_text``).
 
     Returns
     -------
@@ -186,7 +192,8 @@ def trajectories_figure(curves: np.ndarray, labels: np.ndarray, stimuli: Sequenc
         data.append(crossing_trace(crossings))
         if reconstructed and reconstructed_crossing_note:
             note = "crossing counts are unreliable on reconstructed biology"
-    fig = figure(data, {"scene": scene(_axis_titles(explained_variance))}, title=title)
+    layout = {"scene": scene(_axis_titles(explained_variance), aspect=scene_aspect(curves.reshape(-1, 3)))}
+    fig = figure(data, layout, title=title, subtitle=counts_text(counts))
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed, extra=note)
 
 

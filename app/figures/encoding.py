@@ -7,13 +7,14 @@ from typing import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import (CLASS_COLORS, CONTINUOUS_SCALE, category_color, empty_figure, figure,
-                               provenance_note, scene)
+from app.figures.style import (CLASS_COLORS, CONTINUOUS_SCALE, category_color, check_projection, counts_text,
+                               empty_figure,
+                               figure, plane, provenance_note, scene, scene_aspect)
 
 MAX_CATEGORIES = 24
 CYCLIC_SCALE = "Twilight"  # an angle's colour wraps: 0 and 360 degrees look the same
 NOISE_COLOR = "#bdbdbd"
-DC_TITLES = ("DC1 (diffusion coord. 1)", "DC2 (diffusion coord. 2)", "DC3 (diffusion coord. 3)")
+DC_TITLES = ("DC1 (diffusion coordinate 1)", "DC2 (diffusion coordinate 2)", "DC3 (diffusion coordinate 3)")
 
 
 def is_categorical(values: np.ndarray) -> bool:
@@ -39,7 +40,8 @@ def _hover_value(value) -> str:
 def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, color_name: str = "",
                     categorical: bool | None = None, unit_index: np.ndarray | None = None,
                     hover: Mapping[str, np.ndarray] | None = None, title: str | None = None,
-                    cyclic: bool = False, untrained: bool = False, reconstructed: bool = False) -> go.Figure:
+                    cyclic: bool = False, projection: str = "3d", counts: Mapping[str, int] | None = None,
+                    untrained: bool = False, reconstructed: bool = False) -> go.Figure:
     """The encoding manifold: units as points in the first 3 diffusion coordinates.
 
     Parameters
@@ -59,13 +61,17 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
         Extra hover lines (unit metadata: cell type / layer / module, channel, position, cluster ...).
     cyclic : bool, default=False
         ``color`` is an angle in degrees: a cyclic colour scale over [0, 360).
+    projection : {"3d", "2d"}, default="3d"
+        "3d": a scene whose aspect stretches the axes along which the bulk of the units is thin
+        (``scene_aspect(bulk=True)``); "2d": DC1 against DC2 as a flat scatter (vector SVG, for print).
 
     Returns
     -------
     go.Figure
-        Scatter3d trace(s) with ``customdata`` = [unit index] per point (``clickData`` ->
+        Scatter3d (or scatter) trace(s) with ``customdata`` = [unit index] per point (``clickData`` ->
         ``points[0].customdata[0]``).
     """
+    check_projection(projection)
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[0] == 0:
         return empty_figure("no units to show", title=title)
@@ -84,11 +90,13 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
                                               for k, v in (hover or {}).items())
             for i in range(n)]
     data = []
-    layout: dict = {"scene": scene(DC_TITLES)}
+    flat = projection == "2d"
+    layout: dict = plane(DC_TITLES) if flat else {"scene": scene(DC_TITLES, aspect=scene_aspect(coords, bulk=True))}
 
     def add(rows: np.ndarray, name: str, marker: dict, showlegend: bool) -> None:
-        data.append(dict(type="scatter3d", x=coords[rows, 0], y=coords[rows, 1], z=coords[rows, 2],
-                         mode="markers", name=name, marker={"size": 3, **marker}, showlegend=showlegend,
+        xyz = {"x": coords[rows, 0], "y": coords[rows, 1], **({} if flat else {"z": coords[rows, 2]})}
+        data.append(dict(type="scatter" if flat else "scatter3d", **xyz,
+                         mode="markers", name=name, marker={"size": 5 if flat else 3, **marker}, showlegend=showlegend,
                          customdata=unit_index[rows, None], text=[text[i] for i in rows],
                          hovertemplate="%{text}<extra>" + name + "</extra>", meta={"kind": "units", "category": name}))
 
@@ -113,7 +121,7 @@ def encoding_figure(coords: np.ndarray, *, color: np.ndarray | None = None, colo
                  "colorbar": {"title": {"text": title_text}}}, False)
             if not np.isfinite(values).all():
                 add(keep[~np.isfinite(values)], "no value", {"color": NOISE_COLOR}, True)
-    fig = figure(data, layout, title=title)
+    fig = figure(data, layout, title=title, subtitle=counts_text(counts))
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)
 
 

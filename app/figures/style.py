@@ -7,6 +7,7 @@ import copy
 import functools
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
@@ -29,6 +30,7 @@ CATEGORY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c56
 BIO_COLORS = {"retina": "#7b3294", "V1": "#008837"}
 MODEL_COLOR = "#525252"
 CONTINUOUS_SCALE = "Viridis"
+PROJECTIONS = ("3d", "2d")
 UNTRAINED_TEXT = "untrained (random weights)"
 RECONSTRUCTED_TEXT = "reconstructed from published factors"
 
@@ -55,12 +57,84 @@ def source_color(name: str) -> str:
     return BIO_COLORS.get(name, MODEL_COLOR)
 
 
-def scene(axis_titles: Sequence[str] = ("PC1", "PC2", "PC3")) -> dict[str, Any]:
-    """3-D scene defaults: cube aspect, titled axes, light grid, and a camera far enough out that the axis
-    titles stay inside the panel (plotly's default eye cuts them at the scene's edge)."""
+MIN_ASPECT_SIDE = 1 / 3  # no axis of a 3-D box drawn shorter than a third of the longest
+BULK_QUANTILES = (5.0, 95.0)  # the central 90 % of the points: their "bulk"
+
+
+def scene_aspect(points: np.ndarray, *, bulk: bool = False) -> dict[str, Any]:
+    """Aspect of a 3-D scene chosen from its points, so that no view collapses into a thin line.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_points, 3)
+        Non-finite rows are ignored.
+    bulk : bool, default=False
+        False: equal scale on every axis (PCA views: distances and explained variance read true), with no
+        side shorter than ``MIN_ASPECT_SIDE`` of the longest. True (diffusion coordinates, where a few
+        far units set the ranges): each axis stretched so that the central 90 % of the points spans about
+        the same length, again within ``MIN_ASPECT_SIDE``. The axis ranges stay the data's, so every
+        point remains visible.
+
+    Returns
+    -------
+    dict
+        ``{"aspectmode": "data"}`` when equal scale already satisfies the bound, else
+        ``{"aspectmode": "manual", "aspectratio": {"x", "y", "z"}}`` (longest side 1).
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    points = points[np.isfinite(points).all(axis=1)]
+    spans = np.ptp(points, axis=0) if len(points) else np.zeros(3)
+    if not (spans > 0).all():
+        return {"aspectmode": "cube"}
+    sides = spans
+    if bulk:
+        low, high = np.percentile(points, BULK_QUANTILES, axis=0)
+        sides = spans / np.maximum(high - low, spans * 1e-3)
+    sides = np.maximum(sides / sides.max(), MIN_ASPECT_SIDE)
+    if not bulk and np.allclose(sides, spans / spans.max()):
+        return {"aspectmode": "data"}
+    return {"aspectmode": "manual", "aspectratio": dict(zip("xyz", sides.round(3).tolist()))}
+
+
+def scene(axis_titles: Sequence[str] = ("PC1", "PC2", "PC3"), *, aspect: Mapping[str, Any] | None = None
+          ) -> dict[str, Any]:
+    """3-D scene defaults: titled axes, light grid, a camera far enough out that the axis titles stay
+    inside the panel (plotly's default eye cuts them at the scene's edge), and ``aspect``
+    (``scene_aspect``; default cube)."""
     axis = {"showbackground": False, "gridcolor": "#ddd", "zerolinecolor": "#bbb", "showspikes": False}
-    return {"aspectmode": "cube", "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 1.2}},
+    return {**(aspect or {"aspectmode": "cube"}), "camera": {"eye": {"x": 1.7, "y": 1.7, "z": 1.2}},
             **{f"{a}axis": {**axis, "title": {"text": t}} for a, t in zip("xyz", axis_titles)}}
+
+
+def plane(axis_titles: Sequence[str]) -> dict[str, Any]:
+    """Layout of a 2-D projection of a 3-D view (print): the first two axis titles on x and y."""
+    axis = {"gridcolor": "#eee", "zeroline": False, "automargin": True}
+    return {"xaxis": {**axis, "title": {"text": axis_titles[0]}},
+            "yaxis": {**axis, "title": {"text": axis_titles[1]}}}
+
+
+def check_projection(projection: str) -> str:
+    if projection not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {PROJECTIONS}; got {projection!r}. Use '3d' on screen, "
+                         "'2d' for print")
+    return projection
+
+
+def bootstraps_text(n_boot: int | Sequence[int] | None) -> str:
+    """'30 bootstraps', or '10-30 bootstraps' when the sources of a figure differ; '' without a count
+    (None entries: sources that did not record one)."""
+    given = [n_boot] if isinstance(n_boot, (int, np.integer)) else n_boot or ()
+    counts = sorted({int(n) for n in given if n is not None})
+    if not counts:
+        return ""
+    return f"{counts[0]}{'' if len(counts) == 1 else f'-{counts[-1]}'} bootstraps"
+
+
+def counts_text(counts: Mapping[str, int] | None) -> str:
+    """'637 units · 48 conditions · 30 bootstraps' from a view's ``counts`` (only the counts it has)."""
+    words = (("n_units", "units"), ("n_points", "units drawn"), ("n_conditions", "conditions"),
+             ("n_boot", "bootstraps"), ("n_bio_units", "biological units"))
+    return " · ".join(f"{int(counts[k])} {w}" for k, w in words if (counts or {}).get(k) is not None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,18 +150,21 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def figure(data: Sequence[Mapping[str, Any]] = (), layout: Mapping[str, Any] | None = None, *,
-           title: str | None = None, height: int | None = None) -> go.Figure:
+           title: str | None = None, subtitle: str | None = None, height: int | None = None) -> go.Figure:
     """Assemble a figure from trace dicts and a layout dict on top of the shared look (template, fonts,
-    margins, ``uirevision`` so camera and zoom survive data updates).
+    margins, ``uirevision`` so camera and zoom survive data updates); ``subtitle`` (e.g. ``counts_text``)
+    is a smaller grey line under the title.
 
     Built without plotly's per-property validation, which costs about 5 ms per trace (0.5 s for 88
     trajectories); tests/app/test_figures.py checks every builder's output against the validating
     constructor instead.
     """
     base = {"template": _template(), "font": FONT, "uirevision": "keep", "legend": {"itemsizing": "constant"},
-            "margin": {"l": 40, "r": 20, "t": 50 if title else 20, "b": 40}}
-    if title:  # left-aligned, so it never runs under the mode bar (top right)
-        base["title"] = {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}}
+            "margin": {"l": 40, "r": 20, "t": (65 if subtitle else 50) if title or subtitle else 20, "b": 40}}
+    if title or subtitle:  # left-aligned, so it never runs under the mode bar (top right)
+        small = subtitle and f"<span style='font-size:11px;color:#666'>{subtitle}</span>"
+        text = "<br>".join(filter(None, [title, small]))
+        base["title"] = {"text": text, "x": 0.01, "xanchor": "left", "font": {"size": 13}}
     if height:
         base["height"] = height
     return go.Figure(data=[dict(t) for t in data], layout=_merge(base, layout or {}), _validate=False)

@@ -8,7 +8,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import (BIO_COLORS, axis_ref, empty_figure, figure, provenance_note, scene, significance_stars,
+from app.figures.style import (BIO_COLORS, axis_ref, empty_figure, figure, provenance_note, scene, scene_aspect,
+                               significance_stars, bootstraps_text,
                                source_color, stimulus_color, subplot_layout)
 
 S_TIGHT_TITLE = "S_tight (lower = tighter)"
@@ -19,7 +20,7 @@ def tubularity_bars(names: Sequence[str], s_tight: Sequence[float], s_tight_se: 
                     s_cross: Sequence[float], s_cross_se: Sequence[float], *,
                     p_tight: Mapping[str, float] | None = None, p_cross: Mapping[str, float] | None = None,
                     reference: str | None = None, unreliable_cross: Sequence[str] = (),
-                    title: str | None = None) -> go.Figure:
+                    n_boot: int | Sequence[int] | None = None, title: str | None = None) -> go.Figure:
     """S_tight and S_cross (mean +- SE over bootstraps) per source, side by side.
 
     Parameters
@@ -31,6 +32,8 @@ def tubularity_bars(names: Sequence[str], s_tight: Sequence[float], s_tight_se: 
         One-sided Mann-Whitney p of each source against ``reference``; drawn as stars above the bars.
     unreliable_cross : sequence of str
         Sources whose S_cross is unreliable (reconstructed biology, METHODS 3): marked with a dagger.
+    n_boot : int or sequence of int (one per source), optional
+        Bootstrap resamples behind each mean and SE, named in the note under the plot.
 
     Returns
     -------
@@ -61,7 +64,7 @@ def tubularity_bars(names: Sequence[str], s_tight: Sequence[float], s_tight_se: 
     layout["yaxis2"].update(type="log", exponentformat="power")
     layout["margin"] = {"l": 50, "r": 20, "t": 50 if title else 20, "b": 60}
     layout["shapes"] = reference_bands(names, values, ("y", "y2"))
-    notes = []
+    notes = [f"mean +- SE over {bootstraps_text(n_boot)}"] if bootstraps_text(n_boot) else []
     if reference and (p_tight or p_cross):
         notes.append(f"stars: one-sided Mann-Whitney U vs {reference} over bootstraps")
     if unreliable_cross:
@@ -151,5 +154,5 @@ def tube_figure(curves: np.ndarray, labels: np.ndarray, centerlines: np.ndarray,
         data.append(dict(type="scatter3d", x=line[:, 0], y=line[:, 1], z=line[:, 2], mode="lines",
                          line={"width": 7, "color": "#111"}, name=f"{name} centerline", legendgroup=name,
                          showlegend=False, hoverinfo="name", meta={"kind": "centerline", "bundle": int(b)}))
-    fig = figure(data, {"scene": scene()}, title=title)
+    fig = figure(data, {"scene": scene(aspect=scene_aspect(curves.reshape(-1, 3)))}, title=title)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed)

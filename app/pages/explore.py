@@ -12,6 +12,7 @@ from compute.workflows import OPTION_BOUNDS
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
 PRESET_CHOICES = ("bio-matched", "all", "custom")
+PROJECTION_CHOICES = {"3d": "3-D", "2d": "2-D (DC1 x DC2, for print)"}
 EPSILON_DEFAULT = 1.0  # percent of the trajectories' bounding-box diagonal
 DELTA_DEFAULT = 2
 RANK_LOW, RANK_HIGH = int(OPTION_BOUNDS["rank"].low), int(OPTION_BOUNDS["rank"].high)
@@ -23,7 +24,8 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     ``source`` ("model:<name>" or "bio:<dataset>"), ``modules`` (comma list), ``preset``
     (bio-matched | all | custom), ``stimuli`` (class names, used when preset=custom), ``show`` (module
     whose views are drawn), ``color`` (colour-by), ``t`` (time index, absent = full curves), ``cross``
-    (1/0), ``eps`` (crossing epsilon in percent of the trajectories' bounding-box diagonal), ``delta`` (bins), ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
+    (1/0), ``eps`` (crossing epsilon in percent of the trajectories' bounding-box diagonal), ``delta`` (bins),
+    ``proj`` (encoding manifold in 3d | 2d), ``unit`` (unit index of the PSTH), ``hl`` (highlighted condition), ``rank``
     (permuted-CP rank of the encoding manifolds of every selected module, RANK_LOW..RANK_HIGH; default
     ``catalog.default_rank`` of the shown module; None for a dataset).
     """
@@ -41,6 +43,7 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     state["cross"] = reader.flag("cross", False)
     state["eps"] = reader.number("eps", EPSILON_DEFAULT, low=1e-9, high=1e9)
     state["delta"] = reader.number("delta", DELTA_DEFAULT, low=0, high=10_000, integer=True)
+    state["proj"] = reader.choice("proj", list(PROJECTION_CHOICES), "3d")
     state["unit"] = reader.number("unit", None, low=0, high=10**7, integer=True)
     state["hl"] = reader.number("hl", None, low=0, high=10_000, integer=True)
     default_rank = catalog.default_rank(source, state["show"])
@@ -123,8 +126,13 @@ def layout(catalog, **query) -> html.Div:
             ], className="panel"),
             html.Div([
                 html.H3("Encoding manifold"),
-                field("Colour by", dcc.Dropdown(id=ExploreIds.COLOR_BY, value=state["color"], clearable=False,
-                                                options=[{"label": c, "value": c} for c in catalog.color_choices])),
+                html.Div([
+                    field("Colour by", dcc.Dropdown(id=ExploreIds.COLOR_BY, value=state["color"], clearable=False,
+                                                    options=[{"label": c, "value": c} for c in catalog.color_choices])),
+                    field("Projection", dcc.RadioItems(id=ExploreIds.PROJECTION, value=state["proj"], inline=True,
+                                                       options=[{"label": v, "value": k}
+                                                                for k, v in PROJECTION_CHOICES.items()])),
+                ], className="inline-controls"),
                 graph(ExploreIds.ENCODING),
                 graph(ExploreIds.NN_HISTOGRAM, height=260),
             ], className="panel"),

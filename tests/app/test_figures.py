@@ -421,3 +421,131 @@ class TestPaperSummaries:
         with pytest.raises(ValueError, match="every method needs 2 values"):
             figures.alignment_heatmap(["a", "b"], {"V1": {"rsa": {"mean": [0.1]}}})
         go.Figure(fig.to_plotly_json())
+
+
+# ---------------------------------------------------------------------------------------------- 3-D readability
+def _retina_like(rng, n: int = 1000) -> np.ndarray:
+    """Diffusion coordinates shaped like the retina's encoding manifold: 98 % of the units in a bulk spread
+    along DC2 (0.2 wide, 0.04 on DC1 / DC3), a few arms reaching 15x further on DC1 and DC3."""
+    coords = rng.normal(scale=(0.01, 0.06, 0.01), size=(n, 3))
+    coords[:10, 0] = np.linspace(0.1, 0.6, 10)
+    coords[10:20, 2] = np.linspace(-0.3, 0.7, 10)
+    return coords
+
+
+def _bulk_extents(coords: np.ndarray, scene) -> np.ndarray:
+    """Length of the central 90 % of the points along each axis of the drawn box (longest box side 1)."""
+    spans = np.ptp(coords, axis=0)
+    if scene.aspectmode == "cube":
+        sides = np.ones(3)
+    elif scene.aspectmode == "data":
+        sides = spans / spans.max()
+    else:
+        sides = np.array([scene.aspectratio.x, scene.aspectratio.y, scene.aspectratio.z])
+    low, high = np.percentile(coords, [5, 95], axis=0)
+    return sides * (high - low) / spans
+
+
+class TestSceneAspect:
+    def test_retina_like_encoding_manifold_is_not_a_thin_line(self, rng):
+        """v1 drew every encoding manifold in a cube: the far arms set each axis, so the bulk of the retina's
+        units became a line along DC2 (bulk extents about 1 : 12 : 1)."""
+        coords = _retina_like(rng)
+        fig = figures.encoding_figure(coords)
+        extents = _bulk_extents(coords, fig.layout.scene)
+        assert extents.min() / extents.max() > 0.25, extents
+        cube = _bulk_extents(coords, go.layout.Scene(aspectmode="cube"))
+        assert cube.min() / cube.max() < 0.15, "the planted case is one that a cube squashes"
+        assert fig.layout.scene.xaxis.range is None, "ranges stay the data's: every unit remains visible"
+
+    def test_pca_views_keep_equal_scale_unless_an_axis_would_vanish(self):
+        even = np.diag([4.0, 2.0, 1.5]) @ np.array([[-1, 1, 0], [0, -1, 1], [0, 0, -1]], float)
+        assert style.scene_aspect(even.T) == {"aspectmode": "data"}
+        flat = np.array([[0, 0, 0], [10, 1, 0.5]], float)
+        assert style.scene_aspect(flat) == {"aspectmode": "manual",
+                                            "aspectratio": {"x": 1.0, "y": 0.333, "z": 0.333}}
+        assert style.scene_aspect(np.zeros((4, 3))) == {"aspectmode": "cube"}, "a point has no shape"
+        labels = np.array([(0, d) for d in range(N_DIR)])
+        fig = figures.decoding_manifold_figure(np.column_stack([np.arange(8.0), np.arange(8.0) / 2, np.ones(8)]),
+                                               labels, STIMULI)
+        assert fig.layout.scene.aspectmode == "manual" and fig.layout.scene.aspectratio.y == 0.5
+
+    def test_diffusion_axes_say_what_they_are(self, rng):
+        fig = figures.encoding_figure(rng.normal(size=(5, 3)))
+        assert [fig.layout.scene[a].title.text for a in ("xaxis", "yaxis", "zaxis")] == [
+            "DC1 (diffusion coordinate 1)", "DC2 (diffusion coordinate 2)", "DC3 (diffusion coordinate 3)"]
+
+    def test_tubes_are_drawn_at_equal_scale(self, rng):
+        curves = rng.normal(size=(2, 5, 3))
+        fig = figures.tube_figure(curves, np.array([0, 0]), curves[:1], ["grat_W2"])
+        assert fig.layout.scene.aspectmode in ("data", "manual")
+
+
+class TestEncodingProjection:
+    @pytest.mark.parametrize("projection, kind", [("3d", "scatter3d"), ("2d", "scatter")])
+    def test_both_projections_draw_every_unit_with_its_index(self, rng, projection, kind):
+        coords = rng.normal(size=(6, 3))
+        fig = figures.encoding_figure(coords, color=np.array([0, 1, 0, 1, -1, 0]), color_name="cluster",
+                                      unit_index=np.arange(20, 26), projection=projection)
+        assert {t.type for t in fig.data} == {kind}
+        assert sorted(int(c[0]) for t in fig.data for c in t.customdata) == list(range(20, 26))
+        first = fig.data[[t.name for t in fig.data].index("cluster 0")]
+        np.testing.assert_allclose(first.x, coords[[0, 2, 5], 0])
+        np.testing.assert_allclose(first.y, coords[[0, 2, 5], 1])
+        go.Figure(fig.to_plotly_json())
+
+    def test_flat_projection_plots_dc1_against_dc2(self, rng):
+        fig = figures.encoding_figure(rng.normal(size=(4, 3)), projection="2d")
+        assert fig.data[0].z is None and not fig.layout.scene.xaxis.title.text
+        assert fig.layout.xaxis.title.text.startswith("DC1") and fig.layout.yaxis.title.text.startswith("DC2")
+
+    def test_unknown_projection_is_refused(self):
+        with pytest.raises(ValueError, match=r"projection must be one of \('3d', '2d'\); got 'xy'"):
+            figures.encoding_figure(np.zeros((2, 3)), projection="xy")
+
+
+class TestCounts:
+    def test_counts_are_written_under_the_title(self, rng):
+        counts = {"n_units": 637, "n_stimuli": 3, "n_directions": 8, "n_time": 5, "n_conditions": 24}
+        for fig in (figures.decoding_manifold_figure(rng.normal(size=(24, 3)), _labels(), STIMULI, title="V1",
+                                                     counts=counts),
+                    figures.trajectories_figure(rng.normal(size=(24, 4, 3)), _labels(), STIMULI, title="V1",
+                                                counts=counts)):
+            assert fig.layout.title.text.startswith("V1<br>") and "637 units · 24 conditions" in fig.layout.title.text
+        enc = figures.encoding_figure(rng.normal(size=(3, 3)), counts={"n_units": 640, "n_points": 637})
+        assert "640 units · 637 units drawn" in enc.layout.title.text
+        assert style.counts_text({"n_units": 10, "n_boot": 30, "n_bio_units": 637}) == (
+            "10 units · 30 bootstraps · 637 biological units")
+        assert style.counts_text(None) == "" and figures.encoding_figure(np.zeros((2, 3))).layout.title.text is None
+
+    def test_bootstrap_counts_are_named_under_tubularity_and_alignment(self):
+        bars = figures.tubularity_bars(["V1", "Rec"], [0.1, 0.2], [0.01] * 2, [1e-5] * 2, [1e-6] * 2, n_boot=[30, 30])
+        assert "mean +- SE over 30 bootstraps" in _annotations(bars)
+        scores = {"V1": {"rsa": {"mean": [0.1, 0.2], "low": [0.0, 0.1], "high": [0.2, 0.3]}}}
+        lines = figures.alignment_figure(["a", "b"], scores, n_boot=[200, None, 100])
+        assert "mean and 95 % interval over 100-200 bootstraps of units" in _annotations(lines)
+        assert "means over 200 bootstraps" in _annotations(figures.alignment_heatmap(["a", "b"], scores, n_boot=200))
+        assert not figures.tubularity_bars(["V1"], [0.1], [0.01], [1e-5], [1e-6]).layout.annotations
+
+
+class TestComparePanels:
+    """v1 drew every Compare panel with ``showlegend=False``: no stimulus names, no cluster / cell-type key."""
+
+    def test_panels_have_legends_counts_and_biology_by_type(self, ctx):
+        from callbacks import compare
+        from tests.app.conftest import decoding_arrays, encoding_arrays, plant_view
+
+        arrays, meta = decoding_arrays()
+        token = "model:conv3d-random:Conv1"
+        key = plant_view(ctx, "decoding", token, arrays, {**meta, "counts": {"n_units": 64, "n_conditions": 16}})
+        bio, bio_meta = encoding_arrays()
+        bio["color__layer"] = np.array(["L2/3", "L4"] * 6)
+        bio_meta["color_options"]["layer"] = "categorical"
+        bio_key = plant_view(ctx, "encoding", "bio:V1", bio, bio_meta)
+        result = {"views": [{"view": "decoding", "source": token, "key": key},
+                            {"view": "encoding", "source": "bio:V1", "key": bio_key}]}
+        manifold = compare.panel_figure(result, token, "decoding", ctx=ctx)
+        assert manifold.layout.showlegend is not False and [t.name for t in manifold.data] == meta["stimuli"]
+        assert "64 units · 16 conditions" in manifold.layout.title.text
+        encoding = compare.panel_figure(result, "bio:V1", "encoding", ctx=ctx)
+        assert [t.name for t in encoding.data] == ["L2/3", "L4"] and encoding.layout.legend.title.text == "layer"

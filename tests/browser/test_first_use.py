@@ -108,3 +108,25 @@ def test_image_format_applies_to_drawn_graphs_and_no_cloud_button(dash_duo, twin
                           ".getAttribute('data-title')")
     assert "SVG" in title, title
     _no_console_errors(dash_duo)
+
+
+def test_export_before_run_says_so_and_the_encoding_manifold_prints_flat(dash_duo, twinscope):
+    """Issue 17 item 10: v1's Export before Run did nothing and said nothing. Then the 2-D projection toggle
+    redraws the encoding manifold as a flat scatter (for print) and back."""
+    dash_duo.start_server(twinscope)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/explore?source=model:conv3d-random&modules=Pool&rank=7"
+                           "&preset=custom&stimuli=grat_W1,grat_W2")
+    dash_duo.wait_for_element("#explore-source", timeout=30)
+    _wait(dash_duo, lambda: _plan(dash_duo, "explore").startswith("Run"), 60, "plan")
+    _wait(dash_duo, dash_duo._wait_for_callbacks, 60, "explore callbacks")
+    dash_duo.find_element("[id*='\"explore\"'][id*='job-export']").click()
+    dash_duo.wait_for_contains_text("#shell-job-error", "nothing to export yet", timeout=30)
+    assert "press Run" in dash_duo.find_element("#shell-job-error").text
+    _run_job(dash_duo, "explore")
+    _wait(dash_duo, lambda: _first_type(dash_duo, "explore-encoding") == "scatter3d", 120, "encoding")
+    dash_duo.find_element("#explore-projection input[value='2d']").click()
+    _wait(dash_duo, lambda: _first_type(dash_duo, "explore-encoding") == "scatter", 30, "2-D projection")
+    g = graph_js("explore-encoding")
+    assert _js(dash_duo, f"{g}.layout.xaxis.title.text").startswith("DC1")
+    assert "proj=2d" in dash_duo.driver.current_url
+    _no_console_errors(dash_duo)
