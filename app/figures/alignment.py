@@ -8,7 +8,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import axis_ref, bootstraps_text, empty_figure, figure, provenance_note, source_color, subplot_layout
+from app.figures.style import (axis_ref, bootstraps_text, empty_figure, figure, provenance_note, source_color,
+                               subplot_layout)
 
 METHOD_TITLES = {"rsa": "RSA", "cca": "CCA", "lp": "linear predictivity", "dsa": "DSA (1 - distance)",
                  "dsa_z": "DSA z (vs time-shuffled)", "mean": "mean alignment"}

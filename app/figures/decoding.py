@@ -59,7 +59,8 @@ def decoding_manifold_figure(coords: np.ndarray, labels: np.ndarray, stimuli: Se
     Returns
     -------
     go.Figure
-        Equal-scale axes (``scene_aspect``). One Scatter3d trace per stimulus (legend entry), ``customdata`` [condition, stimulus, direction].
+        Equal-scale axes (``scene_aspect``). One Scatter3d trace per stimulus (legend entry), ``customdata``
+        [condition, stimulus, direction].
     """
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[0] == 0:

@@ -57,7 +57,7 @@ def source_color(name: str) -> str:
     return BIO_COLORS.get(name, MODEL_COLOR)
 
 
-MIN_ASPECT_SIDE = 1 / 3  # no axis of a 3-D box drawn shorter than a third of the longest
+MIN_ASPECT_SIDE = 0.25  # no axis of a 3-D box drawn shorter than a quarter of the longest
 BULK_QUANTILES = (5.0, 95.0)  # the central 90 % of the points: their "bulk"
 
 

@@ -459,15 +459,14 @@ class TestSceneAspect:
         assert fig.layout.scene.xaxis.range is None, "ranges stay the data's: every unit remains visible"
 
     def test_pca_views_keep_equal_scale_unless_an_axis_would_vanish(self):
-        even = np.diag([4.0, 2.0, 1.5]) @ np.array([[-1, 1, 0], [0, -1, 1], [0, 0, -1]], float)
-        assert style.scene_aspect(even.T) == {"aspectmode": "data"}
+        assert style.scene_aspect(np.array([[0, 0, 0], [4, 2, 1.5]])) == {"aspectmode": "data"}
         flat = np.array([[0, 0, 0], [10, 1, 0.5]], float)
         assert style.scene_aspect(flat) == {"aspectmode": "manual",
-                                            "aspectratio": {"x": 1.0, "y": 0.333, "z": 0.333}}
+                                            "aspectratio": {"x": 1.0, "y": 0.25, "z": 0.25}}
         assert style.scene_aspect(np.zeros((4, 3))) == {"aspectmode": "cube"}, "a point has no shape"
         labels = np.array([(0, d) for d in range(N_DIR)])
-        fig = figures.decoding_manifold_figure(np.column_stack([np.arange(8.0), np.arange(8.0) / 2, np.ones(8)]),
-                                               labels, STIMULI)
+        coords = np.arange(8.0)[:, None] * [1.0, 0.5, 0.125]
+        fig = figures.decoding_manifold_figure(coords, labels, STIMULI)
         assert fig.layout.scene.aspectmode == "manual" and fig.layout.scene.aspectratio.y == 0.5
 
     def test_diffusion_axes_say_what_they_are(self, rng):
