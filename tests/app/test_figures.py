@@ -495,7 +495,7 @@ class TestEncodingProjection:
 
     def test_flat_projection_plots_dc1_against_dc2(self, rng):
         fig = figures.encoding_figure(rng.normal(size=(4, 3)), projection="2d")
-        assert fig.data[0].z is None and not fig.layout.scene.xaxis.title.text
+        assert fig.data[0].type == "scatter" and not fig.layout.scene.xaxis.title.text
         assert fig.layout.xaxis.title.text.startswith("DC1") and fig.layout.yaxis.title.text.startswith("DC2")
 
     def test_unknown_projection_is_refused(self):
