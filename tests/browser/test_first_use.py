@@ -119,7 +119,7 @@ def test_export_before_run_says_so_and_the_encoding_manifold_prints_flat(dash_du
     dash_duo.wait_for_element("#explore-source", timeout=30)
     _wait(dash_duo, lambda: _plan(dash_duo, "explore").startswith("Run"), 60, "plan")
     _wait(dash_duo, dash_duo._wait_for_callbacks, 60, "explore callbacks")
-    dash_duo.find_element("[id*='\"explore\"'][id*='job-export']").click()
+    dash_duo.find_element("[id*='\"explore\"'][id*='\"job-export\"']").click()
     dash_duo.wait_for_contains_text("#shell-job-error", "nothing to export yet", timeout=30)
     assert "press Run" in dash_duo.find_element("#shell-job-error").text
     _run_job(dash_duo, "explore")
