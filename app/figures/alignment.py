@@ -8,8 +8,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import (axis_ref, bootstraps_text, empty_figure, figure, provenance_note, source_color,
-                               subplot_layout)
+from app.figures.style import (BELOW_TICK_LABELS, axis_ref, bootstraps_text, empty_figure, figure, provenance_note,
+                               source_color, subplot_layout)
 
 METHOD_TITLES = {"rsa": "RSA", "cca": "CCA", "lp": "linear predictivity", "dsa": "DSA (1 - distance)",
                  "dsa_z": "DSA z (vs time-shuffled)", "mean": "mean alignment"}
@@ -85,10 +85,10 @@ def alignment_figure(modules: Sequence[str], scores: Mapping[str, Mapping[str, M
             data.append(mean)
         if col == 1 or method == "dsa_z":
             layout["yaxis" + yref[1:]]["title"] = {"text": "z" if method == "dsa_z" else "score"}
-    layout["margin"] = {"l": 50, "r": 20, "t": 60, "b": 60}
+    layout["margin"] = {"l": 50, "r": 20, "t": 60, "b": 80}
     boot = bootstraps_text(n_boot)
     return provenance_note(figure(data, layout, title=title), untrained=untrained, reconstructed=reconstructed,
-                           extra=f"mean and 95 % interval over {boot} of units" if boot else None)
+                           extra=f"mean and 95 % interval over {boot} of units" if boot else None, y=BELOW_TICK_LABELS)
 
 
 def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], *,
@@ -126,11 +126,11 @@ def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, 
                          xaxis=xref, yaxis=yref, meta={"dataset": dataset}))
     for col in range(1, len(datasets) + 1):  # methods read top-down in the order given (RSA first)
         layout["yaxis" + axis_ref(1, col, len(datasets))[1][1:]]["autorange"] = "reversed"
-    layout["margin"] = {"l": 140, "r": 20, "t": 60 if title else 40, "b": 60}
+    layout["margin"] = {"l": 140, "r": 20, "t": 60 if title else 40, "b": 80}
     fig = figure(data, layout, title=title)
     boot = bootstraps_text(n_boot)
     return provenance_note(fig, untrained=untrained, reconstructed=reconstructed,
-                           extra=f"means over {boot} of units" if boot else None)
+                           extra=f"means over {boot} of units" if boot else None, y=BELOW_TICK_LABELS)
 
 
 def alignment_table(modules: Sequence[str], means: Mapping[str, Sequence[float]], *, digits: int = 3

@@ -57,6 +57,7 @@ def source_color(name: str) -> str:
     return BIO_COLORS.get(name, MODEL_COLOR)
 
 
+BELOW_TICK_LABELS = -0.14  # provenance note height under a 2-D plot with x tick labels
 MIN_ASPECT_SIDE = 0.25  # no axis of a 3-D box drawn shorter than a quarter of the longest
 BULK_QUANTILES = (5.0, 95.0)  # the central 90 % of the points: their "bulk"
 
@@ -78,8 +79,8 @@ def scene_aspect(points: np.ndarray, *, bulk: bool = False) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"aspectmode": "data"}`` when equal scale already satisfies the bound, else
-        ``{"aspectmode": "manual", "aspectratio": {"x", "y", "z"}}`` (longest side 1).
+        ``{"aspectmode": "manual", "aspectratio": {"x", "y", "z"}}``, scaled to the cube's diagonal;
+        ``{"aspectmode": "cube"}`` when the points do not span all three axes.
     """
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     points = points[np.isfinite(points).all(axis=1)]
@@ -91,8 +92,7 @@ def scene_aspect(points: np.ndarray, *, bulk: bool = False) -> dict[str, Any]:
         low, high = np.percentile(points, BULK_QUANTILES, axis=0)
         sides = spans / np.maximum(high - low, spans * 1e-3)
     sides = np.maximum(sides / sides.max(), MIN_ASPECT_SIDE)
-    if not bulk and np.allclose(sides, spans / spans.max()):
-        return {"aspectmode": "data"}
+    sides *= np.sqrt(3.0) / np.linalg.norm(sides)  # the cube's diagonal: a flat box is drawn no smaller
     return {"aspectmode": "manual", "aspectratio": dict(zip("xyz", sides.round(3).tolist()))}
 
 
@@ -193,14 +193,14 @@ def axis_ref(row: int, col: int, cols: int) -> tuple[str, str]:
 
 
 def provenance_note(fig: go.Figure, *, untrained: bool = False, reconstructed: bool = False,
-                    extra: str | None = None) -> go.Figure:
+                    extra: str | None = None, y: float = -0.02) -> go.Figure:
     """Add the badge line ("untrained (random weights)", "reconstructed from published factors", extra)
-    under the plot when any applies; returns ``fig``."""
+    under the plot when any applies, at paper height ``y`` (lower it below x tick labels); returns ``fig``."""
     parts = [t for flag, t in ((untrained, UNTRAINED_TEXT), (reconstructed, RECONSTRUCTED_TEXT)) if flag]
     if extra:
         parts.append(extra)
     if parts:
-        fig.add_annotation(text=" · ".join(parts), xref="paper", yref="paper", x=0.0, y=-0.02,
+        fig.add_annotation(text=" · ".join(parts), xref="paper", yref="paper", x=0.0, y=y,
                            xanchor="left", yanchor="top", showarrow=False,
                            font={"size": 11, "color": "#b35806"}, name="provenance")
     return fig

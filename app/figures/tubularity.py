@@ -8,9 +8,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.figures.style import (BIO_COLORS, axis_ref, empty_figure, figure, provenance_note, scene, scene_aspect,
-                               significance_stars, bootstraps_text,
-                               source_color, stimulus_color, subplot_layout)
+from app.figures.style import (BELOW_TICK_LABELS, BIO_COLORS, axis_ref, bootstraps_text, empty_figure, figure,
+                               provenance_note, scene, scene_aspect, significance_stars, source_color, stimulus_color,
+                               subplot_layout)
 
 S_TIGHT_TITLE = "S_tight (lower = tighter)"
 S_CROSS_TITLE = "S_cross (higher = more crossing)"
@@ -69,7 +69,8 @@ def tubularity_bars(names: Sequence[str], s_tight: Sequence[float], s_tight_se: 
         notes.append(f"stars: one-sided Mann-Whitney U vs {reference} over bootstraps")
     if unreliable_cross:
         notes.append("† S_cross is unreliable on reconstructed biology")
-    return provenance_note(figure(data, layout, title=title), extra="; ".join(notes) or None)
+    layout["margin"]["b"] = 80
+    return provenance_note(figure(data, layout, title=title), extra="; ".join(notes) or None, y=BELOW_TICK_LABELS)
 
 
 def reference_bands(names: Sequence[str], values: Mapping[str, np.ndarray], yrefs: Sequence[str]) -> list[dict]:

@@ -438,8 +438,6 @@ def _bulk_extents(coords: np.ndarray, scene) -> np.ndarray:
     spans = np.ptp(coords, axis=0)
     if scene.aspectmode == "cube":
         sides = np.ones(3)
-    elif scene.aspectmode == "data":
-        sides = spans / spans.max()
     else:
         sides = np.array([scene.aspectratio.x, scene.aspectratio.y, scene.aspectratio.z])
     low, high = np.percentile(coords, [5, 95], axis=0)
@@ -459,15 +457,21 @@ class TestSceneAspect:
         assert fig.layout.scene.xaxis.range is None, "ranges stay the data's: every unit remains visible"
 
     def test_pca_views_keep_equal_scale_unless_an_axis_would_vanish(self):
-        assert style.scene_aspect(np.array([[0, 0, 0], [4, 2, 1.5]])) == {"aspectmode": "data"}
-        flat = np.array([[0, 0, 0], [10, 1, 0.5]], float)
-        assert style.scene_aspect(flat) == {"aspectmode": "manual",
-                                            "aspectratio": {"x": 1.0, "y": 0.25, "z": 0.25}}
+        def sides(points):
+            ratio = style.scene_aspect(np.array(points, float))["aspectratio"]
+            return np.array([ratio["x"], ratio["y"], ratio["z"]])
+
+        even = sides([[0, 0, 0], [4, 2, 1.5]])
+        np.testing.assert_allclose(even / even[0], [1, 0.5, 0.375], atol=2e-3)  # equal scale
+        assert np.linalg.norm(even) == pytest.approx(np.sqrt(3), abs=2e-3), "as large as the cube"
+        flat = sides([[0, 0, 0], [10, 1, 0.5]])
+        np.testing.assert_allclose(flat / flat[0], [1, 0.25, 0.25], atol=2e-3)
         assert style.scene_aspect(np.zeros((4, 3))) == {"aspectmode": "cube"}, "a point has no shape"
         labels = np.array([(0, d) for d in range(N_DIR)])
         coords = np.arange(8.0)[:, None] * [1.0, 0.5, 0.125]
         fig = figures.decoding_manifold_figure(coords, labels, STIMULI)
-        assert fig.layout.scene.aspectmode == "manual" and fig.layout.scene.aspectratio.y == 0.5
+        ratio = fig.layout.scene.aspectratio
+        assert fig.layout.scene.aspectmode == "manual" and ratio.y / ratio.x == pytest.approx(0.5, abs=2e-3)
 
     def test_diffusion_axes_say_what_they_are(self, rng):
         fig = figures.encoding_figure(rng.normal(size=(5, 3)))
@@ -477,7 +481,7 @@ class TestSceneAspect:
     def test_tubes_are_drawn_at_equal_scale(self, rng):
         curves = rng.normal(size=(2, 5, 3))
         fig = figures.tube_figure(curves, np.array([0, 0]), curves[:1], ["grat_W2"])
-        assert fig.layout.scene.aspectmode in ("data", "manual")
+        assert fig.layout.scene.aspectmode == "manual"
 
 
 class TestEncodingProjection:
