@@ -459,7 +459,7 @@ def test_encoding_view_on_tiny_model_source(tmp_cache, settings, rng):
     assert meta["diagnostics"]["rank"] == 2 and meta["restarts_note"] == "1 restarts (publication preset; the authors ran 50)"
     assert arrays["nn_distances"].shape == arrays["nn_removed"].shape and arrays["nn_removed"].sum() == 0
     assert (meta["diagnostics"]["k_far"], meta["diagnostics"]["ian_objective"]) == (0, "lp")
-    with pytest.raises(ValueError, match="encoding preset must be one of"):
+    with pytest.raises(ValueError, match="preset must be one of"):
         compute_view("encoding", source, cache=tmp_cache, settings=settings, preset="fast")
     with pytest.raises(ValueError, match="no seed-study rank for module 'Pool'"):
         compute_view("encoding", Source("model", "conv3d-random", "Pool"), cache=tmp_cache, settings=settings)
