@@ -10,17 +10,25 @@ RSS is the process maximum so far (ru_maxrss), so read it per row as "at most". 
 wall-clock numbers swing with the load of other processes (the 1-minute load average is printed with every
 row); the CPU time this process used per frame-sample (all threads summed) is the steadier figure, and with
 1 thread it is close to the wall time the same work takes on an idle core.
+
+``--workers N`` compares, paired and alternating over N rounds, one process with 2 threads against two
+concurrent processes with 1 thread each (each a fresh interpreter timing ``--frames`` frames of batch
+``--batches[0]``); the two-process throughput is the sum of both processes' frame-samples over the span
+from the first start to the last end of their timed frames.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,7 +52,7 @@ def run(units: int, batch: int, threads: int, frames: int, device: str) -> dict:
             model(frame)
         if device == "cuda":
             torch.cuda.synchronize()
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start, epoch = time.perf_counter(), time.process_time(), time.time()
         for frame in stimulus[2:]:
             model(frame)
         if device == "cuda":
@@ -54,7 +62,30 @@ def run(units: int, batch: int, threads: int, frames: int, device: str) -> dict:
     return {"batch": batch, "threads": threads, "ms_per_frame_sample": 1e3 / rate, "frame_samples_per_s": rate,
             "cpu_ms_per_frame_sample": 1e3 * cpu_seconds / (batch * frames),
             "suite_minutes": SUITE_FRAMES / rate / 60, "peak_rss_mib": _peak_rss_mib(),
-            "load": os.getloadavg()[0]}
+            "load": os.getloadavg()[0], "start": epoch, "end": epoch + seconds}
+
+
+def _children(args: argparse.Namespace, n_processes: int, threads: int) -> float:
+    """ms per frame-sample of ``n_processes`` concurrent fresh processes with ``threads`` threads each."""
+    command = [sys.executable, __file__, "--child", "--units", str(args.units), "--batches", str(args.batches[0]),
+               "--threads", str(threads), "--frames", str(args.frames), "--device", args.device]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(n_processes)]
+    rows = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+    span = max(r["end"] for r in rows) - min(r["start"] for r in rows)
+    overlap = min(r["end"] for r in rows) - max(r["start"] for r in rows)
+    samples = sum(r["batch"] for r in rows) * args.frames
+    print(f"  {n_processes} process(es) x {threads} thread(s): {1e3 * span / samples:6.1f} ms per frame-sample "
+          f"(timed spans overlap {max(overlap, 0) / span:.0%}, load {os.getloadavg()[0]:.1f})", flush=True)
+    return 1e3 * span / samples
+
+
+def compare_workers(args: argparse.Namespace) -> None:
+    times: dict[tuple[int, int], list[float]] = {(1, 2): [], (2, 1): []}
+    for round_ in range(args.workers):
+        for config in ((1, 2), (2, 1)) if round_ % 2 == 0 else ((2, 1), (1, 2)):
+            times[config].append(_children(args, *config))
+    one, two = np.mean(times[(1, 2)]), np.mean(times[(2, 1)])
+    print(f"mean: 1 x 2 threads {one:.1f} ms, 2 x 1 thread {two:.1f} ms per frame-sample; ratio {one / two:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="only compare 1 process x 2 threads with 2 processes x 1 thread, N rounds")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run(args.units, args.batches[0], args.threads[0], args.frames, args.device)))
+        return 0
+    if args.workers:
+        compare_workers(args)
+        return 0
     print(f"torch {torch.__version__}, device {args.device}, units {args.units}, cores {os.cpu_count()}, "
           f"after import RSS {_peak_rss_mib():.0f} MiB")
     print(f"{'batch':>5} {'threads':>7} {'ms/frame-sample':>15} {'frame-samples/s':>15} {'CPU ms/f-s':>10} "
