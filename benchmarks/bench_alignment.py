@@ -4,7 +4,7 @@ default) runs an optimisation of seconds per comparison (bootstraps + 1 + nulls 
 ``alignment_scores`` spreads over worker processes (``n_jobs``).
 
 Prints before (``n_jobs=1``: every comparison in this process, as v1) and after (``n_jobs=None``: one
-worker process per available core), paired and alternating over ``--pairs`` pairs, with wall and process
+forked worker process per available core), paired and alternating over ``--pairs`` pairs, with wall and process
 CPU time (the workers' CPU is not in the process figure), and checks that both give identical scores.
 ``--dsa-method wasserstein`` times v1's default (milliseconds per comparison, always in this process).
 
@@ -61,9 +61,8 @@ def main() -> None:
                 print(f"  {which:<6} (n_jobs={'1' if which == 'before' else 'None'}): wall {elapsed:6.1f} s, "
                       f"CPU of this process {cpu:6.1f} s", flush=True)
     before, after = np.mean(times["before"]), np.mean(times["after"])
-    same = all(np.array_equal(getattr(results["before"], f), getattr(results["after"], f))
-               for f in ("values", "per_time", "dsa_null")) and (
-        results["before"].dsa_z == results["after"].dsa_z or np.isnan(results["before"].dsa_z))
+    same = all(np.array_equal(getattr(results["before"], f), getattr(results["after"], f), equal_nan=True)
+               for f in ("values", "per_time", "dsa_null", "dsa_z"))
     print(f"  mean wall: before {before:.1f} s, after {after:.1f} s, ratio {before / after:.2f}x (goal < 30 s); "
           f"identical results: {same}")
     result = results["after"]

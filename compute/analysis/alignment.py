@@ -391,14 +391,19 @@ def _resolve_preset(preset: str, n_boot: int | None, n_nulls: int | None) -> tup
 
 class _DsaComparisons:
     """The DSA comparisons of one alignment, each with its own seed, so the distances do not depend on where
-    they run: in this process as each is submitted (``n_jobs`` = 1) or in ``n_jobs`` spawned worker processes
+    they run: in this process as each is submitted (``n_jobs`` = 1) or in ``n_jobs`` forked worker processes
     (angular DSA is a torch optimisation of seconds per comparison, bound by Python overhead on one core).
-    ``tick(text)`` reports one finished comparison."""
+    Forked, not spawned: a spawned worker re-imports torch and the caller's main module (seconds each, and
+    a script without a ``__main__`` guard would run again); each comparison sets torch to one thread
+    before any work. ``tick(text)`` reports one finished comparison."""
 
     def __init__(self, method: str, n_jobs: int, control: JobControl, tick) -> None:
         self.method, self.control, self.tick = method, control, tick
-        self.pool = (ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"))
-                     if n_jobs > 1 else None)
+        self.pool = None
+        if n_jobs > 1:
+            import DSA  # noqa: F401  (imported once here; the forked workers inherit it)
+
+            self.pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("fork"))
         self.futures: list[Future] = []
 
     def __enter__(self) -> "_DsaComparisons":
