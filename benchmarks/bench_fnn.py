@@ -15,6 +15,12 @@ row); the CPU time this process used per frame-sample (all threads summed) is th
 concurrent processes with 1 thread each (each a fresh interpreter timing ``--frames`` frames of batch
 ``--batches[0]``); the two-process throughput is the sum of both processes' frame-samples over the span
 from the first start to the last end of their timed frames.
+
+``--compile N`` compares, paired and alternating over N rounds in one process, the eager forward with one
+whose CvT-LSTM step (``core.recurrent``) runs under ``torch.compile`` (inductor, CPU; effective weights
+frozen first, their version check being Python the compiler would break the graph on), batch
+``--batches[0]``, ``--threads[0]`` threads; it prints the compile time and the largest relative difference
+of the rates. An experiment: extraction does not compile anything.
 """
 
 from __future__ import annotations
@@ -88,6 +94,45 @@ def compare_workers(args: argparse.Namespace) -> None:
     print(f"mean: 1 x 2 threads {one:.1f} ms, 2 x 1 thread {two:.1f} ms per frame-sample; ratio {one / two:.2f}")
 
 
+def compare_compiled(args: argparse.Namespace) -> None:
+    from compute.models.fnn import _Leaf
+
+    torch.set_num_threads(args.threads[0])
+    model = build_fnn(n_units=args.units, seed=0)
+    frames = torch.rand(args.frames + 2, args.batches[0], 1, 144, 256, generator=torch.Generator().manual_seed(0))
+
+    def forward() -> tuple[list[torch.Tensor], float]:
+        model.reset()
+        with torch.inference_mode():
+            outputs = [model(frame) for frame in frames[:2]]
+            start = time.perf_counter()
+            outputs += [model(frame) for frame in frames[2:]]
+        return outputs, 1e3 * (time.perf_counter() - start) / (args.batches[0] * args.frames)
+
+    for leaf in (m for m in model.modules() if isinstance(m, _Leaf)):
+        with torch.inference_mode():
+            frozen = leaf.effective()
+        leaf.effective = lambda frozen=frozen: frozen
+    recurrent = model.core.recurrent
+    eager = {"eager": recurrent.forward, "compiled": torch.compile(recurrent.forward, dynamic=False)}
+    reference, _ = forward()
+    start = time.perf_counter()
+    recurrent.forward = eager["compiled"]
+    outputs, _ = forward()
+    diff = max(float(((a - b).abs() / b.abs()).max()) for a, b in zip(outputs, reference))
+    print(f"compile + first run {time.perf_counter() - start:.0f} s; largest relative difference of the rates "
+          f"{diff:.1e}")
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for round_ in range(args.compile):
+        for which in ("eager", "compiled") if round_ % 2 == 0 else ("compiled", "eager"):
+            recurrent.forward = eager[which]
+            times[which].append(forward()[1])
+            print(f"  {which:<8} {times[which][-1]:6.1f} ms per frame-sample (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+    print(f"mean: eager {np.mean(times['eager']):.1f}, compiled recurrent step {np.mean(times['compiled']):.1f} ms "
+          f"per frame-sample; ratio {np.mean(times['eager']) / np.mean(times['compiled']):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=9941)
@@ -97,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="only compare 1 process x 2 threads with 2 processes x 1 thread, N rounds")
+    parser.add_argument("--compile", type=int, default=0, metavar="N",
+                        help="only compare eager with a compiled recurrent step, N rounds")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -104,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.workers:
         compare_workers(args)
+        return 0
+    if args.compile:
+        compare_compiled(args)
         return 0
     print(f"torch {torch.__version__}, device {args.device}, units {args.units}, cores {os.cpu_count()}, "
           f"after import RSS {_peak_rss_mib():.0f} MiB")

@@ -502,7 +502,7 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
 def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[str] = METHODS,
                      preset: str = "interactive", n_boot: int | None = None, n_nulls: int | None = None,
                      dsa_components: int = 10, dsa_method: str = "angular",
-                     random_state: int | np.random.Generator | None = 0, n_jobs: int | None = None,
+                     random_state: int | np.random.Generator | None = 0, n_jobs: int | None = 1,
                      control: JobControl | None = None) -> AlignmentResult:
     """Alignment of a model module with a biological dataset (METHODS.md section 7).
 
@@ -528,9 +528,11 @@ def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[
     dsa_method : {"angular", "wasserstein", "euclidean"}, default="angular"
         dsa-metric score method (see ``dsa_score``).
     random_state : int, Generator or None, default=0
-    n_jobs : int or None, default=None
-        Processes for the angular / euclidean DSA comparisons (n_boot + 1 + n_nulls of them, seconds each);
-        None: the available cores; 1: all in this process. The result does not depend on it.
+    n_jobs : int or None, default=1
+        Processes for the angular / euclidean DSA comparisons (n_boot + 1 + n_nulls of them, seconds each):
+        1 runs them all in this process, None uses the available cores. The result does not depend on it.
+        The default stays 1 because on the shared 2-core development machine (other sessions busy, the
+        kernel's autogroup scheduling) two workers were slower (benchmarks/bench_alignment.py).
     control : JobControl, optional
         Progress per bootstrap and DSA comparison; cancellable between them.
 
