@@ -7,7 +7,13 @@ and wall-clock times. Needs TWINSCOPE_DATA_DIR with bio/. ``--quick`` skips the 
 per-window times, their ratio, the full-sweep (2 x 37 windows + whole trial) extrapolation, and whether
 the accuracies agree.
 
-Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6]``.
+``--sweep N``: the logistic CV of the whole window sweep (2 x 37 windows + whole trial, 25 fits each) of the
+same set, before/after, paired and alternating over N pairs: before = v2 of the span solver (QR coordinates,
+L-BFGS with a scalar initial Hessian), after = principal-axis coordinates and L-BFGS scaled by the Hessian's
+diagonal at zero (``_Problems.curvature``); prints time, iterations, fits at max_iter, and the largest
+difference in the window accuracies.
+
+Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2]``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, _fold_weights, _logistic_cv, _states,  # noqa: E402
-                                       _window_means, decoding_accuracy, decoding_manifold, decoding_trajectories)
+from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, LOGISTIC_MAX_ITER, _fold_weights, _lbfgs,  # noqa: E402
+                                       _logistic_cv, _Problems, _span_basis, _states, _window_means,
+                                       decoding_accuracy, decoding_manifold, decoding_trajectories)
 from compute.bio.datasets import load_dataset  # noqa: E402
 from compute.responses import ResponseSet  # noqa: E402
 from compute.stimuli import CLASS_NAMES  # noqa: E402
@@ -91,12 +98,69 @@ def compare(n_windows: int) -> None:
           f"largest accuracy difference {max(gaps):.3f} (v1 stops at scikit-learn's tol 1e-4)")
 
 
+def _sweep_fits(windows: list[np.ndarray], y: np.ndarray, weights: np.ndarray, n_classes: int, *, v2: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic CV of every window: fold accuracies (n_windows, n_fits) and iterations (n_windows, n_fits)."""
+    accuracy, iterations = [], []
+    for x in windows:
+        if v2:  # QR coordinates of the centred rows, unscaled L-BFGS (curvature 1)
+            z = np.linalg.qr((x - x.mean(axis=0)).T)[1].T
+        else:
+            z = _span_basis(x)[1]
+        problems = _Problems(z, y, n_classes, weights)
+        if v2:
+            problems.curvature = np.ones(problems.n_params)
+        solved, n_iter = _lbfgs(problems, np.zeros((len(weights), problems.n_params)))
+        correct = (problems.scores(solved).argmax(axis=2) == y[:, None]).T & (weights == 0)
+        accuracy.append(correct.sum(axis=1) / (weights == 0).sum(axis=1))
+        iterations.append(n_iter)
+    return np.array(accuracy), np.array(iterations)
+
+
+def sweep(n_pairs: int) -> None:
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    from benchmarks.bench_views import synthetic_set
+
+    rs = synthetic_set(np.random.default_rng(0))
+    states, labels = _states(rs, rs.stimuli)
+    y = labels[:, 0]
+    splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=s).split(y, y)) for s in CV_SEEDS]
+    weights = _fold_weights(splits, len(y))
+    increasing, decreasing = _window_means(states)
+    windows = [states.mean(axis=1), *increasing, *decreasing]
+    print(f"{rs.label} {rs.shape}: logistic CV of {len(windows)} windows x {len(weights)} fits, paired and "
+          f"alternating, 1 BLAS thread")
+    times, out = {"before": [], "after": []}, {}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for pair in range(n_pairs):
+            for which in ("before", "after") if pair % 2 == 0 else ("after", "before"):
+                start = time.perf_counter()
+                out[which] = _sweep_fits(windows, y, weights, len(rs.stimuli), v2=which == "before")
+                times[which].append(time.perf_counter() - start)
+                n_iter = out[which][1]
+                print(f"  {which:<6} {times[which][-1]:6.2f} s  iterations median {np.median(n_iter):.0f}, "
+                      f"p99 {np.percentile(n_iter, 99):.0f}, max {n_iter.max()}; "
+                      f"fits at max_iter {np.sum(n_iter >= LOGISTIC_MAX_ITER)}/{n_iter.size}", flush=True)
+    before, after = np.mean(times["before"]), np.mean(times["after"])
+    gap = np.abs(out["before"][0] - out["after"][0])
+    print(f"  mean: before {before:.2f} s, after {after:.2f} s, ratio {before / after:.1f}x; fold accuracies "
+          f"differ in {np.sum(gap > 0)}/{gap.size} fits (largest {gap.max():.3f}); window accuracies differ by at "
+          f"most {np.abs(out['before'][0].mean(axis=1) - out['after'][0].mean(axis=1)).max():.4f}")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the time-window sweeps")
     parser.add_argument("--compare", type=int, default=0, metavar="N",
                         help="only the paired before/after comparison over N windows")
+    parser.add_argument("--sweep", type=int, default=0, metavar="N",
+                        help="only the paired before/after of the whole window sweep's fits, N pairs")
     args = parser.parse_args(argv)
+    if args.sweep:
+        sweep(args.sweep)
+        return
     if args.compare:
         compare(args.compare)
         return

@@ -16,7 +16,10 @@ linear predictivity) count as 0: no measurable alignment.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -325,10 +328,17 @@ def dsa_score(x: np.ndarray, y: np.ndarray, *, n_components: int = 10, score_met
     """
     x, y = _check_pair(x, y, axes="condition, time, unit", same_axes=(0, 1))
     _check_dsa_options(n_components, score_method, x.shape, y.shape)
-    rng = check_random_state(random_state)
+    px, py, seed = _dsa_inputs(x, y, n_components, check_random_state(random_state))
+    return 1.0 - _dsa_distance(px, py, score_method, seed)
+
+
+def _dsa_inputs(x: np.ndarray, y: np.ndarray, n_components: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """PCA trajectories of x and y (C, T, n_components) and the similarity transform's seed, drawn from
+    ``rng`` in this order."""
     px = _pca_trajectories(x, n_components, int(rng.integers(2 ** 31)))
     py = _pca_trajectories(y, n_components, int(rng.integers(2 ** 31)))
-    return 1.0 - _dsa_distance(px, py, score_method, int(rng.integers(2 ** 31)))
+    return px, py, int(rng.integers(2 ** 31))
 
 
 def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape) -> None:
@@ -379,13 +389,72 @@ def _resolve_preset(preset: str, n_boot: int | None, n_nulls: int | None) -> tup
             check_int(n_nulls, name="n_nulls", low=2, why=" (a z-score needs a spread)"))
 
 
+class _DsaComparisons:
+    """The DSA comparisons of one alignment, each with its own seed, so the distances do not depend on where
+    they run: in this process as each is submitted (``n_jobs`` = 1) or in ``n_jobs`` forked worker processes
+    (angular DSA is a torch optimisation of seconds per comparison, bound by Python overhead on one core).
+    Forked, not spawned: a spawned worker re-imports torch and the caller's main module (seconds each, and
+    a script without a ``__main__`` guard would run again); each comparison sets torch to one thread
+    before any work. ``tick(text)`` reports one finished comparison."""
+
+    def __init__(self, method: str, n_jobs: int, control: JobControl, tick) -> None:
+        self.method, self.control, self.tick = method, control, tick
+        self.pool = None
+        if n_jobs > 1:
+            import DSA  # noqa: F401  (imported once here; the forked workers inherit it)
+
+            self.pool = ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("fork"))
+        self.futures: list[Future] = []
+
+    def __enter__(self) -> "_DsaComparisons":
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if self.pool is not None:  # after an error or a cancel, drop queued comparisons and do not wait
+            self.pool.shutdown(wait=kind is None, cancel_futures=True)
+
+    def submit(self, x: np.ndarray, y: np.ndarray, seed: int, text: str) -> None:
+        """Queue the comparison of trajectories x (C, T, k) and y (C, T, k)."""
+        if self.pool is not None:
+            self.futures.append(self.pool.submit(_dsa_distance, x, y, self.method, seed))
+            return
+        self.control.check()
+        future: Future = Future()
+        future.set_result(_dsa_distance(x, y, self.method, seed))
+        self.futures.append(future)
+        self.tick(text)
+
+    def scores(self) -> np.ndarray:
+        """1 - distance of every comparison in submission order, (n_submitted,); cancellable while waiting."""
+        pending = {f for f in self.futures if not f.done()}
+        while pending:
+            self.control.check()
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for _ in finished:
+                self.tick(f"DSA comparisons: {len(self.futures) - len(pending)}/{len(self.futures)} done")
+        return 1.0 - np.array([f.result() for f in self.futures])
+
+
+def _n_jobs(n_jobs: int | None, dsa_method: str, n_comparisons: int) -> int:
+    """Worker processes for the DSA comparisons: 1 for "wasserstein" (milliseconds each) or when asked,
+    else ``n_jobs`` (None: the available cores), at most one per comparison."""
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    else:
+        check_int(n_jobs, name="n_jobs", low=1, why=" or None (all available cores)")
+    return 1 if dsa_method == "wasserstein" else max(1, min(n_jobs, n_comparisons))
+
+
 def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *, n_boot: int, n_nulls: int,
-                      dsa_components: int, dsa_method: str, rng: np.random.Generator, control: JobControl
-                      ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+                      dsa_components: int, dsa_method: str, n_jobs: int, rng: np.random.Generator,
+                      control: JobControl) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """x = model (T, C, Nx), y = biology (T, C, Ny) -> values (n_methods, n_boot), per_time
     (n_methods, n_boot, T), dsa_z, dsa_null (n_nulls,).
 
-    DSA follows the authors: X = biology, Y = model, and each null shuffles the model's time order."""
+    DSA follows the authors: X = biology, Y = model, and each null shuffles the model's time order. ``rng``
+    is drawn in the same order whatever ``n_jobs``: per bootstrap the units, then each method in turn (DSA's
+    two PCA seeds and its transform seed), then the all-unit DSA's seeds, then per null a permutation and a
+    seed."""
     n_time = x.shape[0]
     values = np.zeros((len(methods), n_boot))
     per_time = np.full((len(methods), n_boot, n_time), np.nan)
@@ -393,40 +462,47 @@ def _alignment_engine(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...], *,
                "lp": lambda a, b: lp_score(a, b, random_state=rng)}
     dsa_z, dsa_null = np.nan, np.zeros(0)
     with_dsa = "dsa" in methods
-    steps = n_boot + (1 + n_nulls if with_dsa else 0)  # angular DSA takes seconds per comparison
-    for b in range(n_boot):
-        control.check()
-        xb = x[:, :, rng.integers(0, x.shape[2], size=x.shape[2])]
-        yb = y[:, :, rng.integers(0, y.shape[2], size=y.shape[2])]
-        for k, method in enumerate(methods):
-            if method == "dsa":
-                values[k, b] = dsa_score(yb.swapaxes(0, 1), xb.swapaxes(0, 1), n_components=dsa_components,
-                                         score_method=dsa_method, random_state=rng)
-            else:
-                per_time[k, b] = kernels[method](xb, yb)
-                values[k, b] = per_time[k, b].mean()
-        control.report((b + 1) / steps, f"alignment bootstrap {b + 1}/{n_boot}")
-    if with_dsa:
-        control.check()
-        p_bio = _pca_trajectories(y.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
-        p_model = _pca_trajectories(x.swapaxes(0, 1), dsa_components, int(rng.integers(2 ** 31)))
-        observed = 1.0 - _dsa_distance(p_bio, p_model, dsa_method, int(rng.integers(2 ** 31)))
-        dsa_null = np.zeros(n_nulls)
-        for k in range(n_nulls):
-            control.report((n_boot + 1 + k) / steps, f"DSA null {k + 1}/{n_nulls}")
+    n_comparisons = n_boot + 1 + n_nulls if with_dsa else 0
+    steps, done = n_boot + n_comparisons, 0
+
+    def tick(text: str) -> None:
+        nonlocal done
+        done += 1
+        control.report(done / steps, text)
+
+    with _DsaComparisons(dsa_method, n_jobs, control, tick) as dsa:
+        for b in range(n_boot):
             control.check()
-            dsa_null[k] = 1.0 - _dsa_distance(p_bio, p_model[:, rng.permutation(n_time)], dsa_method,
-                                              int(rng.integers(2 ** 31)))
-        sd = dsa_null.std(ddof=1)
-        dsa_z = float((observed - dsa_null.mean()) / sd) if sd > 0 else np.nan
-        control.report(1.0, "DSA null distribution")
+            xb = x[:, :, rng.integers(0, x.shape[2], size=x.shape[2])]
+            yb = y[:, :, rng.integers(0, y.shape[2], size=y.shape[2])]
+            for k, method in enumerate(methods):
+                if method == "dsa":
+                    dsa.submit(*_dsa_inputs(yb.swapaxes(0, 1), xb.swapaxes(0, 1), dsa_components, rng),
+                               text=f"DSA bootstrap {b + 1}/{n_boot}")
+                else:
+                    per_time[k, b] = kernels[method](xb, yb)
+                    values[k, b] = per_time[k, b].mean()
+            tick(f"alignment bootstrap {b + 1}/{n_boot}")
+        if with_dsa:
+            control.check()
+            p_bio, p_model, seed = _dsa_inputs(y.swapaxes(0, 1), x.swapaxes(0, 1), dsa_components, rng)
+            dsa.submit(p_bio, p_model, seed, text="DSA of all units")
+            for k in range(n_nulls):
+                dsa.submit(p_bio, p_model[:, rng.permutation(n_time)], int(rng.integers(2 ** 31)),
+                           text=f"DSA null {k + 1}/{n_nulls}")
+            scores = dsa.scores()
+            values[methods.index("dsa")] = scores[:n_boot]
+            observed, dsa_null = scores[n_boot], scores[n_boot + 1:]
+            sd = dsa_null.std(ddof=1)
+            dsa_z = float((observed - dsa_null.mean()) / sd) if sd > 0 else np.nan
+    control.report(1.0, "DSA null distribution" if with_dsa else "alignment done")
     return values, per_time, dsa_z, dsa_null
 
 
 def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[str] = METHODS,
                      preset: str = "interactive", n_boot: int | None = None, n_nulls: int | None = None,
                      dsa_components: int = 10, dsa_method: str = "angular",
-                     random_state: int | np.random.Generator | None = 0,
+                     random_state: int | np.random.Generator | None = 0, n_jobs: int | None = 1,
                      control: JobControl | None = None) -> AlignmentResult:
     """Alignment of a model module with a biological dataset (METHODS.md section 7).
 
@@ -452,8 +528,13 @@ def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[
     dsa_method : {"angular", "wasserstein", "euclidean"}, default="angular"
         dsa-metric score method (see ``dsa_score``).
     random_state : int, Generator or None, default=0
+    n_jobs : int or None, default=1
+        Processes for the angular / euclidean DSA comparisons (n_boot + 1 + n_nulls of them, seconds each):
+        1 runs them all in this process, None uses the available cores. The result does not depend on it.
+        The default stays 1 because on the shared 2-core development machine (other sessions busy, the
+        kernel's autogroup scheduling) two workers were slower (benchmarks/bench_alignment.py).
     control : JobControl, optional
-        Progress per bootstrap; cancellable between bootstraps.
+        Progress per bootstrap and DSA comparison; cancellable between them.
 
     Returns
     -------
@@ -470,9 +551,10 @@ def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[
     if "dsa" in methods:
         _check_dsa_options(dsa_components, dsa_method, (x.shape[1], x.shape[0], x.shape[2]),
                            (y.shape[1], y.shape[0], y.shape[2]))
+    n_jobs = _n_jobs(n_jobs, dsa_method, n_boot + 1 + n_nulls if "dsa" in methods else 0)
     values, per_time, dsa_z, dsa_null = _alignment_engine(
         x, y, methods, n_boot=n_boot, n_nulls=n_nulls, dsa_components=dsa_components, dsa_method=dsa_method,
-        rng=check_random_state(random_state), control=ensure_control(control))
+        n_jobs=n_jobs, rng=check_random_state(random_state), control=ensure_control(control))
     return AlignmentResult(methods=methods, values=values, per_time=per_time, time=model.time.copy(),
                            dsa_z=dsa_z, dsa_null=dsa_null, preset=preset, model_label=model.label,
                            bio_label=bio.label, bio_reconstructed=bool(bio.provenance.get("reconstructed", False)))

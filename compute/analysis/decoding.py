@@ -31,7 +31,8 @@ CV_FOLDS = 5
 LOGISTIC_MAX_ITER = 500
 KNN_NEIGHBOURS = 3
 WINDOWS = ("increasing", "decreasing")
-ACCURACY_VERSION = 2        # 2: batched L-BFGS in the centred rows' span (the same optimum as v1)
+ACCURACY_VERSION = 3        # 2: batched L-BFGS in the centred rows' span (the same optimum as v1);
+                            # 3: principal-axis coordinates, diagonally scaled L-BFGS (the same optimum)
 _FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
 # _ONE_THREAD: every BLAS call here is small (a 48 x 1146 SVD, a 38-sample logistic fit, ARPACK
 # matrix-vector products). Measured on a busy 2-core machine, OpenBLAS threads made them 10-100x slower
@@ -276,8 +277,9 @@ _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 
 
-def _span_basis(x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Coordinates of the centred rows of ``x`` (n_samples, n_units) in an orthonormal basis of their span.
+def _span_basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates of the centred rows of ``x`` (n_samples, n_units) in an orthonormal basis of their span:
+    the principal axes, so that the coordinates' columns are orthogonal (see :class:`_Problems`).
 
     Exact for an L2-penalised logistic regression with an unpenalised intercept: (1) centring by any
     vector m only moves the intercept (W x + b = W (x - m) + b + W m), so the optimal W is unchanged;
@@ -287,15 +289,12 @@ def _span_basis(x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarra
     same optimum with ~n_samples columns instead of n_units; centring also removes the rows' common mean,
     the direction that makes the raw problem ill-conditioned against the intercept.
 
-    Returns basis (n_units, r) or None (no reduction when n_units <= n_samples), coords (n_samples, r)
-    and the mean m (n_units,).
+    Returns basis (n_units, r), coords (n_samples, r) with r = min(n_samples, n_units), and the mean m
+    (n_units,); coords @ basis.T + m = x.
     """
     mean = x.mean(axis=0)
-    centred = x - mean
-    if x.shape[1] <= x.shape[0]:
-        return None, centred, mean
-    q, r = np.linalg.qr(centred.T)                                # centred = r.T @ q.T
-    return q, r.T, mean
+    u, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
+    return vt.T, u * singular, mean
 
 
 class _Problems:
@@ -304,6 +303,12 @@ class _Problems:
     Problem b is scikit-learn's ``LogisticRegression(C=1)`` objective on the rows with ``weights[b] > 0``:
     mean cross-entropy + ||W||^2 / (2 n_b), intercepts unpenalised. Parameters of problems ``rows`` have
     shape (len(rows), n_logits * (n_features + 1)), per logit its weights then its intercept.
+
+    ``curvature`` (n_params,) is the Hessian's diagonal at zero averaged over the problems (class
+    probabilities 1 / n_classes: c = 1 / n_classes, or 1 / 4 for one binary logit), c * mean_i z_ij^2 + l2.
+    On principal-axis coordinates (orthogonal columns) the Hessian at zero is nearly this diagonal, while
+    the columns' variances span orders of magnitude (a few signal axes, many noise axes, the penalty only
+    1 / n_b): L-BFGS scaled by it (``_lbfgs``) does not crawl along the flat axes.
     """
 
     def __init__(self, z: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray):
@@ -317,6 +322,9 @@ class _Problems:
         penalised = np.ones((self.n_logits, self.z1.shape[1]))
         penalised[:, -1] = 0.0
         self.penalised = penalised.ravel()                         # (n_params,)
+        c = 0.25 if self.n_logits == 1 else 1.0 / n_classes
+        column = c * np.einsum("ij,ij->j", self.z1, self.z1) / len(self.z1)
+        self.curvature = np.tile(column, self.n_logits) + self.l2.mean() * self.penalised
 
     @property
     def n_params(self) -> int:
@@ -355,9 +363,11 @@ def _lbfgs(problems: _Problems, theta: np.ndarray, *, max_iter: int = LOGISTIC_M
     """Minimise every problem of the batch by L-BFGS with a backtracking (Armijo) line search.
 
     The objectives are strongly convex (the L2 term), so every step has positive curvature and the
-    two-loop recursion's direction descends. A problem stops once max |gradient| <= ``tol`` (scikit-learn's
-    lbfgs criterion), when its objective stops decreasing (relative change <= 64 eps, scipy's rule), or
-    after ``max_iter``; stopped problems leave the batch.
+    two-loop recursion's direction descends. The initial inverse Hessian is gamma / ``problems.curvature``
+    (gamma from the newest pair, s'y / y'H0 y), i.e. L-BFGS on parameters scaled by sqrt(curvature); the
+    iterates differ, the optimum does not. A problem stops once max |gradient| <= ``tol`` (scikit-learn's
+    lbfgs criterion, on the unscaled parameters), when its objective stops decreasing (relative change
+    <= 64 eps, scipy's rule), or after ``max_iter``; stopped problems leave the batch.
 
     Parameters
     ----------
@@ -374,7 +384,8 @@ def _lbfgs(problems: _Problems, theta: np.ndarray, *, max_iter: int = LOGISTIC_M
     s_hist = np.zeros((_HISTORY, len(x), x.shape[1]))
     y_hist = np.zeros_like(s_hist)
     rho = np.zeros((_HISTORY, len(x)))
-    gamma = np.ones(len(x))                 # initial inverse-Hessian scale s'y / y'y of the newest pair
+    inverse = 1.0 / problems.curvature      # (n_params,) diagonal of the initial inverse Hessian, up to gamma
+    gamma = np.ones(len(x))                 # s'y / y'H0 y of the newest pair
     keep = np.abs(g).max(axis=1) > tol
     for it in range(max_iter):
         if not keep.all():                  # stopped problems leave the batch
@@ -389,7 +400,10 @@ def _lbfgs(problems: _Problems, theta: np.ndarray, *, max_iter: int = LOGISTIC_M
         for i in stored:
             alpha[i] = rho[i] * np.einsum("bp,bp->b", s_hist[i], q)
             q -= alpha[i][:, None] * y_hist[i]
-        q *= (gamma if stored else 1.0 / np.maximum(1.0, np.linalg.norm(g, axis=1)))[:, None]
+        if stored:
+            q *= gamma[:, None] * inverse
+        else:                               # first step: length at most 1 in the scaled parameters
+            q *= inverse / np.maximum(1.0, np.sqrt(np.einsum("bp,p,bp->b", g, inverse, g)))[:, None]
         for i in reversed(stored):
             q += (alpha[i] - rho[i] * np.einsum("bp,bp->b", y_hist[i], q))[:, None] * s_hist[i]
         direction = -q
@@ -414,7 +428,7 @@ def _lbfgs(problems: _Problems, theta: np.ndarray, *, max_iter: int = LOGISTIC_M
         curvature = np.einsum("bp,bp->b", s_hist[slot], y_hist[slot])
         usable = moved & (curvature > 0)
         rho[slot] = np.where(usable, 1.0 / np.where(usable, curvature, 1.0), 0.0)
-        y_norm = np.einsum("bp,bp->b", y_hist[slot], y_hist[slot])
+        y_norm = np.einsum("bp,p,bp->b", y_hist[slot], inverse, y_hist[slot])
         gamma = np.where(usable, curvature / np.where(usable, y_norm, 1.0), gamma)
         stalled = np.abs(value - new_value) <= 64 * np.finfo(float).eps * np.maximum.reduce(
             [np.abs(value), np.abs(new_value), np.ones(len(x))])

@@ -54,8 +54,10 @@ def _cat_groups(tensors: Sequence[torch.Tensor], groups: int) -> torch.Tensor:
     """Group-wise channel concatenation: A_0, B_0, A_1, B_1, ... for ``groups`` equal channel groups.
 
     tensors : each of shape (N, groups * C_i, ...) with the same trailing dims; returns (N, groups * sum C_i, ...),
-    channels-last when the inputs are.
+    channels-last when the inputs are. One tensor is returned as it is (no copy).
     """
+    if len(tensors) == 1:
+        return tensors[0]
     n, rest = tensors[0].shape[0], tensors[0].shape[2:]
     if all(_channels_last(t) for t in tensors):
         nhwc = [t.permute(0, 2, 3, 1).reshape(n, *rest, groups, -1) for t in tensors]

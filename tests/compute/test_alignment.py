@@ -163,7 +163,7 @@ def test_dsa_angular_is_the_default_and_identical_systems_score_one(rng, monkeyp
     methods = []
     monkeypatch.setattr(alignment, "_dsa_distance", lambda a, b, method, seed: methods.append(method) or 0.25)
     assert dsa_score(x, x[::-1], n_components=4) == 0.75
-    alignment_scores(*_pair(rng), methods=("dsa",), n_boot=1, n_nulls=2)
+    alignment_scores(*_pair(rng), methods=("dsa",), n_boot=1, n_nulls=2, n_jobs=1)
     assert methods == ["angular"] * 5
 
 
@@ -282,15 +282,15 @@ class TestDSAInTheEngine:
         monkeypatch.setattr(alignment, "_dsa_distance", lambda x, y, method, seed: 0.5)
         model, bio = _pair(rng)
         seen = []
-        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4,
+        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4, n_jobs=1,
                          control=JobControl(progress=lambda f, t: seen.append((f, t))))
         assert [t for _, t in seen if t.startswith("DSA null")][:3] == ["DSA null 1/3", "DSA null 2/3", "DSA null 3/3"]
         assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
         checks = []
         with pytest.raises(Cancelled):
-            alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4,
+            alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4, n_jobs=1,
                              control=JobControl(cancelled=lambda: checks.append(1) or len(checks) > 3))
-        assert len(checks) == 4                                # bootstrap, observed, null 1, null 2
+        assert len(checks) == 4                                # bootstrap, its DSA, all-unit inputs, observed DSA
 
     def test_biology_is_x_and_nulls_shuffle_the_model_time(self, rng, monkeypatch):
         """METHODS 7 v2. v1 passed the model as X and shuffled the biology's time order in the nulls; the
@@ -308,7 +308,7 @@ class TestDSAInTheEngine:
 
         monkeypatch.setattr(alignment, "_pca_trajectories", pca)
         monkeypatch.setattr(alignment, "_dsa_distance", lambda x, y, method, seed: calls.append((x, y)) or 0.5)
-        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4)
+        alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=3, dsa_components=4, n_jobs=1)
         observed_x, observed_y = calls[1]                      # calls[0] is the bootstrap's score
         assert source[id(observed_x)] == "bio" and source[id(observed_y)] == "model"
         for null_x, null_y in calls[2:]:
@@ -317,6 +317,23 @@ class TestDSAInTheEngine:
             # the same states in another time order, one permutation for all conditions
             order = [int(np.flatnonzero(np.all(observed_y[0] == null_y[0, t], axis=1))[0]) for t in range(10)]
             np.testing.assert_array_equal(null_y, observed_y[:, order])
+
+    @pytest.mark.slow
+    def test_worker_processes_give_the_same_scores(self, rng):
+        """Angular DSA comparisons run in worker processes (n_jobs > 1), each seeded from the one generator:
+        the scores equal those of one process, bit for bit."""
+        model, bio = _pair(rng)
+        options = {"methods": ("rsa", "dsa"), "n_boot": 2, "n_nulls": 2, "dsa_components": 3, "random_state": 7}
+        one = alignment_scores(model, bio, n_jobs=1, **options)
+        two = alignment_scores(model, bio, n_jobs=2, **options)
+        np.testing.assert_array_equal(one.values, two.values)
+        np.testing.assert_array_equal(one.dsa_null, two.dsa_null)
+        assert one.dsa_z == two.dsa_z and np.isfinite(one.dsa_z)
+
+    def test_n_jobs_is_checked(self, rng):
+        with pytest.raises(ValueError, match=r"n_jobs must be an integer >= 1 or None \(all available cores\); "
+                                             r"got 0"):
+            alignment_scores(*_pair(rng), methods=("dsa",), n_jobs=0)
 
 
 def _result(mean_value: float) -> AlignmentResult:

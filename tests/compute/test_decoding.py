@@ -196,6 +196,38 @@ class TestAccuracy:
                 ours, theirs = ours - ours.mean(axis=1, keepdims=True), theirs - theirs.mean(axis=1, keepdims=True)
             np.testing.assert_allclose(ours, theirs, atol=1e-4 * np.abs(theirs).max())
 
+    @pytest.mark.slow
+    def test_scaled_lbfgs_reaches_sklearns_optimum_on_an_ill_conditioned_window(self):
+        """A late "decreasing" window of smooth latent trajectories (11 classes, 800 rectified units): a few
+        signal axes with large variance, many noise axes, a weak penalty. ACCURACY_VERSION 2 (QR coordinates,
+        L-BFGS with a scalar initial Hessian) needed 305 iterations for this fit (and hit max_iter 500 on
+        63 of 1875 fits of the 2000-unit benchmark); scaling by the Hessian's diagonal at zero on
+        principal-axis coordinates needs 116 and reaches scikit-learn's optimum on the raw features."""
+        rng = np.random.default_rng(0)
+        n_stim, n_dir, n_time, n_units = 11, 8, 37, 800
+        t = np.linspace(0, 1, n_time)
+        latent = np.sin(2 * np.pi * rng.uniform(0.5, 2.0, (n_stim, 1, 6, 1)) * t
+                        + rng.uniform(0, 2 * np.pi, (n_stim, n_dir, 6, 1))) * t
+        responses = np.maximum(np.einsum("uk,sdkt->sdtu", rng.normal(size=(n_units, 6)), latent)
+                               + 0.3 * rng.normal(size=(n_stim, n_dir, n_time, n_units)), 0)
+        values = _window_means(responses.reshape(n_stim * n_dir, n_time, n_units))[1][30]
+        y = np.repeat(np.arange(n_stim), n_dir)
+        train, _ = next(StratifiedKFold(5, shuffle=True, random_state=42).split(y, y))
+        weights = np.zeros((1, len(y)))
+        weights[0, train] = 1.0
+        basis, z, mean = _span_basis(values)
+        problems = _Problems(z, y, n_stim, weights)
+        solved, n_iter = _lbfgs(problems, np.zeros((1, problems.n_params)))
+        assert n_iter[0] < 200
+        theta = solved.reshape(problems.n_logits, -1)
+        coef = theta[:, :-1] @ basis.T
+        ours = values @ coef.T + theta[:, -1] - coef @ mean
+        reference = LogisticRegression(max_iter=10000, tol=1e-10).fit(values[train], y[train])
+        theirs = reference.decision_function(values)
+        ours, theirs = ours - ours.mean(axis=1, keepdims=True), theirs - theirs.mean(axis=1, keepdims=True)
+        np.testing.assert_allclose(ours, theirs, atol=1e-4 * np.abs(theirs).max())
+        np.testing.assert_array_equal(ours.argmax(axis=1), theirs.argmax(axis=1))
+
     def test_max_iter_returns_the_last_iterate(self, rng):
         values = separable(rng, n_units=40, n_stim=3, n_time=1, spread=4.0)[:, 0]
         y = np.repeat(np.arange(3), 8)
