@@ -34,7 +34,7 @@ def _run(manager, job_fn, requests: list[dict], queue: str) -> float:
     keys = []
     for request in requests:
         key = job_key("bench")
-        job_fn.apply_async((key, key + "-progress", [1, request], {}), queue=queue)
+        job_fn.apply_async((key, key + "-progress", [1, request, key], {}), queue=queue)
         keys.append(key)
     wait_for(lambda: all(manager.result_ready(k) for k in keys), 1800, "the benchmark jobs", interval=0.05)
     return time.perf_counter() - start

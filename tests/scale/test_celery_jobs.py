@@ -23,7 +23,7 @@ JOB_TIMEOUT_S = 150
 def _submit(web, request: dict) -> tuple[str, str]:
     manager, job_fn = explore_job(web)
     key = job_key()
-    return key, manager.call_job_fn(key, job_fn, [1, request], {})
+    return key, manager.call_job_fn(key, job_fn, [1, request, "test-session"], {})
 
 
 def _outcome(web, key: str, job: str, timeout: float = JOB_TIMEOUT_S):
