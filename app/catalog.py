@@ -12,7 +12,7 @@ from typing import Callable
 
 from compute.config import Settings
 
-from app.profile import RunProfile, run_profile
+from compute.profiles import RunProfile, run_profile
 
 # CP rank of a model module with no seed-study rank in a profile without one: the most common seed-study
 # rank of the FNN modules (``compute.seed_ranks.MODULE_RANKS``).

@@ -31,6 +31,7 @@ encoding (model: ``compute.encoding.manifold.encoding_manifold``; biology: the p
     (n_distinct,) bool the k_far / k_near outliers removed before IAN (``app.figures.nn_distance_histogram``);
     meta: color_options {name: "categorical" | "continuous"} (the ``categorical`` argument of
     ``app.figures.encoding_figure``), diagnostics (scalars, incl. k_far, k_near, n_outliers, ian_objective),
+    clusteredness (``compute.encoding.manifold.clusteredness``: silhouette excess, ...),
     restarts_note (e.g. "10 restarts (interactive preset; the authors ran 50)")
 """
 
@@ -133,15 +134,15 @@ def _tubularity(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flag
     return arrays, meta
 
 
-def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagged, preset, methods,
-               random_state) -> Artifact:
+def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagged, preset, methods, n_boot,
+               n_nulls, dsa_method, random_state) -> Artifact:
     from compute.analysis.alignment import alignment_scores
     from compute.workflows import Source
 
     rs, _ = _prepare(rs, None, drop_flagged)
     bio = ctx.load(Source("bio", dataset), control.sub(0.0, 0.1))
-    result = alignment_scores(rs, bio, methods=methods, preset=preset, random_state=random_state,
-                              control=control.sub(0.1, 1.0))
+    result = alignment_scores(rs, bio, methods=methods, preset=preset, n_boot=n_boot, n_nulls=n_nulls,
+                              dsa_method=dsa_method, random_state=random_state, control=control.sub(0.1, 1.0))
     low, high = result.ci_low, result.ci_high
     scores = {m: {"mean": float(result.mean[k]), "low": float(low[k]), "high": float(high[k])}
               for k, m in enumerate(result.methods)}
@@ -215,7 +216,9 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, pr
                   nn_removed=np.asarray(manifold.nn_removed, dtype=bool))
     diagnostics = {k: v for k, v in dict(manifold.diagnostics).items() if isinstance(v, (int, float, str, bool))}
     diagnostics["restarts_note"] = restarts_note
+    clustered = {k: float(v) for k, v in dict(manifold.diagnostics).get("clusteredness", {}).items()}
     meta = {"color_options": kinds, "diagnostics": diagnostics, "restarts_note": restarts_note,
+            "clusteredness": clustered,
             "counts": _counts(rs, n_points=int(np.isfinite(arrays["coords"]).all(axis=1).sum())),
             "headline": diagnostics}
     return arrays, meta

@@ -1,11 +1,11 @@
 """Cached view workflows: a source + a selection + settings -> view artefacts under content keys.
 
-The layer between the analyses and the pages. The Dash background jobs and the CLI call
-``compute_view``; view callbacks call ``load_view`` / ``view_summary`` / ``unit_response_map`` and the
-collectors (``accuracy_series``, ``tubularity_comparison``, ``alignment_series``) whose dicts are the keyword
-arguments of the figure builders in ``app/figures``. Nothing here imports torch at import time, and the
-read-side functions never import it at all: a model's responses are found through a small pointer artefact
-written when they were extracted.
+The layer between the analyses and the pages, and the one route to a result: the Dash background jobs and
+every analysis command of the CLI (``compute.cli._tables.cli_view``) call ``compute_view``; view callbacks
+call ``load_view`` / ``view_summary`` / ``unit_response_map`` and the collectors (``accuracy_series``,
+``tubularity_comparison``, ``alignment_series``) whose dicts are the keyword arguments of the figure builders
+in ``app/figures``. Nothing here imports torch at import time, and the read-side functions never import it at
+all: a model's responses are found through a small pointer artefact written when they were extracted.
 
 Keys
 ----
@@ -239,7 +239,8 @@ VIEW_OPTIONS: dict[str, dict[str, Any]] = {
     "tubularity": {**_COMMON, "n_boot": 30, "q": 0.9, "smoothing": 2.0, "sensitivity": True, "eps_rule": "authors",
                    "random_state": 0},
     "alignment": {"dataset": _REQUIRED, "drop_flagged": False, "preset": "interactive",
-                  "methods": ("rsa", "cca", "lp", "dsa"), "random_state": 0},
+                  "methods": ("rsa", "cca", "lp", "dsa"), "n_boot": None, "n_nulls": None, "dsa_method": "angular",
+                  "random_state": 0},
     "encoding": {"rank": None, "n_restarts": None, "preset": "publication", "stimulus_set": None, "ian": "lp",
                  "k_far": None, "k_near": None, "random_state": 0},
 }
@@ -249,11 +250,13 @@ analysis default: bio-matched six for decoding and tubularity, all classes for a
 stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm units first. Encoding:
 ``n_restarts`` None = the preset's ("publication" 50, "interactive" 10, ``compute.views``); ``stimulus_set``
 None = "optSF" for model units (``compute.seed_ranks.STIMULUS_CHOICES``); ``ian`` "lp" or "greedy" (quick);
-``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology."""
-VIEW_VERSIONS: dict[str, int] = {"accuracy": 2, "tubularity": 2, "alignment": 2, "encoding": 2}
+``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology. Alignment: ``n_boot`` / ``n_nulls``
+None = the preset's (``compute.analysis.alignment.PRESETS``); ``dsa_method`` the DSA score method."""
+VIEW_VERSIONS: dict[str, int] = {"accuracy": 2, "tubularity": 2, "alignment": 2, "encoding": 3}
 """Version of each view's artefact, part of its key (views not listed: 1); bump it when a view's numbers change.
 accuracy 2: fits solved to convergence (max |gradient| 1e-6); tubularity 2: the authors' eps rule (METHODS 6.4 v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2); encoding 2: METHODS 5 v2 defaults, preferred
-direction from the units' tuning where the manifold has none (v1 stored NaN for biology)."""
+direction from the units' tuning where the manifold has none (v1 stored NaN for biology); encoding 3: meta holds
+the clusteredness numbers (same manifold)."""
 OPTION_BOUNDS: dict[str, Bound] = {
     "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
     "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
@@ -263,13 +266,16 @@ OPTION_BOUNDS: dict[str, Bound] = {
     "methods": Bound(list, choices=("rsa", "cca", "lp", "dsa")),
     "rank": Bound(int, 2, 40, optional=True), "n_restarts": Bound(int, 1, 100, optional=True),
     "eps_rule": Bound(str, choices=("authors", "exact")),
+    "n_nulls": Bound(int, 1, 200, optional=True),
+    "dsa_method": Bound(str, choices=("angular", "wasserstein", "euclidean")),
     "stimulus_set": Bound(str, choices=STIMULUS_CHOICES, optional=True),
     "ian": Bound(str, choices=("lp", "greedy")),
     "k_far": Bound(int, 0, 100, optional=True), "k_near": Bound(int, 0, 100, optional=True),
 }
 """Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (resolved by ``_stimulus_names``): one
 declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).
-Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS``,
+Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS`` /
+``DSA_METHODS``,
 ``compute.analysis.tubularity`` eps rules,
 which are not imported here (scikit-learn, about 2 s)."""
 
@@ -361,7 +367,8 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
         return key
 
     def load(src: Source, ctl: JobControl) -> ResponseSet:
-        return source_responses(src, run=run, cache=cache, settings=settings, control=ctl)
+        # A constant set (e.g. all zero) would only meet numerical noise in the analyses: say so instead.
+        return source_responses(src, run=run, cache=cache, settings=settings, control=ctl).require_variation()
 
     def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         rs = load(source, control.sub(0.0, 0.5))

@@ -44,7 +44,7 @@ def tqdm_control() -> JobControl:
 
 def plan_from_args(args: argparse.Namespace):
     """The ReportPlan of the command line: from ``--manifest``, or the model + profile's settings."""
-    from app.profile import PROFILES
+    from compute.profiles import PROFILES
     from compute.report import ReportPlan, plan_for
     from compute.workflows import RunSettings
 

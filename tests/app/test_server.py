@@ -74,7 +74,7 @@ def test_gunicorn_import_path_builds_one_server_lazily_without_torch(data_dir):
 
 def test_factory_input_errors(tmp_path, monkeypatch):
     from app import create_app
-    from app.profile import run_profile
+    from compute.profiles import run_profile
 
     with pytest.raises(TypeError, match="settings must be a compute.config.Settings"):
         create_app({"cache_dir": tmp_path})

@@ -52,19 +52,20 @@ def test_load_or_skip(capsys):
     assert capsys.readouterr().err == "skipped Rec: fnn-random / Rec has not been extracted\n"
 
 
-@pytest.mark.parametrize("command, argv, patched, interrupted", [
-    ("align", ["--modules", "Rec", "--datasets", "V1"], "compute.cli.align", "interrupted"),
-    ("tubularity", ["--datasets", "V1"], "compute.cli.tubularity", "interrupted"),
-    ("decode", ["--dataset", "V1"], "compute.cli._tables", "interrupted; nothing was written"),
-    ("encode", ["--dataset", "V1", "--rank", "5"], "compute.cli._tables", "interrupted; nothing was written"),
+@pytest.mark.parametrize("command, argv, interrupted", [
+    ("align", ["--modules", "Rec", "--datasets", "V1"], "interrupted"),
+    ("tubularity", ["--datasets", "V1"], "interrupted"),
+    ("decode", ["--dataset", "V1"], "interrupted; nothing was written"),
+    ("encode", ["--dataset", "V1"], "interrupted; nothing was written"),
 ])
 @pytest.mark.parametrize("error, code", [(ValueError("bad data"), 2), (Cancelled(), 130)], ids=["error", "cancel"])
-def test_every_command_maps_errors_to_exit_codes(monkeypatch, capsys, command, argv, patched, interrupted, error,
+def test_every_command_maps_errors_to_exit_codes(monkeypatch, capsys, tmp_path, command, argv, interrupted, error,
                                                   code):
-    def load_dataset(name, *, seed=0):
+    def source_responses(source, **kwargs):
         raise error
 
-    monkeypatch.setattr(importlib.import_module(patched), "load_dataset", load_dataset)
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("compute.workflows.source_responses", source_responses)
     cli = importlib.import_module(f"compute.cli.{command}")
     assert cli.main(argv) == code
     assert capsys.readouterr().err == ("error: bad data\n" if code == 2 else f"\n{interrupted}\n")
@@ -112,7 +113,7 @@ def _responses(fill):
 
 
 @pytest.mark.parametrize("command, argv", [("decode", ["--dataset", "V1"]),
-                                           ("encode", ["--dataset", "V1", "--rank", "5"])])
+                                           ("encode", ["--dataset", "V1"])])
 @pytest.mark.parametrize("fill, message", [
     (0.0, "error: V1: all 960 responses equal 0; nothing to analyse."),
     (2.0, "error: V1: all 960 responses equal 2; nothing to analyse."),

@@ -213,7 +213,7 @@ class TestOptionBounds:
 
     def test_profiles_and_the_explore_rank_field_use_the_bounds(self):
         from app.pages import explore
-        from app.profile import PROFILES
+        from compute.profiles import PROFILES
         from compute.workflows import OPTION_BOUNDS, normalise_options
 
         assert (explore.RANK_LOW, explore.RANK_HIGH) == (OPTION_BOUNDS["rank"].low, OPTION_BOUNDS["rank"].high)
