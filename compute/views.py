@@ -43,7 +43,8 @@ import numpy as np
 
 from compute.jobs import JobControl
 from compute.responses import ResponseSet
-from compute.seed_ranks import N_RESTARTS
+from compute.seed_ranks import N_RESTARTS, default_rank
+from compute.stimuli import present
 
 Artifact = tuple[dict[str, np.ndarray], dict[str, Any]]
 
@@ -52,11 +53,10 @@ def _prepare(rs: ResponseSet, stimuli: list[str] | None, drop_flagged: bool) -> 
     """Keep the requested stimuli the set has (display order), and drop intensity-arm units if asked."""
     missing: list[str] = []
     if stimuli is not None:
-        present = [s for s in stimuli if s in rs.stimuli]
-        missing = [s for s in stimuli if s not in rs.stimuli]
-        if not present:
+        found, missing = present(stimuli, rs.stimuli)
+        if not found:
             raise ValueError(f"{rs.label} has none of the stimuli {stimuli}; it has {list(rs.stimuli)}")
-        rs = rs.select(stimuli=present)
+        rs = rs.select(stimuli=found)
     if drop_flagged:
         from compute.analysis.diagnostics import intensity_arm, remove_flagged
 
@@ -158,14 +158,13 @@ def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagg
 
 
 def _encoding_rank(source, rank: int | None) -> int | None:
-    """The permuted-CP rank of a model module: ``rank`` or the seed study's (``MODULE_RANKS``)."""
-    from compute.seed_ranks import MODULE_RANKS
-
+    """The permuted-CP rank of a model module: ``rank`` or the seed study's (``default_rank``)."""
     if source.kind == "bio" or rank is not None:
         return rank
-    if source.module not in MODULE_RANKS:
+    rank = default_rank(source.kind, source.module)
+    if rank is None:
         raise ValueError(f"no seed-study rank for module {source.module!r}; pass rank=...")
-    return MODULE_RANKS[source.module]
+    return rank
 
 
 def _preferred_direction(manifold_values: np.ndarray, tuning, unit_index: np.ndarray) -> np.ndarray:

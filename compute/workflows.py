@@ -30,7 +30,9 @@ from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
+from compute.sampling import SamplingSettings
 from compute.seed_ranks import STIMULUS_CHOICES
+from compute.stimuli import SuiteSpec, resolve
 
 KINDS = ("model", "bio")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -141,15 +143,11 @@ class RunSettings:
     def key_parts(self) -> dict[str, Any]:
         return asdict(self)
 
-    def suite_spec(self):
-        from compute.stimuli import SuiteSpec
-
+    def suite_spec(self) -> SuiteSpec:
         return SuiteSpec(n_instances=self.instances, n_frames=self.n_frames, seed=self.suite_seed,
                          classes=self.classes)
 
-    def sampling_settings(self):
-        from compute.sampling import SamplingSettings
-
+    def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings(n_maps=self.n_maps, n_positions=self.n_positions, crop=self.crop,
                                 recurrent_channels=self.recurrent_channels, n_output=self.n_output)
 
@@ -272,35 +270,12 @@ OPTION_BOUNDS: dict[str, Bound] = {
     "ian": Bound(str, choices=("lp", "greedy")),
     "k_far": Bound(int, 0, 100, optional=True), "k_near": Bound(int, 0, 100, optional=True),
 }
-"""Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (resolved by ``_stimulus_names``): one
+"""Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (``compute.stimuli.resolve``): one
 declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).
 Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS`` /
 ``DSA_METHODS``,
 ``compute.analysis.tubularity`` eps rules,
 which are not imported here (scikit-learn, about 2 s)."""
-
-
-def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:
-    if stimuli is None:
-        return None
-    from compute.stimuli import CLASS_NAMES, preset_classes
-
-    if isinstance(stimuli, str) and stimuli not in CLASS_NAMES:
-        return tuple(CLASS_NAMES[i] for i in preset_classes(stimuli))
-    if isinstance(stimuli, str):
-        stimuli = [stimuli]
-    names = []
-    for s in stimuli:
-        if isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < len(CLASS_NAMES):
-            names.append(CLASS_NAMES[int(s)])
-        elif s in CLASS_NAMES:
-            names.append(str(s))
-        else:
-            raise ValueError(f"unknown stimulus {s!r}; use a class name {list(CLASS_NAMES)}, an index "
-                             "0..10 or a preset name")
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"stimuli must be distinct and non-empty; got {list(stimuli)}")
-    return tuple(names)
 
 
 def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -318,9 +293,8 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
     for name in options:
         if name in OPTION_BOUNDS:
             out[name] = check_bound(out[name], OPTION_BOUNDS[name], name=name)
-    if "stimuli" in out:
-        names = _stimulus_names(out["stimuli"])
-        out["stimuli"] = None if names is None else list(names)
+    if out.get("stimuli") is not None:
+        out["stimuli"] = list(resolve(out["stimuli"]))
     if "methods" in out:
         out["methods"] = list(out["methods"])
     return out

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
-from compute.stimuli import CLASS_NAMES, PRESETS
+from compute.stimuli import resolve
 
 CV_SEEDS = (42, 43, 44, 45, 46)
 CV_FOLDS = 5
@@ -127,33 +127,11 @@ class Trajectories:
 # ---------------------------------------------------------------------------- inputs
 def resolve_stimuli(rs: ResponseSet, stimuli: str | Sequence[str | int] | None = None, *,
                     default: str = "bio-matched") -> tuple[str, ...]:
-    """Stimulus names an analysis uses, in the order it uses them.
-
-    ``stimuli`` is None (use ``default``), "all" (every stimulus of the set), another preset of
-    ``compute.stimuli.PRESETS`` ("bio-matched", "authors-lowsf", "authors-highsf"), or a sequence of names
-    or indices into ``rs.stimuli``. A default preset the set does not fully have falls back to "all"
-    (a model suite without the six, say); an explicit one raises ValueError.
-    """
+    """Stimulus names an analysis of ``rs`` uses, in the order it uses them (``compute.stimuli.resolve``
+    among ``rs.stimuli``: None = ``default``, falling back to every stimulus of the set)."""
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"expected a ResponseSet; got {type(rs).__name__}")
-    chosen = default if stimuli is None else stimuli
-    if isinstance(chosen, str):
-        if chosen == "all":
-            return rs.stimuli
-        if chosen not in PRESETS:
-            raise ValueError(f"unknown stimulus preset {chosen!r}; expected one of {list(PRESETS)} "
-                             "or a list of stimulus names")
-        names = tuple(CLASS_NAMES[k] for k in PRESETS[chosen])
-        missing = [s for s in names if s not in rs.stimuli]
-        if not missing:
-            return names
-        if stimuli is None:
-            return rs.stimuli
-        raise ValueError(f"this set lacks the {chosen} stimuli {missing}; it has {list(rs.stimuli)}")
-    names = tuple(rs.stimuli[i] for i in rs.stimulus_indices(list(chosen)))
-    if len(set(names)) != len(names) or not names:
-        raise ValueError(f"stimuli must be distinct and non-empty; got {list(names)}")
-    return names
+    return resolve(stimuli, rs.stimuli, default=default)
 
 
 def _states(rs: ResponseSet, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -34,9 +34,9 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from compute._validation import check_array, check_int, check_random_state
-from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
+from compute.stimuli import resolve
 
 N_LENGTH_POINTS = 400  # polyline points for the centerline length L
 EPS_RULES = ("authors", "exact")
@@ -465,19 +465,12 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
                             q=float(q), smoothing=float(smoothing), eps_rule=eps_rule)
 
 
-def default_stimuli(rs: ResponseSet) -> tuple[str, ...]:
-    """The bio-matched six (``BIO_STIMULI``) when the set has them all, else every stimulus of the set."""
-    if set(BIO_STIMULI) <= set(rs.stimuli):
-        return BIO_STIMULI
-    return rs.stimuli
-
-
 def _state_matrix(rs: ResponseSet, stimuli: Sequence[str | int] | None
                   ) -> tuple[np.ndarray, tuple[str, ...], tuple[int, int, int]]:
     """Rows = (stimulus, direction, time) states in C order, columns = units: shape (n_s*n_d*T, n_units)."""
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
-    sub = rs.select(stimuli=default_stimuli(rs) if stimuli is None else stimuli)
+    sub = rs.select(stimuli=list(resolve(stimuli, rs.stimuli)))
     n_units, n_stim, n_dir, n_time = sub.shape
     states = sub.responses.transpose(1, 2, 3, 0).reshape(n_stim * n_dir * n_time, n_units).astype(np.float64)
     return states, sub.stimuli, (n_stim, n_dir, n_time)

@@ -270,6 +270,8 @@ def test_decode_cli_writes_artifacts(data_dir, tmp_path, monkeypatch, capsys):
 
 
 def test_decode_cli_errors(data_dir, monkeypatch, capsys):
+    """v1's decode resolved stimuli by a rule of its own ("unknown stimulus 'grat_W1'" for V1); it now asks
+    for the app's view, whose rule leaves out what a source lacks and names it when nothing is left."""
     from compute.cli import main
 
     monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data_dir))
@@ -277,4 +279,5 @@ def test_decode_cli_errors(data_dir, monkeypatch, capsys):
         main(["decode", "--model", "fnn-random"])
     assert "--model needs --module" in capsys.readouterr().err
     assert main(["decode", "--dataset", "V1", "--stimuli", "grat_W1"]) == 2
-    assert "error: unknown stimulus 'grat_W1'" in capsys.readouterr().err
+    assert "error: V1 (reconstructed from published factors) has none of the stimuli ['grat_W1']" in (
+        capsys.readouterr().err)
