@@ -9,8 +9,7 @@ from pathlib import Path
 from dash import Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.ids import ShellIds
-from app.pages.report import ReportIds
+from app.ids import ReportIds, ShellIds
 from callbacks.context import AppContext
 
 log = logging.getLogger(__name__)

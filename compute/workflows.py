@@ -257,7 +257,7 @@ direction from the units' tuning where the manifold has none (v1 stored NaN for 
 the clusteredness numbers (same manifold)."""
 OPTION_BOUNDS: dict[str, Bound] = {
     "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
-    "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
+    "n_boot": Bound(int, 2, 200, optional=True), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
     "random_state": Bound(int, 0, 2**32 - 1),
     "dataset": Bound(str, choices=("retina", "V1")),
     "preset": Bound(str, choices=("interactive", "publication")),

@@ -204,12 +204,12 @@ class TestOptionBounds:
             assert normalise_options(view, {**base, **explicit}) == normalise_options(view, base)
 
     def test_choices_mirror_the_analyses(self):
-        from compute.analysis.alignment import METHODS, PRESETS
+        from compute.analysis.alignment import DSA_METHODS, METHODS, PRESETS
         from compute.bio.datasets import DATASETS
         from compute.workflows import OPTION_BOUNDS
 
         assert OPTION_BOUNDS["dataset"].choices == DATASETS and OPTION_BOUNDS["methods"].choices == METHODS
-        assert OPTION_BOUNDS["preset"].choices == tuple(PRESETS)
+        assert OPTION_BOUNDS["preset"].choices == tuple(PRESETS) and OPTION_BOUNDS["dsa_method"].choices == DSA_METHODS
 
     def test_profiles_and_the_explore_rank_field_use_the_bounds(self):
         from app.pages import explore
