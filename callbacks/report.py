@@ -19,7 +19,7 @@ def reports_dir(ctx: AppContext) -> Path:
     return ctx.settings.cache_dir / "reports"
 
 
-def build_report(model: str, progress, cancelled, *, ctx: AppContext) -> str:
+def build_report(model: str, progress, *, ctx: AppContext) -> str:
     """Compute and render the report of ``model`` with the app's profile; returns its report id."""
     from app.report import render_report
     from compute.cache import content_key
@@ -32,7 +32,7 @@ def build_report(model: str, progress, cancelled, *, ctx: AppContext) -> str:
                     view_options={view: profile.options_for(view) for view in VIEWS if profile.options_for(view)})
     report_id = content_key("report", plan=plan.to_json())
     result = compute_report(plan, cache=ctx.cache, settings=ctx.settings,
-                            control=JobControl(progress=progress, cancelled=cancelled))
+                            control=JobControl(progress=progress))
     render_report(result, reports_dir(ctx) / report_id)
     return report_id
 
@@ -65,7 +65,7 @@ def register(app, ctx: AppContext) -> None:
             raise PreventUpdate
         try:
             report_id = build_report(model, lambda f, text: set_progress((f"{f:.4f}", f"report: {text}", True)),
-                                     lambda: False, ctx=ctx)
+                                     ctx=ctx)
         except (ValueError, TypeError, KeyError) as error:
             return no_update, f"Report not built: {error}", "0", "failed"
         href = f"/reports/{report_id}/report.html"

@@ -228,9 +228,7 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, pr
 ENCODING_PRESET_RESTARTS = {"publication": N_RESTARTS, "interactive": 10}
 
 
-def _encoding_precheck(source, rank, preset, **_) -> None:
-    if preset not in ENCODING_PRESET_RESTARTS:
-        raise ValueError(f"encoding preset must be one of {sorted(ENCODING_PRESET_RESTARTS)}; got {preset!r}")
+def _encoding_precheck(source, rank, **_) -> None:
     _encoding_rank(source, rank)
 
 

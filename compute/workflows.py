@@ -257,14 +257,14 @@ direction from the units' tuning where the manifold has none (v1 stored NaN for 
 the clusteredness numbers (same manifold)."""
 OPTION_BOUNDS: dict[str, Bound] = {
     "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
-    "n_boot": Bound(int, 2, 200, optional=True), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
+    "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
     "random_state": Bound(int, 0, 2**32 - 1),
     "dataset": Bound(str, choices=("retina", "V1")),
     "preset": Bound(str, choices=("interactive", "publication")),
     "methods": Bound(list, choices=("rsa", "cca", "lp", "dsa")),
     "rank": Bound(int, 2, 40, optional=True), "n_restarts": Bound(int, 1, 100, optional=True),
     "eps_rule": Bound(str, choices=("authors", "exact")),
-    "n_nulls": Bound(int, 1, 200, optional=True),
+    "alignment.n_boot": Bound(int, 2, 200, optional=True), "n_nulls": Bound(int, 1, 200, optional=True),
     "dsa_method": Bound(str, choices=("angular", "wasserstein", "euclidean")),
     "stimulus_set": Bound(str, choices=STIMULUS_CHOICES, optional=True),
     "ian": Bound(str, choices=("lp", "greedy")),
@@ -272,10 +272,10 @@ OPTION_BOUNDS: dict[str, Bound] = {
 }
 """Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (``compute.stimuli.resolve``): one
 declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).
+A "<view>.<option>" entry overrides the option's bound in that view (alignment's n_boot None = the preset's).
 Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS`` /
-``DSA_METHODS``,
-``compute.analysis.tubularity`` eps rules,
-which are not imported here (scikit-learn, about 2 s)."""
+``DSA_METHODS``, ``compute.analysis.tubularity`` eps rules, which are not imported here (scikit-learn,
+about 2 s)."""
 
 
 def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -291,8 +291,9 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"view {view!r} needs option(s) {missing}, e.g. dataset='V1'")
     for name in options:
-        if name in OPTION_BOUNDS:
-            out[name] = check_bound(out[name], OPTION_BOUNDS[name], name=name)
+        bound = OPTION_BOUNDS.get(f"{view}.{name}", OPTION_BOUNDS.get(name))
+        if bound is not None:
+            out[name] = check_bound(out[name], bound, name=name)
     if out.get("stimuli") is not None:
         out["stimuli"] = list(resolve(out["stimuli"]))
     if "methods" in out:

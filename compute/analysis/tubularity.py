@@ -95,12 +95,6 @@ class TubularityResult:
         """Curve-count-weighted mean of ``s_tight`` over bundles."""
         return float(np.average(self.s_tight, weights=self.n_curves))
 
-    @property
-    def mean_s_cross(self) -> float:
-        """Curve-count-weighted mean of ``s_cross`` over bundles."""
-        return float(np.average(self.s_cross, weights=self.n_curves))
-
-
 def _mean_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error (sd with ddof=1 over sqrt(n)) along axis 0."""
     n = values.shape[0]
@@ -522,7 +516,7 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
     rng = check_random_state(random_state)
     states, names, shape = _state_matrix(rs, stimuli)
     _check_components(n_components, states.shape)
-    n_states, n_units = states.shape
+    n_units = states.shape[1]
     # StandardScaler is per column, so scaling once and then drawing columns equals scaling each bootstrap.
     z = StandardScaler().fit_transform(states)
     n_bundles = shape[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from compute.cache import default_cache
-from compute.jobs import Cancelled, console_control, end_progress_line
+from compute.jobs import Cancelled, console_control, end_progress_line, stop_on_interrupt
 from compute.profiles import run_profile
 from compute.workflows import VIEW_OPTIONS, Source, compute_view, load_view
 
@@ -95,6 +95,7 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
                   interrupted: str = "interrupted") -> Iterator[Failure]:
     """Run a command's work: ``errors`` print "error: <message>" (exit code 2), a cancel or Ctrl-C prints
     ``interrupted`` (exit code 130); the exception stops there and the yielded ``Failure`` holds the code.
+    A first Ctrl-C stops the work at its next safe point, a second at once (``stop_on_interrupt``).
 
     Usage::
 
@@ -105,7 +106,8 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
     """
     failure = Failure()
     try:
-        yield failure
+        with stop_on_interrupt():
+            yield failure
     except errors as error:
         end_progress_line(sys.stderr)
         print(f"error: {_message(error)}", file=sys.stderr)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from compute.cli._tables import exit_on_error
-from compute.jobs import JobControl
+from compute.jobs import JobControl, interrupted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def tqdm_control() -> JobControl:
         if fraction >= 1.0:
             bar.close()
 
-    return JobControl(progress=progress)
+    return JobControl(progress=progress, cancelled=interrupted)
 
 
 def plan_from_args(args: argparse.Namespace):

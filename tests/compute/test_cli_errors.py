@@ -140,3 +140,29 @@ def test_an_error_after_a_progress_bar_gets_its_own_line(capsys):
     lines = capsys.readouterr().err.split("\n")
     assert failure.exit_code == 2 and lines[-2].startswith("error: no space left on device") and lines[-1] == ""
     assert lines[0].startswith("\r[#")
+
+
+# ---------------------------------------------------------------------------------------------- issue 12
+@pytest.mark.parametrize("presses, steps", [(1, [0]), (2, [])], ids=["once", "twice"])
+def test_ctrl_c_cancels_at_the_next_safe_point(capsys, presses, steps):
+    """v1 never set ``JobControl.cancelled`` outside tests (Ctrl-C only ever raised KeyboardInterrupt wherever
+    the work was); now a first Ctrl-C cancels the command's control, whose next ``check`` stops the work, and a
+    second one stops it at once."""
+    import signal
+
+    from compute.jobs import console_control
+
+    before = signal.getsignal(signal.SIGINT)
+    done = []
+    with exit_on_error(interrupted="interrupted; nothing was written") as failure:
+        control = console_control()
+        for step in range(4):
+            control.check()
+            for _ in range(presses if step == 0 else 0):
+                signal.raise_signal(signal.SIGINT)
+            done.append(step)
+    assert failure.exit_code == 130 and done == steps
+    err = capsys.readouterr().err
+    assert "stopping at the next safe point (Ctrl-C again to stop now)" in err
+    assert err.endswith("\ninterrupted; nothing was written\n")
+    assert signal.getsignal(signal.SIGINT) is before and not console_control().cancelled()
