@@ -6,11 +6,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import flask
 from dash import Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.ids import ReportIds, ShellIds
+from app.report import render_report
 from callbacks.context import AppContext
+from compute.cache import content_key
+from compute.jobs import JobControl
+from compute.report import compute_report, plan_for
+from compute.workflows import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +27,6 @@ def reports_dir(ctx: AppContext) -> Path:
 
 def build_report(model: str, progress, *, ctx: AppContext) -> str:
     """Compute and render the report of ``model`` with the app's profile; returns its report id."""
-    from app.report import render_report
-    from compute.cache import content_key
-    from compute.jobs import JobControl
-    from compute.report import compute_report, plan_for
-    from compute.workflows import VIEWS
-
     profile = ctx.catalog.profile
     plan = plan_for(model, profile=profile.name, run=ctx.run,
                     view_options={view: profile.options_for(view) for view in VIEWS if profile.options_for(view)})
@@ -38,8 +38,6 @@ def build_report(model: str, progress, *, ctx: AppContext) -> str:
 
 
 def register(app, ctx: AppContext) -> None:
-    import flask
-
     @app.server.route("/reports/<report_id>/<path:name>")
     def serve_report(report_id: str, name: str):
         if not report_id.startswith("report-") or not report_id.replace("-", "").isalnum():

@@ -26,9 +26,11 @@ from urllib.parse import quote_plus, unquote_plus
 import numpy as np
 
 from compute._validation import Bound, check_bound
+from compute.bio import datasets as bio_datasets
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
+from compute.models.registry import get_model
 from compute.responses import ResponseSet
 from compute.sampling import SamplingSettings
 from compute.seed_ranks import STIMULUS_CHOICES
@@ -89,12 +91,10 @@ class Source:
     @property
     def label(self) -> str:
         """Human label, e.g. 'FNN (untrained, random weights) / Rec' or
-        'V1 (reconstructed from published factors)'. For a model this imports the model registry (and
-        so possibly torch); in the web process read ``view_summary(key)["label"]`` instead."""
+        'V1 (reconstructed from published factors)'. For a model this asks the model registry (which may
+        probe weight files); in the web process read ``view_summary(key)["label"]`` instead."""
         if self.kind == "bio":
             return _bio_label(self.name, Settings.from_env().bio_traces_dir is None)
-        from compute.models.registry import get_model
-
         return f"{get_model(self.name).label} / {self.module}"
 
 
@@ -160,8 +160,6 @@ def source_key(source: Source, *, run: RunSettings = RunSettings(), settings: Se
     """Content key of a source's response set (for a model: of the pointer to its extraction)."""
     settings = Settings.from_env() if settings is None else settings
     if source.kind == "model":
-        from compute.models.registry import get_model
-
         # Size and mtime of the weight files (official FNN): replaced weights give new keys, without torch here.
         files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (p.name, None, None)
                  for p in map(Path, get_model(source.name).source_files(settings))]
@@ -210,11 +208,9 @@ def source_responses(source: Source, *, run: RunSettings = RunSettings(), cache:
         return found
     key = source_key(source, run=run, settings=settings)
     if source.kind == "bio":
-        from compute.bio.datasets import load_dataset
-
         def load() -> ResponseSet:
             control.report(0.0, f"loading {source.name}")
-            return load_dataset(source.name, data_dir=settings.bio_dir, random_state=run.seed)
+            return bio_datasets.load_dataset(source.name, data_dir=settings.bio_dir, random_state=run.seed)
 
         rs = cache.get_or_compute_responses(key, load)
         control.report(1.0, f"{source.name} loaded")
