@@ -1,7 +1,7 @@
 """The twinscope web app: ``create_app(settings)`` builds a Dash app (pages, callbacks, job manager).
 
-Nothing happens at import. ``gunicorn app:server`` works through the module-level ``__getattr__``
-below (PEP 562): the first access to ``app.server`` builds one app from the environment.
+Nothing happens at import; the entry points (``gunicorn wsgi:server``, ``python wsgi.py``) are in
+``wsgi.py`` at the repository root.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from compute.config import Settings
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SECRET_FILE = "secret_key"
 log = logging.getLogger(__name__)
-_server_lock = threading.Lock()
-_server: Any = None
 
 
 def shared_secret_key(cache_dir: Path) -> str:
@@ -142,12 +140,3 @@ def create_app(settings: Settings | None = None, *, background_manager: Any = No
 
     return app
 
-
-def __getattr__(name: str) -> Any:
-    global _server
-    if name != "server":
-        raise AttributeError(f"module 'app' has no attribute {name!r}")
-    with _server_lock:
-        if _server is None:
-            _server = create_app().server
-    return _server

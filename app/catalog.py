@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from compute.config import Settings
-
-from app.profile import RunProfile, run_profile
+from compute.profiles import RunProfile, run_profile
+from compute.seed_ranks import default_rank
 
 # CP rank of a model module with no seed-study rank in a profile without one: the most common seed-study
 # rank of the FNN modules (``compute.seed_ranks.MODULE_RANKS``).
@@ -97,12 +97,10 @@ class Catalog:
         """Default permuted-CP rank of the encoding manifold of ``module`` of picker value ``source``: the
         seed study's rank of the module, else the profile's encoding rank, else ``FALLBACK_RANK``; None for a
         dataset (its manifold comes from the published factors, whose rank is fixed)."""
-        from compute.seed_ranks import MODULE_RANKS
-
-        if source.partition(":")[0] != "model":
-            return None
-        if module in MODULE_RANKS:
-            return MODULE_RANKS[module]
+        kind = source.partition(":")[0]
+        rank = default_rank(kind, module)
+        if rank is not None or kind != "model":
+            return rank
         rank = self.profile.options_for("encoding").get("rank")
         return FALLBACK_RANK if rank is None else int(rank)
 

@@ -1,10 +1,18 @@
 """Component ids, declared once: layouts and callbacks import the same names (kebab-case, page-prefixed).
 
 Ids shared by every page that runs a job are pattern-matching dicts keyed by the page name, so that one
-background callback serves all pages (only the current page's components exist at a time).
+background callback serves all pages (only the current page's components exist at a time). The few
+constants a page's layout and its callbacks share live here too: callbacks never import page modules for them.
 """
 
 from __future__ import annotations
+
+from compute.workflows import OPTION_BOUNDS
+
+MAX_PANELS = 4  # Compare: panels side by side
+EPSILON_DEFAULT = 1.0  # Explore: crossing radius, percent of the trajectories' bounding-box diagonal
+DELTA_DEFAULT = 2  # Explore: crossing time gap, bins
+RANK_LOW, RANK_HIGH = int(OPTION_BOUNDS["rank"].low), int(OPTION_BOUNDS["rank"].high)  # Explore: CP rank field
 
 
 def graph_id(name: str) -> dict:
@@ -159,3 +167,9 @@ class AccuracyIds:
     WINDOWS = graph_id("accuracy-windows")
     TABLE = "accuracy-table"
     NOTICE = "accuracy-notice"
+
+
+class ReportIds:
+    MODEL = "report-model"
+    RUN = "report-run"
+    LINK = "report-link"

@@ -16,7 +16,6 @@ from app import figures
 from compute.report import (SOURCE_VIEWS, UNTRAINED_NOTE, ReportResult, comparison_tables, write_data)
 from compute.workflows import accuracy_windows, alignment_series, alignment_table_data, load_view
 
-SECTIONS = ("manifest", "tables", "alignment", *SOURCE_VIEWS)
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}.bad{background:#fde2e2}.note{background:#fff6d6;padding:0.6em;border-left:4px solid #e0b000}

@@ -107,7 +107,7 @@ def two_sessions(work: Path) -> str:
     cache_dir, port = work / "sessions", int(os.environ.get("TWINSCOPE_FAULT_PORT", "18061"))
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
-                               "--timeout", "300", "--log-level", "warning", "app:server"], cwd=ROOT,
+                               "--timeout", "300", "--log-level", "warning", "wsgi:server"], cwd=ROOT,
                               env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(240):

@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 timeout 600 .venv/bin/python benchmarks/load_test.py "$WORK/bodies" >/dev/null
 timeout $((DURATION * 8 + 300)) .venv/bin/gunicorn -w 4 -b "127.0.0.1:$PORT" --timeout 120 \
-  --log-level warning app:server &
+  --log-level warning wsgi:server &
 GUNICORN_PID=$!
 for _ in $(seq 1 240); do
   curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break

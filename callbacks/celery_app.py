@@ -27,7 +27,6 @@ from dash import CeleryManager
 
 from compute.locks import lease_seconds
 
-QUEUES = ("cpu", "gpu")
 HEARTBEAT_PREFIX = "twinscope:alive:"
 WORKERS_TTL_S = 10.0
 INSPECT_TIMEOUT_S = 1.0

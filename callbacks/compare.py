@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State
 
-from app.ids import CompareIds, JobIds
+from app.ids import MAX_PANELS, CompareIds, JobIds
 from app.pages import compare as page
 from app.state import encode_query
 from callbacks.common import find_view, message_figure
@@ -14,9 +14,9 @@ from callbacks.context import AppContext
 def compare_state(sources, view, link, *, ctx: AppContext) -> tuple[str, dict, str]:
     """(URL query, job request, notice): more than four sources are cut to four with a notice."""
     sources = list(sources or [])
-    notice = (f"At most {page.MAX_PANELS} panels; showing the first {page.MAX_PANELS}."
-              if len(sources) > page.MAX_PANELS else "")
-    sources = sources[:page.MAX_PANELS]
+    notice = (f"At most {MAX_PANELS} panels; showing the first {MAX_PANELS}."
+              if len(sources) > MAX_PANELS else "")
+    sources = sources[:MAX_PANELS]
     state = {"sources": sources, "view": view, "link": bool(link)}
     return encode_query(state), page.build_request(sources, view, ctx.catalog), notice
 
@@ -58,10 +58,10 @@ def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
 
 def panels(result, sources, view, *, ctx: AppContext) -> tuple[list, list[dict]]:
     """(figures, panel styles) of the four panel slots; unused slots are hidden."""
-    sources = list(sources or [])[:page.MAX_PANELS]
+    sources = list(sources or [])[:MAX_PANELS]
     figures = [panel_figure(result, sources[i] if i < len(sources) else None, view, ctx=ctx)
-               for i in range(page.MAX_PANELS)]
-    styles = [{} if i < max(len(sources), 1) else {"display": "none"} for i in range(page.MAX_PANELS)]
+               for i in range(MAX_PANELS)]
+    styles = [{} if i < max(len(sources), 1) else {"display": "none"} for i in range(MAX_PANELS)]
     return figures, styles
 
 
@@ -74,8 +74,8 @@ def register(app, ctx: AppContext) -> None:
         query, request, notice = compare_state(sources, view, link, ctx=ctx)
         return query, request, notice, "notice" if notice else "notice empty"
 
-    @app.callback(*[Output(CompareIds.graph(i), "figure") for i in range(page.MAX_PANELS)],
-                  *[Output(CompareIds.panel(i), "style") for i in range(page.MAX_PANELS)],
+    @app.callback(*[Output(CompareIds.graph(i), "figure") for i in range(MAX_PANELS)],
+                  *[Output(CompareIds.panel(i), "style") for i in range(MAX_PANELS)],
                   Input(JobIds.result("compare"), "data"), Input(CompareIds.VIEW, "value"),
                   State(CompareIds.SOURCES, "value"))
     def on_result(result, view, sources):

@@ -10,7 +10,7 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from app.ids import ExploreIds, JobIds
+from app.ids import DELTA_DEFAULT, EPSILON_DEFAULT, RANK_HIGH, RANK_LOW, ExploreIds, JobIds
 from app.pages import explore as page
 from app.state import encode_query
 from callbacks.common import find_view, message_figure, plain_figure, plain_trace
@@ -65,7 +65,7 @@ def checked_rank(value, default: int | None) -> tuple[int | None, str]:
     No rank (and no notice) for a dataset, whose ``default`` is None."""
     if default is None:
         return None, ""
-    low, high = page.RANK_LOW, page.RANK_HIGH
+    low, high = RANK_LOW, RANK_HIGH
     if value is None:
         why = "is empty or not a whole number"
     elif (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
@@ -358,8 +358,8 @@ def register(app, ctx: AppContext) -> None:
                   Input(ExploreIds.CROSSINGS, "value"), Input(ExploreIds.EPSILON, "value"),
                   Input(ExploreIds.DELTA, "value"), State(ExploreIds.SOURCE, "value"), State(ExploreIds.TIME, "value"))
     def on_decoding(result, show, crossings, eps, delta, source, t):
-        eps = eps if isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0 else page.EPSILON_DEFAULT
-        delta = delta if isinstance(delta, int) and delta >= 0 else page.DELTA_DEFAULT
+        eps = eps if isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0 else EPSILON_DEFAULT
+        delta = delta if isinstance(delta, int) and delta >= 0 else DELTA_DEFAULT
         manifold, trajectories, count, matrix, last = decoding_panel(result, source, show, bool(crossings), eps,
                                                                      delta, ctx=ctx)
         if last is None:  # nothing to show yet: keep the slider where the URL put it

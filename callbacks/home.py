@@ -144,7 +144,7 @@ DECISIONS = (
      [("restarts", "compute.encoding.manifold:encoding_manifold(n_restarts)"),
       ("view options", "compute.workflows:VIEW_OPTIONS[encoding]"),
       ("ranks", "compute.seed_ranks:MODULE_RANKS")],
-     "compute/encoding/manifold.py; the Explore page's CP rank field; app/profile.py"),
+     "compute/encoding/manifold.py; the Explore page's CP rank field; compute/profiles.py"),
     ("6", "Tubularity: smoothing s = 2.0 (s = 0.01 reproduces the older figure), q = 0.9, 30 bootstraps.",
      [("view options", "compute.workflows:VIEW_OPTIONS[tubularity]")], "compute/workflows.py VIEW_OPTIONS"),
     ("6.4 [v2]", "Scale eps as the authors compute it (first other-curve point among 9 neighbours); 'exact' "

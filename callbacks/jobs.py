@@ -24,6 +24,8 @@ from dash.exceptions import PreventUpdate
 from app.ids import JobIds, ShellIds
 from callbacks.context import AppContext
 from callbacks.export import csv_table
+from compute.jobs import JobControl
+from compute.workflows import VIEWS, Source, load_view, normalise_options, view_summary
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 40
@@ -39,8 +41,6 @@ EXPORT_MAX_CSV_VALUES = 500_000  # CSV: rows of about 50 bytes
 def parse_request(request) -> list[tuple[str, object, dict]]:
     """(view, Source, options) per requested view; ValueError / TypeError on a malformed request or an option
     outside ``compute.workflows.OPTION_BOUNDS`` (the browser's stores are not trusted)."""
-    from compute.workflows import VIEWS, Source, normalise_options
-
     if request is None:
         raise ValueError("the page is still preparing its selection; press Run again in a moment")
     if not isinstance(request, dict) or not isinstance(request.get("views"), list):
@@ -86,9 +86,7 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
     others: compute's ValueError / TypeError / KeyError texts are shown as written, anything else is
     logged with its traceback and named in the error text.
     """
-    from callbacks.plan import compute_and_record
-    from compute.jobs import JobControl
-    from compute.workflows import view_summary
+    from callbacks.plan import compute_and_record  # plan reads this module's parse_request
 
     try:
         items = parse_request(request)
@@ -117,8 +115,6 @@ def run_views(set_progress: Callable, request, *, ctx: AppContext) -> tuple[dict
 def _shown_arrays(result, page: str | None, *, ctx: AppContext) -> dict[str, np.ndarray]:
     """``"view|source|array" -> array`` of the view artefacts listed in a page's job result; ValueError for
     anything else (a key of another kind or page, a malformed entry, an artefact no longer cached)."""
-    from compute.workflows import load_view
-
     if not isinstance(result, dict) or not result.get("views"):
         raise ValueError("nothing to export yet: press Run first (Export saves the data of the views shown)")
     shown_page = result.get("page") or page
@@ -172,9 +168,6 @@ def job_failed(error: Exception) -> tuple:
     """Outputs of a job that ended without a result (its Celery worker died): the reason in the error bar."""
     reason = str(error).removeprefix("An error occurred inside a background callback: ").split("\n")[0]
     return no_update, f"Job failed: {reason}", "0", "failed"
-
-
-JOB_PAGES = ("explore", "compare", "tubularity", "alignment", "accuracy")
 
 
 def register_page_job(app, page: str, ctx: AppContext) -> None:

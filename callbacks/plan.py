@@ -14,7 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.catalog import responses_ready
 from callbacks.context import AppContext
+from callbacks.jobs import parse_request
+from compute import workflows
+from compute.stimuli import DIRECTIONS
+from compute.workflows import view_key, view_summary
 
 THROUGHPUT_FILE = "throughput.json"
 # Reference 2-core CPU machine (README "Performance"): seconds per frame-sample of a module's extraction.
@@ -64,15 +69,11 @@ def record_throughput(ctx: AppContext, name: str, seconds: float) -> None:
 
 def _frame_samples(ctx: AppContext) -> int:
     """Frame-samples of one module's extraction in this profile (sequences x instances x frames)."""
-    from compute.stimuli import DIRECTIONS
-
     run = ctx.run
     return len(run.classes) * len(DIRECTIONS) * run.instances * run.n_frames
 
 
 def _responses_cached(source, ctx: AppContext) -> bool:
-    from app.catalog import responses_ready
-
     return responses_ready(source.to_token(), cache=ctx.cache, run=ctx.run, settings=ctx.settings)
 
 
@@ -96,9 +97,6 @@ def _extract_seconds(source, ctx: AppContext, log: dict) -> tuple[float, bool]:
 def plan_request(request, *, ctx: AppContext) -> list[PlanItem]:
     """One ``PlanItem`` per view of a page's job request (``callbacks.jobs.parse_request``'s format); an
     extraction is counted once per module. Malformed requests plan nothing."""
-    from callbacks.jobs import parse_request
-    from compute.workflows import view_key
-
     try:
         items = parse_request(request)
     except (ValueError, TypeError):
@@ -131,9 +129,6 @@ def cached_result(request, *, ctx: AppContext) -> dict | None:
     """The part of a request that is already in the cache, in the job's result format
     (``callbacks.jobs.run_views``): a shared URL, a running job's finished views and the views done before a
     Cancel are shown without (re)running anything. None for a malformed request."""
-    from callbacks.jobs import parse_request
-    from compute.workflows import view_key, view_summary
-
     try:
         items = parse_request(request)
     except (ValueError, TypeError):
@@ -184,13 +179,11 @@ def plan_summary(request, *, ctx: AppContext) -> tuple[str, float]:
 
 def compute_and_record(view: str, source, *, ctx: AppContext, control, **options) -> str:
     """``compute_view`` that records how long the extraction (per frame-sample) and the view took."""
-    from compute.workflows import compute_view, view_key
-
     cached = view_key(view, source, run=ctx.run, settings=ctx.settings, **options) in ctx.cache
     extracting = source.kind == "model" and not _responses_cached(source, ctx)
     start = time.monotonic()
-    key = compute_view(view, source, run=ctx.run, cache=ctx.cache, settings=ctx.settings, control=control,
-                       **options)
+    key = workflows.compute_view(view, source, run=ctx.run, cache=ctx.cache, settings=ctx.settings,
+                                 control=control, **options)
     seconds = time.monotonic() - start
     if cached:
         return key

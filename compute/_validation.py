@@ -27,12 +27,6 @@ def check_array(x, *, ndim: int, name: str, axes: str = "", dtype=np.float64, fi
     return arr
 
 
-def check_responses(responses) -> np.ndarray:
-    """4-D float32 responses (unit, stimulus, direction, time) or ValueError."""
-    return check_array(responses, ndim=4, name="responses", axes="unit, stimulus, direction, time",
-                       dtype=np.float32)
-
-
 def check_int(value, *, name: str, low: int, high: int | None = None, why: str = "") -> int:
     """``value`` as an int in ``low..high`` (no upper bound when ``high`` is None) or ValueError;
     ``why`` (e.g. " (at least 2 test conditions)") is added to the message."""

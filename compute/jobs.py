@@ -1,15 +1,19 @@
 """Progress reporting and cooperative cancellation shared by every long computation.
 
 A long function takes ``control: JobControl | None = None`` and calls ``control.report(fraction, text)``
-between steps and ``control.check()`` where stopping is safe. The UI passes a control whose callbacks
-talk to a Dash background job; the CLI passes one that draws a progress bar.
+between steps and ``control.check()`` where stopping is safe. The UI passes a control whose progress goes
+to a Dash background job (Dash's Cancel ends the job's process; cache writes are atomic); the CLI passes one
+that draws a progress bar and is cancelled by Ctrl-C (``stop_on_interrupt``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from dataclasses import dataclass, field
-from typing import Callable
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 
 class Cancelled(Exception):
@@ -36,11 +40,9 @@ class JobControl:
     cancelled: Callable[[], bool] = _never
     start: float = 0.0
     span: float = 1.0
-    _last: float = field(default=-1.0, repr=False)
 
     def report(self, fraction: float, text: str = "") -> None:
         fraction = self.start + self.span * min(max(float(fraction), 0.0), 1.0)
-        self._last = fraction
         self.progress(fraction, text)
 
     def check(self) -> None:
@@ -54,10 +56,41 @@ class JobControl:
 
 
 _UNFINISHED_BARS: set[int] = set()  # ids of streams whose last progress bar has no line end yet
+_INTERRUPTED = threading.Event()  # set by the first Ctrl-C inside ``stop_on_interrupt``
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C asked the running command to stop (the ``cancelled`` of the CLI's controls)."""
+    return _INTERRUPTED.is_set()
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[None]:
+    """While the block runs, a first Ctrl-C asks the work to stop at its next safe point (``check`` of a
+    control whose ``cancelled`` is ``interrupted`` raises Cancelled); a second one stops at once
+    (KeyboardInterrupt). Outside the main thread (no signals there) the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame) -> None:
+        if _INTERRUPTED.is_set():
+            raise KeyboardInterrupt
+        _INTERRUPTED.set()
+        end_progress_line(sys.stderr)
+        sys.stderr.write("stopping at the next safe point (Ctrl-C again to stop now)\n")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _INTERRUPTED.clear()
 
 
 def console_control(stream=sys.stderr, width: int = 30) -> JobControl:
-    """A JobControl that draws a one-line progress bar on a terminal."""
+    """A JobControl that draws a one-line progress bar on a terminal; cancelled by Ctrl-C
+    (``stop_on_interrupt``)."""
 
     def progress(fraction: float, text: str) -> None:
         filled = int(round(width * fraction))
@@ -69,7 +102,7 @@ def console_control(stream=sys.stderr, width: int = 30) -> JobControl:
             _UNFINISHED_BARS.add(id(stream))
         stream.flush()
 
-    return JobControl(progress=progress)
+    return JobControl(progress=progress, cancelled=interrupted)
 
 
 def end_progress_line(stream=sys.stderr) -> None:

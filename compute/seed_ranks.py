@@ -12,3 +12,10 @@ N_RESTARTS = 50
 STIMULUS_CHOICES = ("optSF", "bio-matched", "authors-lowsf", "authors-highsf")
 #: Outliers (k_far, k_near) removed before IAN: the authors' values for model modules; none for biology.
 MODEL_OUTLIERS, BIO_OUTLIERS = (3, 10), (0, 0)
+
+
+def default_rank(kind: str, module: str | None) -> int | None:
+    """The seed study's permuted-CP rank of a model module (``MODULE_RANKS``); None for a dataset (its
+    manifold comes from the published factors, of fixed rank ``DATASET_RANKS``) and for a module the study
+    did not decompose. ``kind``: "model" | "bio"."""
+    return MODULE_RANKS.get(module) if kind == "model" else None

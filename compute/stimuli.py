@@ -25,7 +25,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image
@@ -96,6 +96,55 @@ def preset_classes(name: str) -> tuple[int, ...]:
     if name not in PRESETS:
         raise ValueError(f"unknown stimulus preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def preset_names(name: str) -> tuple[str, ...]:
+    """Class names of a named preset, in the preset's order."""
+    return tuple(CLASS_NAMES[k] for k in preset_classes(name))
+
+
+def resolve(stimuli: str | Sequence[str | int] | None, available: Sequence[str] = CLASS_NAMES, *,
+            default: str = "bio-matched") -> tuple[str, ...]:
+    """The stimulus names a selection means among ``available`` (a set's stimuli), in the order used.
+
+    The one stimulus resolver of the analyses and the views. ``stimuli`` is None (the ``default`` preset),
+    a preset name of ``PRESETS`` ("all" = every available stimulus, in their order), one class name, or a
+    sequence of names / indices into ``available``.
+
+    One rule for missing stimuli: a default preset the set lacks in part falls back to every available
+    stimulus; stimuli asked for must all be available (ValueError naming the missing ones). The views leave
+    out what a source lacks before they ask (``present``).
+    """
+    available = tuple(available)
+    chosen = default if stimuli is None else stimuli
+    if isinstance(chosen, str) and chosen not in CLASS_NAMES:
+        if chosen == "all":
+            return available
+        names = preset_names(chosen)
+        missing = [s for s in names if s not in available]
+        if not missing:
+            return names
+        if stimuli is None:
+            return available
+        raise ValueError(f"this set lacks the {chosen} stimuli {missing}; it has {list(available)}")
+    names = tuple(_stimulus_name(s, available) for s in ([chosen] if isinstance(chosen, str) else chosen))
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"stimuli must be distinct and non-empty; got {list(names)}")
+    return names
+
+
+def _stimulus_name(stimulus: str | int, available: tuple[str, ...]) -> str:
+    if isinstance(stimulus, (int, np.integer)) and not isinstance(stimulus, bool) and 0 <= stimulus < len(available):
+        return available[int(stimulus)]
+    if isinstance(stimulus, str) and stimulus in available:
+        return stimulus
+    raise ValueError(f"unknown stimulus {stimulus!r}; expected a name of {list(available)}, an index "
+                     f"0..{len(available) - 1} or a preset name of {list(PRESETS)}")
+
+
+def present(names: Sequence[str], available: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the names ``available`` has, the names it lacks), each in the order of ``names``."""
+    return [s for s in names if s in available], [s for s in names if s not in available]
 
 
 def _check_int(value, name: str, minimum: int) -> int:

@@ -31,6 +31,7 @@ encoding (model: ``compute.encoding.manifold.encoding_manifold``; biology: the p
     (n_distinct,) bool the k_far / k_near outliers removed before IAN (``app.figures.nn_distance_histogram``);
     meta: color_options {name: "categorical" | "continuous"} (the ``categorical`` argument of
     ``app.figures.encoding_figure``), diagnostics (scalars, incl. k_far, k_near, n_outliers, ian_objective),
+    clusteredness (``compute.encoding.manifold.clusteredness``: silhouette excess, ...),
     restarts_note (e.g. "10 restarts (interactive preset; the authors ran 50)")
 """
 
@@ -42,7 +43,8 @@ import numpy as np
 
 from compute.jobs import JobControl
 from compute.responses import ResponseSet
-from compute.seed_ranks import N_RESTARTS
+from compute.seed_ranks import N_RESTARTS, default_rank
+from compute.stimuli import present
 
 Artifact = tuple[dict[str, np.ndarray], dict[str, Any]]
 
@@ -51,11 +53,10 @@ def _prepare(rs: ResponseSet, stimuli: list[str] | None, drop_flagged: bool) -> 
     """Keep the requested stimuli the set has (display order), and drop intensity-arm units if asked."""
     missing: list[str] = []
     if stimuli is not None:
-        present = [s for s in stimuli if s in rs.stimuli]
-        missing = [s for s in stimuli if s not in rs.stimuli]
-        if not present:
+        found, missing = present(stimuli, rs.stimuli)
+        if not found:
             raise ValueError(f"{rs.label} has none of the stimuli {stimuli}; it has {list(rs.stimuli)}")
-        rs = rs.select(stimuli=present)
+        rs = rs.select(stimuli=found)
     if drop_flagged:
         from compute.analysis.diagnostics import intensity_arm, remove_flagged
 
@@ -133,15 +134,15 @@ def _tubularity(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flag
     return arrays, meta
 
 
-def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagged, preset, methods,
-               random_state) -> Artifact:
+def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagged, preset, methods, n_boot,
+               n_nulls, dsa_method, random_state) -> Artifact:
     from compute.analysis.alignment import alignment_scores
     from compute.workflows import Source
 
     rs, _ = _prepare(rs, None, drop_flagged)
     bio = ctx.load(Source("bio", dataset), control.sub(0.0, 0.1))
-    result = alignment_scores(rs, bio, methods=methods, preset=preset, random_state=random_state,
-                              control=control.sub(0.1, 1.0))
+    result = alignment_scores(rs, bio, methods=methods, preset=preset, n_boot=n_boot, n_nulls=n_nulls,
+                              dsa_method=dsa_method, random_state=random_state, control=control.sub(0.1, 1.0))
     low, high = result.ci_low, result.ci_high
     scores = {m: {"mean": float(result.mean[k]), "low": float(low[k]), "high": float(high[k])}
               for k, m in enumerate(result.methods)}
@@ -157,14 +158,13 @@ def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagg
 
 
 def _encoding_rank(source, rank: int | None) -> int | None:
-    """The permuted-CP rank of a model module: ``rank`` or the seed study's (``MODULE_RANKS``)."""
-    from compute.seed_ranks import MODULE_RANKS
-
+    """The permuted-CP rank of a model module: ``rank`` or the seed study's (``default_rank``)."""
     if source.kind == "bio" or rank is not None:
         return rank
-    if source.module not in MODULE_RANKS:
+    rank = default_rank(source.kind, source.module)
+    if rank is None:
         raise ValueError(f"no seed-study rank for module {source.module!r}; pass rank=...")
-    return MODULE_RANKS[source.module]
+    return rank
 
 
 def _preferred_direction(manifold_values: np.ndarray, tuning, unit_index: np.ndarray) -> np.ndarray:
@@ -215,7 +215,9 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, pr
                   nn_removed=np.asarray(manifold.nn_removed, dtype=bool))
     diagnostics = {k: v for k, v in dict(manifold.diagnostics).items() if isinstance(v, (int, float, str, bool))}
     diagnostics["restarts_note"] = restarts_note
+    clustered = {k: float(v) for k, v in dict(manifold.diagnostics).get("clusteredness", {}).items()}
     meta = {"color_options": kinds, "diagnostics": diagnostics, "restarts_note": restarts_note,
+            "clusteredness": clustered,
             "counts": _counts(rs, n_points=int(np.isfinite(arrays["coords"]).all(axis=1).sum())),
             "headline": diagnostics}
     return arrays, meta
@@ -226,9 +228,7 @@ def _encoding(rs: ResponseSet, ctx, *, control: JobControl, rank, n_restarts, pr
 ENCODING_PRESET_RESTARTS = {"publication": N_RESTARTS, "interactive": 10}
 
 
-def _encoding_precheck(source, rank, preset, **_) -> None:
-    if preset not in ENCODING_PRESET_RESTARTS:
-        raise ValueError(f"encoding preset must be one of {sorted(ENCODING_PRESET_RESTARTS)}; got {preset!r}")
+def _encoding_precheck(source, rank, **_) -> None:
     _encoding_rank(source, rank)
 
 

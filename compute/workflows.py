@@ -1,11 +1,11 @@
 """Cached view workflows: a source + a selection + settings -> view artefacts under content keys.
 
-The layer between the analyses and the pages. The Dash background jobs and the CLI call
-``compute_view``; view callbacks call ``load_view`` / ``view_summary`` / ``unit_response_map`` and the
-collectors (``accuracy_series``, ``tubularity_comparison``, ``alignment_series``) whose dicts are the keyword
-arguments of the figure builders in ``app/figures``. Nothing here imports torch at import time, and the
-read-side functions never import it at all: a model's responses are found through a small pointer artefact
-written when they were extracted.
+The layer between the analyses and the pages, and the one route to a result: the Dash background jobs and
+every analysis command of the CLI (``compute.cli._tables.cli_view``) call ``compute_view``; view callbacks
+call ``load_view`` / ``view_summary`` / ``unit_response_map`` and the collectors (``accuracy_series``,
+``tubularity_comparison``, ``alignment_series``) whose dicts are the keyword arguments of the figure builders
+in ``app/figures``. Nothing here imports torch at import time, and the read-side functions never import it at
+all: a model's responses are found through a small pointer artefact written when they were extracted.
 
 Keys
 ----
@@ -26,11 +26,15 @@ from urllib.parse import quote_plus, unquote_plus
 import numpy as np
 
 from compute._validation import Bound, check_bound
+from compute.bio import datasets as bio_datasets
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
+from compute.models.registry import get_model
 from compute.responses import ResponseSet
+from compute.sampling import SamplingSettings
 from compute.seed_ranks import STIMULUS_CHOICES
+from compute.stimuli import SuiteSpec, resolve
 
 KINDS = ("model", "bio")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -87,12 +91,10 @@ class Source:
     @property
     def label(self) -> str:
         """Human label, e.g. 'FNN (untrained, random weights) / Rec' or
-        'V1 (reconstructed from published factors)'. For a model this imports the model registry (and
-        so possibly torch); in the web process read ``view_summary(key)["label"]`` instead."""
+        'V1 (reconstructed from published factors)'. For a model this asks the model registry (which may
+        probe weight files); in the web process read ``view_summary(key)["label"]`` instead."""
         if self.kind == "bio":
             return _bio_label(self.name, Settings.from_env().bio_traces_dir is None)
-        from compute.models.registry import get_model
-
         return f"{get_model(self.name).label} / {self.module}"
 
 
@@ -141,15 +143,11 @@ class RunSettings:
     def key_parts(self) -> dict[str, Any]:
         return asdict(self)
 
-    def suite_spec(self):
-        from compute.stimuli import SuiteSpec
-
+    def suite_spec(self) -> SuiteSpec:
         return SuiteSpec(n_instances=self.instances, n_frames=self.n_frames, seed=self.suite_seed,
                          classes=self.classes)
 
-    def sampling_settings(self):
-        from compute.sampling import SamplingSettings
-
+    def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings(n_maps=self.n_maps, n_positions=self.n_positions, crop=self.crop,
                                 recurrent_channels=self.recurrent_channels, n_output=self.n_output)
 
@@ -162,8 +160,6 @@ def source_key(source: Source, *, run: RunSettings = RunSettings(), settings: Se
     """Content key of a source's response set (for a model: of the pointer to its extraction)."""
     settings = Settings.from_env() if settings is None else settings
     if source.kind == "model":
-        from compute.models.registry import get_model
-
         # Size and mtime of the weight files (official FNN): replaced weights give new keys, without torch here.
         files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (p.name, None, None)
                  for p in map(Path, get_model(source.name).source_files(settings))]
@@ -212,11 +208,9 @@ def source_responses(source: Source, *, run: RunSettings = RunSettings(), cache:
         return found
     key = source_key(source, run=run, settings=settings)
     if source.kind == "bio":
-        from compute.bio.datasets import load_dataset
-
         def load() -> ResponseSet:
             control.report(0.0, f"loading {source.name}")
-            return load_dataset(source.name, data_dir=settings.bio_dir, random_state=run.seed)
+            return bio_datasets.load_dataset(source.name, data_dir=settings.bio_dir, random_state=run.seed)
 
         rs = cache.get_or_compute_responses(key, load)
         control.report(1.0, f"{source.name} loaded")
@@ -239,7 +233,8 @@ VIEW_OPTIONS: dict[str, dict[str, Any]] = {
     "tubularity": {**_COMMON, "n_boot": 30, "q": 0.9, "smoothing": 2.0, "sensitivity": True, "eps_rule": "authors",
                    "random_state": 0},
     "alignment": {"dataset": _REQUIRED, "drop_flagged": False, "preset": "interactive",
-                  "methods": ("rsa", "cca", "lp", "dsa"), "random_state": 0},
+                  "methods": ("rsa", "cca", "lp", "dsa"), "n_boot": None, "n_nulls": None, "dsa_method": "angular",
+                  "random_state": 0},
     "encoding": {"rank": None, "n_restarts": None, "preset": "publication", "stimulus_set": None, "ian": "lp",
                  "k_far": None, "k_near": None, "random_state": 0},
 }
@@ -249,11 +244,13 @@ analysis default: bio-matched six for decoding and tubularity, all classes for a
 stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm units first. Encoding:
 ``n_restarts`` None = the preset's ("publication" 50, "interactive" 10, ``compute.views``); ``stimulus_set``
 None = "optSF" for model units (``compute.seed_ranks.STIMULUS_CHOICES``); ``ian`` "lp" or "greedy" (quick);
-``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology."""
-VIEW_VERSIONS: dict[str, int] = {"accuracy": 3, "tubularity": 2, "alignment": 2, "encoding": 2}
+``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology. Alignment: ``n_boot`` / ``n_nulls``
+None = the preset's (``compute.analysis.alignment.PRESETS``); ``dsa_method`` the DSA score method."""
+VIEW_VERSIONS: dict[str, int] = {"accuracy": 3, "tubularity": 2, "alignment": 2, "encoding": 3}
 """Version of each view's artefact, part of its key (views not listed: 1); bump it when a view's numbers change.
 accuracy 3: fits solved to convergence (max |gradient| 1e-6) in principal-axis coordinates; tubularity 2: the authors' eps rule (METHODS 6.4 v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2); encoding 2: METHODS 5 v2 defaults, preferred
-direction from the units' tuning where the manifold has none (v1 stored NaN for biology)."""
+direction from the units' tuning where the manifold has none (v1 stored NaN for biology); encoding 3: meta holds
+the clusteredness numbers (same manifold)."""
 OPTION_BOUNDS: dict[str, Bound] = {
     "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
     "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
@@ -263,38 +260,18 @@ OPTION_BOUNDS: dict[str, Bound] = {
     "methods": Bound(list, choices=("rsa", "cca", "lp", "dsa")),
     "rank": Bound(int, 2, 40, optional=True), "n_restarts": Bound(int, 1, 100, optional=True),
     "eps_rule": Bound(str, choices=("authors", "exact")),
+    "alignment.n_boot": Bound(int, 2, 200, optional=True), "n_nulls": Bound(int, 1, 200, optional=True),
+    "dsa_method": Bound(str, choices=("angular", "wasserstein", "euclidean")),
     "stimulus_set": Bound(str, choices=STIMULUS_CHOICES, optional=True),
     "ian": Bound(str, choices=("lp", "greedy")),
     "k_far": Bound(int, 0, 100, optional=True), "k_near": Bound(int, 0, 100, optional=True),
 }
-"""Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (resolved by ``_stimulus_names``): one
+"""Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (``compute.stimuli.resolve``): one
 declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).
-Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS``,
-``compute.analysis.tubularity`` eps rules,
-which are not imported here (scikit-learn, about 2 s)."""
-
-
-def _stimulus_names(stimuli: Any) -> tuple[str, ...] | None:
-    if stimuli is None:
-        return None
-    from compute.stimuli import CLASS_NAMES, preset_classes
-
-    if isinstance(stimuli, str) and stimuli not in CLASS_NAMES:
-        return tuple(CLASS_NAMES[i] for i in preset_classes(stimuli))
-    if isinstance(stimuli, str):
-        stimuli = [stimuli]
-    names = []
-    for s in stimuli:
-        if isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < len(CLASS_NAMES):
-            names.append(CLASS_NAMES[int(s)])
-        elif s in CLASS_NAMES:
-            names.append(str(s))
-        else:
-            raise ValueError(f"unknown stimulus {s!r}; use a class name {list(CLASS_NAMES)}, an index "
-                             "0..10 or a preset name")
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"stimuli must be distinct and non-empty; got {list(stimuli)}")
-    return tuple(names)
+A "<view>.<option>" entry overrides the option's bound in that view (alignment's n_boot None = the preset's).
+Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.PRESETS`` / ``METHODS`` /
+``DSA_METHODS``, ``compute.analysis.tubularity`` eps rules, which are not imported here (scikit-learn,
+about 2 s)."""
 
 
 def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,11 +287,11 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"view {view!r} needs option(s) {missing}, e.g. dataset='V1'")
     for name in options:
-        if name in OPTION_BOUNDS:
-            out[name] = check_bound(out[name], OPTION_BOUNDS[name], name=name)
-    if "stimuli" in out:
-        names = _stimulus_names(out["stimuli"])
-        out["stimuli"] = None if names is None else list(names)
+        bound = OPTION_BOUNDS.get(f"{view}.{name}", OPTION_BOUNDS.get(name))
+        if bound is not None:
+            out[name] = check_bound(out[name], bound, name=name)
+    if out.get("stimuli") is not None:
+        out["stimuli"] = list(resolve(out["stimuli"]))
     if "methods" in out:
         out["methods"] = list(out["methods"])
     return out
@@ -361,7 +338,8 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
         return key
 
     def load(src: Source, ctl: JobControl) -> ResponseSet:
-        return source_responses(src, run=run, cache=cache, settings=settings, control=ctl)
+        # A constant set (e.g. all zero) would only meet numerical noise in the analyses: say so instead.
+        return source_responses(src, run=run, cache=cache, settings=settings, control=ctl).require_variation()
 
     def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         rs = load(source, control.sub(0.0, 0.5))

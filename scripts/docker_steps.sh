@@ -23,7 +23,7 @@ case "${1:-}" in
     "$venv/bin/python" -m compute bio fetch \
       || echo "biological data not fetched: the app runs without it and shows how to fetch it" >&2
     exec "$venv/bin/python" -m gunicorn --workers 1 --threads "${TWINSCOPE_THREADS:-4}" --timeout 120 \
-      --bind "${TWINSCOPE_HOST:-0.0.0.0}:${TWINSCOPE_PORT:-8050}" app:server
+      --bind "${TWINSCOPE_HOST:-0.0.0.0}:${TWINSCOPE_PORT:-8050}" wsgi:server
     ;;
   *)
     echo "usage: bash scripts/docker_steps.sh install|start" >&2

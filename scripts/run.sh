@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m compute bio fetch || echo "warning: could not fetch the retina/V1 data (offline?); retry with: .venv/bin/python -m compute bio fetch" >&2
-exec .venv/bin/python app.py "$@"
+exec .venv/bin/python wsgi.py "$@"

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = tempfile.mkdtemp(prefix="twinscope-shots-")
     env = {**os.environ, "TWINSCOPE_PROFILE": "test", "TWINSCOPE_PORT": str(args.port), "TWINSCOPE_CACHE_DIR": cache,
            "TWINSCOPE_DATA_DIR": os.environ.get("TWINSCOPE_DATA_DIR", str(ROOT.parent / "shared" / "data"))}
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env)
+    server = subprocess.Popen([sys.executable, str(ROOT / "wsgi.py")], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{args.port}"
     driver = None
     try:

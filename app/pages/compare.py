@@ -5,11 +5,10 @@ from __future__ import annotations
 from dash import dcc, html
 
 from app.components import field, graph, job_controls, notice
-from app.ids import CompareIds
+from app.ids import MAX_PANELS, CompareIds
 from app.state import Reader, encode_query
 
 PAGE = {"path": "/compare", "name": "Compare", "title": "twinscope - compare"}
-MAX_PANELS = 4
 COMPARE_VIEWS = {"decoding": "Decoding manifold", "trajectories": "Decoding trajectories",
                  "encoding": "Encoding manifold"}
 

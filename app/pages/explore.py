@@ -6,16 +6,12 @@ from __future__ import annotations
 from dash import dcc, html
 
 from app.components import field, graph, job_controls, notice
-from app.ids import ExploreIds
+from app.ids import DELTA_DEFAULT, EPSILON_DEFAULT, RANK_HIGH, RANK_LOW, ExploreIds
 from app.state import Reader, encode_query
-from compute.workflows import OPTION_BOUNDS
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
 PRESET_CHOICES = ("bio-matched", "all", "custom")
 PROJECTION_CHOICES = {"3d": "3-D", "2d": "2-D (DC1 x DC2, for print)"}
-EPSILON_DEFAULT = 1.0  # percent of the trajectories' bounding-box diagonal
-DELTA_DEFAULT = 2
-RANK_LOW, RANK_HIGH = int(OPTION_BOUNDS["rank"].low), int(OPTION_BOUNDS["rank"].high)
 
 
 def read_state(query: dict, catalog) -> tuple[dict, list[str]]:

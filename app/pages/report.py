@@ -6,14 +6,9 @@ from __future__ import annotations
 from dash import dcc, html
 
 from app.components import field
+from app.ids import ReportIds
 
 PAGE = {"path": "/report", "name": "Report", "title": "twinscope - replication report"}
-
-
-class ReportIds:
-    MODEL = "report-model"
-    RUN = "report-run"
-    LINK = "report-link"
 
 
 def layout(catalog, **query) -> html.Div:

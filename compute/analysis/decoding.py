@@ -13,55 +13,31 @@ Conditions are stimulus-major: condition c = stimulus k * n_directions + directi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.sparse.linalg import svds
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from compute.cache import content_key
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
-from compute.stimuli import CLASS_NAMES, PRESETS
+from compute.stimuli import resolve
 
 CV_SEEDS = (42, 43, 44, 45, 46)
 CV_FOLDS = 5
 LOGISTIC_MAX_ITER = 500
 KNN_NEIGHBOURS = 3
 WINDOWS = ("increasing", "decreasing")
-ACCURACY_VERSION = 3        # 2: batched L-BFGS in the centred rows' span (the same optimum as v1);
-                            # 3: principal-axis coordinates, diagonally scaled L-BFGS (the same optimum)
 _FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
 # _ONE_THREAD: every BLAS call here is small (a 48 x 1146 SVD, a 38-sample logistic fit, ARPACK
 # matrix-vector products). Measured on a busy 2-core machine, OpenBLAS threads made them 10-100x slower
 # (a 48 x 1146 SVD: 3.3 s with 2 threads, 0.02 s with 1), so the kernels run single-threaded.
 
 
-class _Artifact:
-    """Round trip through ``ArtifactCache.put(key, arrays, meta)`` / ``get(key)``."""
-
-    def to_artifact(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays, meta = {}, {"type": type(self).__name__}
-        for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
-            if isinstance(value, np.ndarray):
-                arrays[name] = value
-            else:
-                meta[name] = list(value) if isinstance(value, tuple) else value
-        return arrays, meta
-
-    @classmethod
-    def from_artifact(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]):
-        if meta.get("type") != cls.__name__:
-            raise ValueError(f"artefact holds a {meta.get('type')!r}, not a {cls.__name__}")
-        values = {**arrays, **{k: v for k, v in meta.items() if k != "type"}}
-        return cls(**{f.name: tuple(values[f.name]) if isinstance(values[f.name], list) else values[f.name]
-                      for f in fields(cls)})
-
-
 @dataclass(frozen=True, eq=False)
-class DecodingManifold(_Artifact):
+class DecodingManifold:
     """One point per condition in the first 3 PCs of the time-averaged population vectors.
 
     Attributes
@@ -82,7 +58,7 @@ class DecodingManifold(_Artifact):
 
 
 @dataclass(frozen=True, eq=False)
-class DecodingAccuracy(_Artifact):
+class DecodingAccuracy:
     """Stimulus-class decoding from population vectors averaged over a time window.
 
     Attributes
@@ -126,7 +102,7 @@ class DecodingAccuracy(_Artifact):
 
 
 @dataclass(frozen=True, eq=False)
-class Trajectories(_Artifact):
+class Trajectories:
     """One 3-D curve per condition: all (condition, time) population vectors in one joint PCA(3).
 
     Attributes
@@ -151,33 +127,11 @@ class Trajectories(_Artifact):
 # ---------------------------------------------------------------------------- inputs
 def resolve_stimuli(rs: ResponseSet, stimuli: str | Sequence[str | int] | None = None, *,
                     default: str = "bio-matched") -> tuple[str, ...]:
-    """Stimulus names an analysis uses, in the order it uses them.
-
-    ``stimuli`` is None (use ``default``), "all" (every stimulus of the set), another preset of
-    ``compute.stimuli.PRESETS`` ("bio-matched", "authors-lowsf", "authors-highsf"), or a sequence of names
-    or indices into ``rs.stimuli``. A default preset the set does not fully have falls back to "all"
-    (a model suite without the six, say); an explicit one raises ValueError.
-    """
+    """Stimulus names an analysis of ``rs`` uses, in the order it uses them (``compute.stimuli.resolve``
+    among ``rs.stimuli``: None = ``default``, falling back to every stimulus of the set)."""
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"expected a ResponseSet; got {type(rs).__name__}")
-    chosen = default if stimuli is None else stimuli
-    if isinstance(chosen, str):
-        if chosen == "all":
-            return rs.stimuli
-        if chosen not in PRESETS:
-            raise ValueError(f"unknown stimulus preset {chosen!r}; expected one of {list(PRESETS)} "
-                             "or a list of stimulus names")
-        names = tuple(CLASS_NAMES[k] for k in PRESETS[chosen])
-        missing = [s for s in names if s not in rs.stimuli]
-        if not missing:
-            return names
-        if stimuli is None:
-            return rs.stimuli
-        raise ValueError(f"this set lacks the {chosen} stimuli {missing}; it has {list(rs.stimuli)}")
-    names = tuple(rs.stimuli[i] for i in rs.stimulus_indices(list(chosen)))
-    if len(set(names)) != len(names) or not names:
-        raise ValueError(f"stimuli must be distinct and non-empty; got {list(names)}")
-    return names
+    return resolve(stimuli, rs.stimuli, default=default)
 
 
 def _states(rs: ResponseSet, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -559,13 +513,3 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
                             time=rs.time.copy() if windows else np.zeros(0), window_logistic=window_logistic,
                             window_logistic_sd=window_sd, window_knn=window_knn, not_converged=not_converged)
 
-
-def artifact_key(kind: str, rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None,
-                 **settings: Any) -> str:
-    """Cache key of a decoding result ("manifold", "accuracy", "trajectories") of ``rs``."""
-    if kind not in ("manifold", "accuracy", "trajectories"):
-        raise ValueError(f"unknown decoding artefact {kind!r}; expected 'manifold', 'accuracy' or 'trajectories'")
-    default = "all" if kind == "accuracy" else "bio-matched"
-    version = {"version": ACCURACY_VERSION} if kind == "accuracy" else {}
-    return content_key(f"decoding-{kind}", responses=rs.content_hash(),
-                       stimuli=list(resolve_stimuli(rs, stimuli, default=default)), **version, **settings)

@@ -34,9 +34,9 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from compute._validation import check_array, check_int, check_random_state
-from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
+from compute.stimuli import resolve
 
 N_LENGTH_POINTS = 400  # polyline points for the centerline length L
 EPS_RULES = ("authors", "exact")
@@ -94,12 +94,6 @@ class TubularityResult:
     def mean_s_tight(self) -> float:
         """Curve-count-weighted mean of ``s_tight`` over bundles."""
         return float(np.average(self.s_tight, weights=self.n_curves))
-
-    @property
-    def mean_s_cross(self) -> float:
-        """Curve-count-weighted mean of ``s_cross`` over bundles."""
-        return float(np.average(self.s_cross, weights=self.n_curves))
-
 
 def _mean_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error (sd with ddof=1 over sqrt(n)) along axis 0."""
@@ -465,19 +459,12 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
                             q=float(q), smoothing=float(smoothing), eps_rule=eps_rule)
 
 
-def default_stimuli(rs: ResponseSet) -> tuple[str, ...]:
-    """The bio-matched six (``BIO_STIMULI``) when the set has them all, else every stimulus of the set."""
-    if set(BIO_STIMULI) <= set(rs.stimuli):
-        return BIO_STIMULI
-    return rs.stimuli
-
-
 def _state_matrix(rs: ResponseSet, stimuli: Sequence[str | int] | None
                   ) -> tuple[np.ndarray, tuple[str, ...], tuple[int, int, int]]:
     """Rows = (stimulus, direction, time) states in C order, columns = units: shape (n_s*n_d*T, n_units)."""
     if not isinstance(rs, ResponseSet):
         raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
-    sub = rs.select(stimuli=default_stimuli(rs) if stimuli is None else stimuli)
+    sub = rs.select(stimuli=list(resolve(stimuli, rs.stimuli)))
     n_units, n_stim, n_dir, n_time = sub.shape
     states = sub.responses.transpose(1, 2, 3, 0).reshape(n_stim * n_dir * n_time, n_units).astype(np.float64)
     return states, sub.stimuli, (n_stim, n_dir, n_time)
@@ -529,7 +516,7 @@ def _bootstrap_grid(rs: ResponseSet, *, stimuli, n_boot: int, n_components: int,
     rng = check_random_state(random_state)
     states, names, shape = _state_matrix(rs, stimuli)
     _check_components(n_components, states.shape)
-    n_states, n_units = states.shape
+    n_units = states.shape[1]
     # StandardScaler is per column, so scaling once and then drawing columns equals scaling each bootstrap.
     z = StandardScaler().fit_transform(states)
     n_bundles = shape[0]

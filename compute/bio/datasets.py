@@ -31,11 +31,12 @@ from compute._validation import check_random_state
 from compute.bio.fetch import FILES, default_bio_dir, verify_file
 from compute.bio.safe_pickle import safe_load_object_npy, safe_load_pickle
 from compute.responses import ResponseSet
+from compute.stimuli import preset_names
 
 DATASETS = ("retina", "V1")
-#: The canonical class names of the 6 biological stimuli, in biological (= factor) order.
-BIO_STIMULI = ("grat_W12", "grat_W2", "neg1dotflow_D2_bg", "neg3dotflow_D2_bg", "pos1dotflow_D2_bg",
-               "pos3dotflow_D2_bg")
+#: The canonical class names of the 6 biological stimuli, in biological (= factor) order: the
+#: "bio-matched" preset.
+BIO_STIMULI = preset_names("bio-matched")
 N_DIRECTIONS = 8
 N_TIME = 135
 ONSET_INDEX = 10

@@ -1,24 +1,33 @@
-"""Helpers shared by the commands: one source (a dataset, or a model module) from the command line, load a
-dataset or an extracted module (or skip a missing one), turn errors into exit codes, print an aligned text
-table, write a CSV."""
+"""Helpers shared by the commands: one source (a dataset, or a model module) from the command line, compute
+or read a view through the app's route (or skip a missing source), turn errors into exit codes, print an
+aligned text table, write a CSV.
+
+One route to a result: every analysis command is a thin shell over ``compute.workflows.compute_view`` /
+``load_view`` with the run profile of TWINSCOPE_PROFILE (``compute.profiles``) and the option defaults of
+``compute.workflows.VIEW_OPTIONS``, exactly as the app's jobs call it; so a view computed here is served by
+the app from its cache under the same key, and the reverse."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import csv
+import dataclasses
 import errno
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from compute.jobs import Cancelled, end_progress_line
-from compute.responses import ResponseSet
+from compute.cache import default_cache
+from compute.jobs import Cancelled, console_control, end_progress_line, stop_on_interrupt
+from compute.profiles import run_profile
+from compute.workflows import VIEW_OPTIONS, Source, compute_view, load_view
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 COMPUTE_ERRORS = (ValueError, TypeError, KeyError, OSError)
+T = TypeVar("T")
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, module_example: str = "Rec") -> None:
@@ -34,19 +43,35 @@ def check_source_arguments(parser: argparse.ArgumentParser, args: argparse.Names
         parser.error("--model needs --module")
 
 
-def load_dataset(name: str, *, seed: int = 0) -> ResponseSet:
-    """A biological reference (``compute.bio.datasets.load_dataset``)."""
-    from compute.bio.datasets import load_dataset as load
-
-    return load(name, random_state=seed).require_variation()
+def source_of(args: argparse.Namespace) -> Source:
+    """The Source of ``--dataset`` or ``--model`` + ``--module``."""
+    return Source("bio", args.dataset) if args.dataset is not None else Source("model", args.model, args.module)
 
 
-def load_module(model: str, module: str, *, seed: int = 0) -> ResponseSet:
-    """An extracted module; KeyError (with the extract command to run) when it is not cached, ValueError when
-    its responses are constant."""
-    from compute.extraction import load_responses
+def view_default(view: str, option: str) -> str:
+    """Help text for the default of one option of ``view``: its ``VIEW_OPTIONS`` value."""
+    value = VIEW_OPTIONS[view][option]
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
-    return load_responses(model, module, seed=seed).require_variation()
+
+def cli_view(view: str, source: Source, *, seed: int = 0, **options: Any
+             ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Compute (or read from the cache) one view as the app does: (key, arrays, meta).
+
+    ``seed`` is the run's seed (unit sampling of a model, direction offsets of reconstructed biology);
+    options left None take the profile's, else the view's default. Model modules are extracted when
+    they are not cached yet (progress on stderr)."""
+    profile = run_profile()
+    given = {name: value for name, value in options.items() if value is not None}
+    key = compute_view(view, source, run=dataclasses.replace(profile.run, seed=seed), control=console_control(),
+                       **{**profile.options_for(view), **given})
+    arrays, meta = load_view(key)
+    return key, arrays, meta
+
+
+def artefact_line(name: str, key: str) -> str:
+    """"<name>\t<key>\t<path>": where a command's result lies in the cache."""
+    return f"{name}\t{key}\t{default_cache().path(key)}"
 
 
 def _message(error: BaseException) -> str:
@@ -70,6 +95,7 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
                   interrupted: str = "interrupted") -> Iterator[Failure]:
     """Run a command's work: ``errors`` print "error: <message>" (exit code 2), a cancel or Ctrl-C prints
     ``interrupted`` (exit code 130); the exception stops there and the yielded ``Failure`` holds the code.
+    A first Ctrl-C stops the work at its next safe point, a second at once (``stop_on_interrupt``).
 
     Usage::
 
@@ -80,7 +106,8 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
     """
     failure = Failure()
     try:
-        yield failure
+        with stop_on_interrupt():
+            yield failure
     except errors as error:
         end_progress_line(sys.stderr)
         print(f"error: {_message(error)}", file=sys.stderr)
@@ -90,8 +117,8 @@ def exit_on_error(*, errors: tuple[type[BaseException], ...] = COMPUTE_ERRORS,
         failure.exit_code = EXIT_INTERRUPTED
 
 
-def load_or_skip(name: str, load: Callable[[], ResponseSet]) -> ResponseSet | None:
-    """``load()``, or None after printing "skipped <name>: <why>" when it is not cached (KeyError)."""
+def load_or_skip(name: str, load: Callable[[], T]) -> T | None:
+    """``load()``, or None after printing "skipped <name>: <why>" when its data is missing (KeyError)."""
     try:
         return load()
     except KeyError as error:

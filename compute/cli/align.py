@@ -1,11 +1,15 @@
-"""``python -m compute align``: alignment scores (RSA, CCA, linear predictivity, DSA) of modules with biology."""
+"""``python -m compute align``: alignment scores (RSA, CCA, linear predictivity, DSA) of modules with biology
+(the app's "alignment" view)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from compute.cli._tables import exit_on_error, format_table, load_dataset, load_module, load_or_skip, write_csv
-from compute.jobs import console_control
+from compute.cli._tables import cli_view, exit_on_error, format_table, load_or_skip, view_default, write_csv
+from compute.workflows import VIEW_OPTIONS, Source
+
+METHODS = VIEW_OPTIONS["alignment"]["methods"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,16 +18,21 @@ def _parser() -> argparse.ArgumentParser:
                                                  "section 7) on the 48 bio-matched conditions: bootstrap mean "
                                                  "and 95 %% interval per method, DSA z-score, mean alignment.")
     parser.add_argument("--model", default="fnn-random", help="model of the modules (default: fnn-random)")
-    parser.add_argument("--modules", nargs="+", required=True, help="extracted modules, e.g. 'Enc L1' Rec")
+    parser.add_argument("--modules", nargs="+", required=True,
+                        help="modules, e.g. 'Enc L1' Rec (extracted first when not cached)")
     parser.add_argument("--datasets", nargs="+", default=["retina", "V1"], choices=("retina", "V1"),
                         help="biological references (default: retina V1)")
-    parser.add_argument("--preset", default="interactive", choices=("interactive", "publication"),
-                        help="interactive: 10 bootstraps, 10 DSA nulls; publication: 200 and 50")
+    parser.add_argument("--preset", default=None, choices=("interactive", "publication"),
+                        help="interactive: 10 bootstraps, 10 DSA nulls; publication: 200 and 50 (default: "
+                             f"{view_default('alignment', 'preset')})")
     parser.add_argument("--n-boot", type=int, default=None, help="override the preset's bootstraps")
     parser.add_argument("--n-nulls", type=int, default=None, help="override the preset's DSA nulls")
-    parser.add_argument("--dsa-method", default="angular", choices=("angular", "wasserstein", "euclidean"),
-                        help="dsa-metric score method (default: angular, the authors'; wasserstein is much faster "
-                             "but saturates near 1)")
+    parser.add_argument("--dsa-method", default=None, choices=("angular", "wasserstein", "euclidean"),
+                        help="dsa-metric score method (default: "
+                             f"{view_default('alignment', 'dsa_method')}, the authors'; wasserstein is much "
+                             "faster but saturates near 1)")
+    parser.add_argument("--drop-flagged", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"remove intensity-arm units first (default: {view_default('alignment', 'drop_flagged')})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (and biology's direction offsets)")
     parser.add_argument("--csv", default=None, help="also write the scores to this CSV file")
     return parser
@@ -31,37 +40,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from compute.analysis.alignment import METHODS, alignment_scores, mean_alignment_table
-
-    results: dict[str, dict] = {}
+    options = dict(preset=args.preset, n_boot=args.n_boot, n_nulls=args.n_nulls, dsa_method=args.dsa_method,
+                   drop_flagged=args.drop_flagged, random_state=args.seed)
+    results: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
     skipped = 0
     with exit_on_error(errors=(ValueError, TypeError, OSError)) as failure:
-        bio = {name: load_dataset(name, seed=args.seed) for name in args.datasets}
         for module in args.modules:
-            model = load_or_skip(module, lambda module=module: load_module(args.model, module, seed=args.seed))
-            if model is None:
-                skipped += 1
-                continue
-            results[module] = {name: alignment_scores(model, rs, preset=args.preset, n_boot=args.n_boot,
-                                                      n_nulls=args.n_nulls, dsa_method=args.dsa_method,
-                                                      random_state=args.seed,
-                                                      control=console_control())
-                               for name, rs in bio.items()}
+            for dataset in args.datasets:
+                found = load_or_skip(module, lambda module=module, dataset=dataset: cli_view(
+                    "alignment", Source("model", args.model, module), seed=args.seed, dataset=dataset, **options))
+                if found is None:
+                    skipped += 1
+                    break
+                results.append((module, dataset, *found[1:]))
     if failure.exit_code is not None:
         return failure.exit_code
     if not results:
         return 1
-    table = mean_alignment_table(results)
     rows, csv_rows = [], []
-    for i, module in enumerate(table.modules):
-        for j, dataset in enumerate(table.datasets):
-            result = results[module][dataset]
-            cells = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in map(result.score, METHODS)]
-            rows.append((module, dataset, *cells, f"{result.dsa_z:.2f}", f"{table.values[i, j]:.3f}"))
-            csv_rows.append((module, dataset, result.values.shape[1],
-                             *[v for method in METHODS for v in result.score(method)], result.dsa_z,
-                             table.values[i, j]))
-    print(f"alignment with biology, bootstrap mean [95 % interval] ({args.preset} preset, DSA {args.dsa_method})")
+    for module, dataset, arrays, meta in results:
+        scores = [tuple(meta["scores"][m][s] for s in ("mean", "low", "high")) for m in METHODS]
+        dsa_z = float("nan") if meta["dsa_z"] is None else meta["dsa_z"]
+        rows.append((module, dataset, *[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in scores], f"{dsa_z:.2f}",
+                     f"{meta['mean_alignment']:.3f}"))
+        csv_rows.append((module, dataset, arrays["values"].shape[1], *[v for score in scores for v in score], dsa_z,
+                         meta["mean_alignment"]))
+    used = results[0][3]["options"]
+    print(f"alignment with biology, bootstrap mean [95 % interval] ({used['preset']} preset, DSA {used['dsa_method']})")
     print(format_table(("module", "dataset", "RSA", "CCA", "LP", "DSA (1 - distance)", "DSA z", "mean"), rows))
     if args.csv:
         header = ("module", "dataset", "n_boot",

@@ -7,6 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from compute.bio import fetch
+from compute.bio.datasets import DATASETS, load_factors, resolve_bio_dir
 from compute.cli.data import add_source_arguments, run_fetch
 
 
@@ -20,11 +22,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _info(bio_dir: Path) -> int:
-    from compute.bio.datasets import DATASETS, load_factors
-    from compute.bio.fetch import file_status
-
     print(f"biological data in {bio_dir}")
-    status = file_status(bio_dir)
+    status = fetch.file_status(bio_dir)
     for name, state in status.items():
         print(f"  {name:<30} {state}")
     if any(state != "ok" for state in status.values()):
@@ -46,9 +45,6 @@ def _info(bio_dir: Path) -> int:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from compute.bio import fetch
-    from compute.bio.datasets import resolve_bio_dir
-
     if args.action == "fetch":
         return run_fetch(args, fetch.fetch_bio)
     return _info(resolve_bio_dir(args.data_dir))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from compute.config import DEVICES, Settings
+from compute.cache import default_cache
 from compute.cli._tables import exit_on_error
+from compute.config import DEVICES, Settings
 from compute.jobs import console_control
+from compute.sampling import SamplingSettings
+from compute.stimuli import SuiteSpec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,10 +36,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     import torch
 
-    from compute.cache import default_cache
     from compute.extraction import extract
-    from compute.sampling import SamplingSettings
-    from compute.stimuli import SuiteSpec
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -6,8 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from tqdm import tqdm
+
 from compute.cli._tables import exit_on_error
-from compute.jobs import JobControl
+from compute.jobs import JobControl, interrupted
+from compute.profiles import PROFILES
+from compute.report import ReportPlan, compute_report, plan_for
+from compute.workflows import RunSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,9 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def tqdm_control() -> JobControl:
-    """A JobControl drawing a tqdm bar (percent) with the current stage."""
-    from tqdm import tqdm
-
+    """A JobControl drawing a tqdm bar (percent) with the current stage; cancelled by Ctrl-C."""
     bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed} {postfix}")
 
     def progress(fraction: float, text: str) -> None:
@@ -39,15 +42,11 @@ def tqdm_control() -> JobControl:
         if fraction >= 1.0:
             bar.close()
 
-    return JobControl(progress=progress)
+    return JobControl(progress=progress, cancelled=interrupted)
 
 
 def plan_from_args(args: argparse.Namespace):
     """The ReportPlan of the command line: from ``--manifest``, or the model + profile's settings."""
-    from app.profile import PROFILES
-    from compute.report import ReportPlan, plan_for
-    from compute.workflows import RunSettings
-
     if args.manifest is not None:
         return ReportPlan.from_json(json.loads(args.manifest.read_text())["plan"])
     profile = PROFILES[args.profile]
@@ -59,8 +58,7 @@ def plan_from_args(args: argparse.Namespace):
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     with exit_on_error() as failure:
-        from app.report import render_report
-        from compute.report import compute_report
+        from app.report import render_report  # HTML with plotly: the one command that renders through app/
 
         result = compute_report(plan_from_args(args), control=tqdm_control())
         path = render_report(result, args.out)

@@ -7,6 +7,7 @@ import sys
 
 from compute.config import Settings
 from compute.jobs import console_control
+from compute.models import weights
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,8 +27,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from compute.models import weights
-
     if args.command == "download":
         options = {k: v for k, v in (("url", args.url), ("md5", args.md5)) if v is not None}
         try:

@@ -13,7 +13,6 @@ data's mean and covariance); the 10th non-trivial eigenvalue of the diffusion op
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -25,7 +24,6 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from compute._validation import check_array, check_random_state
-from compute.cache import ArtifactCache, content_key, default_cache
 from compute.encoding.diffusion import diffusion_map, hdbscan_clusters
 from compute.encoding.ian import ian_kernel
 from compute.encoding.neural_matrix import factor_coordinates, neural_matrix, reduce_pca
@@ -33,14 +31,11 @@ from compute.encoding.permuted_cp import effective_dimensionality, permuted_cp
 from compute.encoding.tensor import encoding_tensor, is_model_set, unflatten_maps
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
-from compute.seed_ranks import (BIO_OUTLIERS, DATASET_RANKS, MODEL_OUTLIERS,  # noqa: F401 - re-exported
-                                MODULE_RANKS, N_RESTARTS)
+from compute.seed_ranks import BIO_OUTLIERS, MODEL_OUTLIERS, N_RESTARTS
 
-__all__ = ["BIO_OUTLIERS", "EncodingManifold", "MODEL_OUTLIERS", "chance_purity", "clusteredness", "encoding_manifold",
-           "encoding_manifold_from_factors", "encoding_manifold_key", "get_encoding_manifold",
+__all__ = ["EncodingManifold", "chance_purity", "clusteredness", "encoding_manifold", "encoding_manifold_from_factors",
            "nearest_neighbour_outliers", "neighbour_purity"]
 
-FORMAT_VERSION = 2   # 2: optSF, relFR placement, LP IAN, outlier removal + 1-NN distances, 50 restarts
 _MIN_POINTS = 12   # 10 non-trivial diffusion eigenvalues + the trivial one need more points than that
 
 
@@ -88,29 +83,6 @@ class EncodingManifold:
     @property
     def n_units(self) -> int:
         return self.coords.shape[0]
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Plain arrays (no object dtype) for the cache; ``from_arrays`` inverts it."""
-        meta = {"format_version": FORMAT_VERSION, "unit_columns": list(self.units),
-                "diagnostics": dict(self.diagnostics)}
-        arrays = {"coords": self.coords, "unit_ids": self.unit_ids, "clusters": self.clusters,
-                  "eigenvalues": self.eigenvalues, "preferred_direction": self.preferred_direction,
-                  "pcs": self.pcs, "nn_distances": self.nn_distances, "nn_removed": self.nn_removed,
-                  "meta": np.array(json.dumps(meta, sort_keys=True))}
-        arrays.update({f"unit__{k}": np.asarray(v) for k, v in self.units.items()})
-        return arrays
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "EncodingManifold":
-        meta = json.loads(str(arrays["meta"][()]))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported encoding-manifold format {meta.get('format_version')!r}; "
-                             f"this twinscope reads version {FORMAT_VERSION}")
-        return cls(coords=arrays["coords"], unit_ids=arrays["unit_ids"], clusters=arrays["clusters"],
-                   eigenvalues=arrays["eigenvalues"], preferred_direction=arrays["preferred_direction"],
-                   pcs=arrays["pcs"], nn_distances=arrays["nn_distances"], nn_removed=arrays["nn_removed"],
-                   units={k: arrays[f"unit__{k}"] for k in meta["unit_columns"]},
-                   diagnostics=meta["diagnostics"])
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -304,7 +276,7 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = N_RESTART
     rs : ResponseSet
         responses (n_units, n_stimuli, 8, n_time).
     rank : int
-        Permuted-CP rank (seed-study ranks in ``MODULE_RANKS``; retina 16, V1 17).
+        Permuted-CP rank (seed-study ranks in ``compute.seed_ranks.MODULE_RANKS``; retina 16, V1 17).
     n_restarts : int, default=50
     random_state : int, default=0
     stimuli, smoothing_sigma :
@@ -384,65 +356,3 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
                        effective_dimensionality=effective_dimensionality(A), neural_matrix="published factors")
     return EncodingManifold(unit_ids=np.arange(factors.n_cells), preferred_direction=np.full(factors.n_cells, np.nan),
                             units=dict(factors.cells), diagnostics=diagnostics, **arrays)
-
-
-# ---------------------------------------------------------------------------------------------- cache
-def encoding_manifold_key(source: str | ResponseSet, *, rank: int | None = None, n_restarts: int = N_RESTARTS,
-                          random_state: int = 0, stimuli: str | Sequence[str] | None = None,
-                          smoothing_sigma: float | None = None, max_iter: int = 1000,
-                          ian_objective: str = "lp", k_far: int | None = None, k_near: int | None = None,
-                          min_cluster_size: int = 10) -> str:
-    """Cache key of ``get_encoding_manifold`` with the same arguments (no computation)."""
-    common = {"random_state": random_state, "ian_objective": ian_objective, "min_cluster_size": min_cluster_size,
-              "k_far": k_far, "k_near": k_near, "format": FORMAT_VERSION}
-    if isinstance(source, str):
-        from compute.bio.datasets import DATASETS
-        from compute.bio.fetch import FILES
-
-        if source not in DATASETS:
-            raise ValueError(f"unknown dataset {source!r}; expected one of {DATASETS} or a ResponseSet")
-        if rank is not None and rank != DATASET_RANKS[source]:
-            raise ValueError(f"the published {source} factors have rank {DATASET_RANKS[source]}; got rank={rank}. "
-                             "For another rank decompose the dataset's responses (pass the ResponseSet from "
-                             "compute.bio.datasets.load_dataset)")
-        return content_key("encoding-manifold", dataset=source, files={k: v[1] for k, v in sorted(FILES.items())},
-                           **common)
-    if not isinstance(source, ResponseSet):
-        raise TypeError(f"source must be a dataset name or a ResponseSet; got {type(source).__name__}")
-    if rank is None:
-        raise ValueError("rank is required for a response set (seed-study ranks: compute.encoding.manifold."
-                         "MODULE_RANKS)")
-    stimuli_part = stimuli if stimuli is None or isinstance(stimuli, str) else list(stimuli)
-    return content_key("encoding-manifold", responses=source.content_hash(), rank=rank, n_restarts=n_restarts,
-                       stimuli=stimuli_part, smoothing_sigma=smoothing_sigma, max_iter=max_iter, **common)
-
-
-def get_encoding_manifold(source: str | ResponseSet, *, rank: int | None = None, n_restarts: int = N_RESTARTS,
-                          random_state: int = 0, stimuli: str | Sequence[str] | None = None,
-                          smoothing_sigma: float | None = None, max_iter: int = 1000, ian_objective: str = "lp",
-                          k_far: int | None = None, k_near: int | None = None, min_cluster_size: int = 10,
-                          cache: ArtifactCache | None = None, data_dir=None,
-                          control: JobControl | None = None) -> EncodingManifold:
-    """The encoding manifold of a dataset ("retina" | "V1": published factors) or a response set, computed
-    once and then read from the cache under ``encoding_manifold_key`` (same arguments)."""
-    options = dict(random_state=random_state, ian_objective=ian_objective, min_cluster_size=min_cluster_size)
-    outliers = {k: v for k, v in (("k_far", k_far), ("k_near", k_near)) if v is not None}
-    key = encoding_manifold_key(source, rank=rank, n_restarts=n_restarts, stimuli=stimuli,
-                                smoothing_sigma=smoothing_sigma, max_iter=max_iter, k_far=k_far, k_near=k_near,
-                                **options)
-    cache = default_cache() if cache is None else cache
-
-    def compute():
-        if isinstance(source, str):
-            from compute.bio.datasets import load_factors
-
-            manifold = encoding_manifold_from_factors(load_factors(source, data_dir=data_dir), control=control,
-                                                      **options, **outliers)
-        else:
-            manifold = encoding_manifold(source, rank=rank, n_restarts=n_restarts, stimuli=stimuli,
-                                         smoothing_sigma=smoothing_sigma, max_iter=max_iter, control=control,
-                                         **options, **outliers)
-        return manifold.to_arrays(), {"type": "EncodingManifold", "source": manifold.diagnostics["source"]}
-
-    arrays, _ = cache.get_or_compute(key, compute)
-    return EncodingManifold.from_arrays(arrays)

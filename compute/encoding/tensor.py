@@ -26,7 +26,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from compute.responses import ResponseSet
 from compute.seed_ranks import STIMULUS_CHOICES
-from compute.stimuli import CLASS_NAMES, PRESETS
+from compute.stimuli import CLASS_NAMES, preset_names, resolve
 
 __all__ = ["EncodingTensor", "MODEL_SMOOTHING_SIGMA", "OPTSF_SETS", "STIMULUS_CHOICES", "encoding_tensor",
            "flatten_maps", "is_model_set", "unflatten_maps"]
@@ -123,12 +123,9 @@ def _choose_stimuli(rs: ResponseSet, responses: np.ndarray, stimuli) -> tuple[np
         if stimuli not in STIMULUS_CHOICES:
             raise ValueError(f"unknown stimulus choice {stimuli!r}; expected one of {STIMULUS_CHOICES} "
                              "or a sequence of stimulus names")
-        idx = _slots(rs, [CLASS_NAMES[k] for k in PRESETS[stimuli]])
+        idx = _slots(rs, preset_names(stimuli))
         return np.broadcast_to(idx, (n_units, idx.size)).copy(), stimuli
-    names = list(stimuli)
-    if len(set(names)) != len(names) or not names:
-        raise ValueError(f"stimuli must be distinct and non-empty; got {names}")
-    idx = np.array(rs.stimulus_indices(names))
+    idx = _slots(rs, resolve(list(stimuli), rs.stimuli))
     return np.broadcast_to(idx, (n_units, idx.size)).copy(), "custom"
 
 

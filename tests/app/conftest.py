@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.catalog import Catalog, ModelInfo
-from app.profile import run_profile
+from compute.profiles import run_profile
 from callbacks.context import AppContext
 from compute.cache import ArtifactCache
 from compute.config import Settings

@@ -416,7 +416,7 @@ class TestRank:
 
     def test_defaults(self, ctx, catalog):
         from app.catalog import FALLBACK_RANK
-        from app.profile import run_profile
+        from compute.profiles import run_profile
         from compute.seed_ranks import MODULE_RANKS
 
         assert catalog.default_rank("model:fnn-random", "Rec") == MODULE_RANKS["Rec"] == 9

@@ -85,7 +85,9 @@ class TestPlan:
     def test_measured_throughput_replaces_the_reference(self, ctx):
         plan.record_throughput(ctx, "extract|fnn-random|Enc L1", 0.5)
         plan.record_throughput(ctx, "view|decoding|fnn-random", 7.0)
-        request = {"page": "explore", "views": [{"view": "decoding", "source": "model:fnn-random:Enc L1", "options": {}}]}
+        # A request's page must be a job page since parse_request checks it (main's "x" planned nothing).
+        request = {"page": "explore", "views": [{"view": "decoding", "source": "model:fnn-random:Enc L1",
+                                                 "options": {}}]}
         item = plan.plan_request(request, ctx=ctx)[0]
         assert item.measured and item.seconds == pytest.approx(0.5 * plan._frame_samples(ctx) + 7.0)
         assert plan.read_throughput(ctx) == {"extract|fnn-random|Enc L1": 0.5, "view|decoding|fnn-random": 7.0}

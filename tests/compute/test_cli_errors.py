@@ -52,19 +52,20 @@ def test_load_or_skip(capsys):
     assert capsys.readouterr().err == "skipped Rec: fnn-random / Rec has not been extracted\n"
 
 
-@pytest.mark.parametrize("command, argv, patched, interrupted", [
-    ("align", ["--modules", "Rec", "--datasets", "V1"], "compute.cli.align", "interrupted"),
-    ("tubularity", ["--datasets", "V1"], "compute.cli.tubularity", "interrupted"),
-    ("decode", ["--dataset", "V1"], "compute.cli._tables", "interrupted; nothing was written"),
-    ("encode", ["--dataset", "V1", "--rank", "5"], "compute.cli._tables", "interrupted; nothing was written"),
+@pytest.mark.parametrize("command, argv, interrupted", [
+    ("align", ["--modules", "Rec", "--datasets", "V1"], "interrupted"),
+    ("tubularity", ["--datasets", "V1"], "interrupted"),
+    ("decode", ["--dataset", "V1"], "interrupted; nothing was written"),
+    ("encode", ["--dataset", "V1"], "interrupted; nothing was written"),
 ])
 @pytest.mark.parametrize("error, code", [(ValueError("bad data"), 2), (Cancelled(), 130)], ids=["error", "cancel"])
-def test_every_command_maps_errors_to_exit_codes(monkeypatch, capsys, command, argv, patched, interrupted, error,
+def test_every_command_maps_errors_to_exit_codes(monkeypatch, capsys, tmp_path, command, argv, interrupted, error,
                                                   code):
-    def load_dataset(name, *, seed=0):
+    def source_responses(source, **kwargs):
         raise error
 
-    monkeypatch.setattr(importlib.import_module(patched), "load_dataset", load_dataset)
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("compute.workflows.source_responses", source_responses)
     cli = importlib.import_module(f"compute.cli.{command}")
     assert cli.main(argv) == code
     assert capsys.readouterr().err == ("error: bad data\n" if code == 2 else f"\n{interrupted}\n")
@@ -112,7 +113,7 @@ def _responses(fill):
 
 
 @pytest.mark.parametrize("command, argv", [("decode", ["--dataset", "V1"]),
-                                           ("encode", ["--dataset", "V1", "--rank", "5"])])
+                                           ("encode", ["--dataset", "V1"])])
 @pytest.mark.parametrize("fill, message", [
     (0.0, "error: V1: all 960 responses equal 0; nothing to analyse."),
     (2.0, "error: V1: all 960 responses equal 2; nothing to analyse."),
@@ -139,3 +140,29 @@ def test_an_error_after_a_progress_bar_gets_its_own_line(capsys):
     lines = capsys.readouterr().err.split("\n")
     assert failure.exit_code == 2 and lines[-2].startswith("error: no space left on device") and lines[-1] == ""
     assert lines[0].startswith("\r[#")
+
+
+# ---------------------------------------------------------------------------------------------- issue 12
+@pytest.mark.parametrize("presses, steps", [(1, [0]), (2, [])], ids=["once", "twice"])
+def test_ctrl_c_cancels_at_the_next_safe_point(capsys, presses, steps):
+    """v1 never set ``JobControl.cancelled`` outside tests (Ctrl-C only ever raised KeyboardInterrupt wherever
+    the work was); now a first Ctrl-C cancels the command's control, whose next ``check`` stops the work, and a
+    second one stops it at once."""
+    import signal
+
+    from compute.jobs import console_control
+
+    before = signal.getsignal(signal.SIGINT)
+    done = []
+    with exit_on_error(interrupted="interrupted; nothing was written") as failure:
+        control = console_control()
+        for step in range(4):
+            control.check()
+            for _ in range(presses if step == 0 else 0):
+                signal.raise_signal(signal.SIGINT)
+            done.append(step)
+    assert failure.exit_code == 130 and done == steps
+    err = capsys.readouterr().err
+    assert "stopping at the next safe point (Ctrl-C again to stop now)" in err
+    assert err.endswith("\ninterrupted; nothing was written\n")
+    assert signal.getsignal(signal.SIGINT) is before and not console_control().cancelled()

@@ -1,4 +1,5 @@
-"""``python -m compute tubularity`` and ``align`` on tiny synthetic sources (loaders patched)."""
+"""``python -m compute tubularity`` and ``align`` on tiny synthetic sources (the sources' responses patched;
+the views are computed through ``compute.workflows.compute_view`` like the app's)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ def _module(model: str, module: str, seed: int = 0) -> ResponseSet:
     return ResponseSet(resp.astype(np.float32), MODEL_STIMULI, provenance={"label": f"{model} / {module}"})
 
 
+def _responses(source, **kwargs) -> ResponseSet:
+    return _bio(source.name) if source.kind == "bio" else _module(source.name, source.module)
+
+
 @pytest.fixture
-def patched(monkeypatch):
-    for cli in (tubularity_cli, align_cli):
-        monkeypatch.setattr(cli, "load_dataset", _bio)
-        monkeypatch.setattr(cli, "load_module", _module)
+def patched(monkeypatch, tmp_path):
+    monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("compute.workflows.source_responses", _responses)
 
 
 def test_tubularity_table_and_csv(patched, tmp_path, capsys):

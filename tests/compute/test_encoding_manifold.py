@@ -1,14 +1,13 @@
 """The encoding-manifold pipeline: the biological manifolds from the published factors (retina clustered by
-cell type, V1 layers intermixed), a planted model set end to end, the cache, purity and clusteredness, the CLI."""
+cell type, V1 layers intermixed), a planted model set end to end, purity and clusteredness, the CLI (the app's
+"encoding" view)."""
 
 import numpy as np
 import pytest
 
-from compute.cli import _tables
 from compute.cli import encode as encode_cli
-from compute.encoding.manifold import (EncodingManifold, chance_purity, clusteredness, encoding_manifold,
-                                       encoding_manifold_from_factors, encoding_manifold_key,
-                                       get_encoding_manifold, nearest_neighbour_outliers, neighbour_purity)
+from compute.encoding.manifold import (chance_purity, clusteredness, encoding_manifold, encoding_manifold_from_factors,
+                                       nearest_neighbour_outliers, neighbour_purity)
 from compute.responses import ResponseSet
 from compute.stimuli import CLASS_NAMES
 
@@ -62,16 +61,12 @@ class TestBiologicalManifolds:
         print(f"silhouette excess: retina {retina:.3f}, V1 {v1:.3f}")
         assert retina > v1 > 0
 
-    def test_diagnostics_and_round_trip(self, bio_manifolds):
+    def test_diagnostics(self, bio_manifolds):
         m = bio_manifolds["V1"]
         d = m.diagnostics
         assert d["rank"] == 17 and d["n_pcs"] >= 2 and d["neural_matrix"] == "published factors"
         assert (d["k_far"], d["k_near"], d["n_outliers"]) == (0, 0, 0) and not m.nn_removed.any()
         assert np.all(np.isnan(m.preferred_direction))
-        back = EncodingManifold.from_arrays(m.to_arrays())
-        np.testing.assert_array_equal(back.coords, m.coords)
-        np.testing.assert_array_equal(back.units["layer"], m.units["layer"])
-        assert back.diagnostics == d
 
 
 # ------------------------------------------------------------------ a planted model set
@@ -113,15 +108,6 @@ class TestPlantedModelSet:
         assert neighbour_purity(m.pcs, kinds, k=5) >= 0.9
         assert m.diagnostics["fit"] > 0.95 and m.diagnostics["rank"] == 3
         assert m.coords.shape == (48, 3) and m.clusters.shape == (48,)
-
-    def test_cached_once(self, tmp_cache):
-        rs, _, _ = planted_set(n_units=30, seed=1)
-        options = dict(rank=2, n_restarts=1, max_iter=50)
-        first = get_encoding_manifold(rs, cache=tmp_cache, **options)
-        assert encoding_manifold_key(rs, **options) in tmp_cache
-        second = get_encoding_manifold(rs, cache=tmp_cache, **options)
-        np.testing.assert_array_equal(first.coords, second.coords)
-        assert encoding_manifold_key(rs, **{**options, "rank": 3}) != encoding_manifold_key(rs, **options)
 
 
 # ------------------------------------------------------------------ statistics
@@ -165,25 +151,8 @@ class TestStatistics:
             clusteredness(rng.random((5, 2)), ks=[1, 2])
 
 
-# ------------------------------------------------------------------ keys and errors
-class TestKeys:
-    def test_published_rank_only(self):
-        with pytest.raises(ValueError, match="the published V1 factors have rank 17; got rank=5"):
-            encoding_manifold_key("V1", rank=5)
-
-    def test_unknown_dataset(self):
-        with pytest.raises(ValueError, match="unknown dataset 'LGN'"):
-            encoding_manifold_key("LGN")
-
-    def test_response_set_needs_rank(self):
-        rs, _, _ = planted_set(n_units=4)
-        with pytest.raises(ValueError, match="rank is required for a response set"):
-            encoding_manifold_key(rs)
-
-    def test_bad_source_type(self):
-        with pytest.raises(TypeError, match="source must be a dataset name or a ResponseSet; got int"):
-            encoding_manifold_key(3, rank=2)
-
+# ------------------------------------------------------------------ errors
+class TestErrors:
     def test_too_few_units(self, rng):
         rs, _, _ = planted_set(n_units=8)
         with pytest.raises(ValueError, match="needs at least 12 distinct connected units; got 8"):
@@ -195,27 +164,26 @@ class TestKeys:
         with pytest.raises(TypeError, match="expected BioFactors"):
             encoding_manifold_from_factors({"lambdas": 1})
 
-    def test_dataset_key_is_stable(self):
-        assert encoding_manifold_key("retina") == encoding_manifold_key("retina", rank=16)
-        assert encoding_manifold_key("retina") != encoding_manifold_key("V1")
-
 
 # ------------------------------------------------------------------ CLI
 @pytest.mark.slow
 class TestCLI:
     def test_dataset_from_published_factors(self, data_dir, tmp_path, monkeypatch, capsys):
+        from compute.workflows import Source, view_key
+
         monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data_dir))
         monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
+        monkeypatch.delenv("TWINSCOPE_PROFILE", raising=False)
         assert encode_cli.main(["--dataset", "V1"]) == 0
         out = capsys.readouterr().out
-        key = encoding_manifold_key("V1")
+        key = view_key("encoding", Source("bio", "V1"))
         assert "V1 (published factors): encoding manifold of 637 units" in out and key in out
         assert (tmp_path / "artifacts" / f"{key}.npz").exists()
 
     def test_module_with_seed_rank(self, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
         rs, _, _ = planted_set(n_units=30, seed=2)
-        monkeypatch.setattr(_tables, "load_module", lambda model, module, seed=0: rs)
+        monkeypatch.setattr("compute.workflows.source_responses", lambda source, **kwargs: rs)
         assert encode_cli.main(["--model", "fnn-random", "--module", "Enc L1", "--restarts", "1"]) == 0
         out = capsys.readouterr().out
         assert "planted: encoding manifold of 30 units" in out and "rank 8" in out
@@ -223,9 +191,16 @@ class TestCLI:
     def test_errors_are_reported(self, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))
 
-        def missing(model, module, seed=0):
-            raise KeyError(f"{model} / {module} has not been extracted; run `python -m compute extract`")
+        def missing(source, **kwargs):
+            raise KeyError(f"{source.name} / {source.module} has not been extracted; run `python -m compute extract`")
 
-        monkeypatch.setattr(_tables, "load_module", missing)
+        monkeypatch.setattr("compute.workflows.source_responses", missing)
         assert encode_cli.main(["--model", "fnn-random", "--module", "Rec"]) == 2
         assert "has not been extracted" in capsys.readouterr().err
+
+    def test_rank_of_a_dataset_is_refused(self, capsys):
+        """v1 decomposed a dataset's responses at ``--rank``; the app's encoding view (the one route) draws a
+        dataset from its published factors, so the command refuses the option instead of ignoring it."""
+        with pytest.raises(SystemExit):
+            encode_cli.main(["--dataset", "V1", "--rank", "5"])
+        assert "--rank applies to a model module" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from app.profile import PROFILES
+from compute.profiles import PROFILES
 from compute.cache import ArtifactCache
 from compute.config import Settings
 from compute.jobs import Cancelled, JobControl

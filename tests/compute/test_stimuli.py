@@ -514,3 +514,49 @@ class TestCommand:
     def test_bad_arguments(self, capsys):
         assert cli_main(["stimuli", "--instances", "0"]) == 2
         assert "error: n_instances must be >= 1; got 0" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- issue 12
+class TestResolve:
+    """The one stimulus resolver of decoding, tubularity, encoding options and the views (v1 had three, with
+    three rules: decoding's ``resolve_stimuli``, tubularity's ``default_stimuli``, the views' option reader)."""
+
+    def test_bio_stimuli_are_the_bio_matched_preset(self):
+        from compute.bio.datasets import BIO_STIMULI
+
+        assert BIO_STIMULI == ("grat_W12", "grat_W2", "neg1dotflow_D2_bg", "neg3dotflow_D2_bg", "pos1dotflow_D2_bg",
+                               "pos3dotflow_D2_bg")
+        assert S.resolve(None) == BIO_STIMULI == S.preset_names("bio-matched")
+
+    def test_selections(self):
+        names = S.CLASS_NAMES
+        assert S.resolve("all") == names and S.resolve(None, default="all") == names
+        assert S.resolve("grat_W1") == ("grat_W1",)
+        assert S.resolve([10, "grat_W12"]) == (names[10], "grat_W12")
+        assert S.resolve([1, 0], ("b", "a")) == ("a", "b")                      # indices into what is available
+        assert S.resolve("authors-highsf")[1] == "neg3dotflow_D2_bg"
+
+    def test_one_rule_for_missing_stimuli(self):
+        two = S.CLASS_NAMES[:2]
+        assert S.resolve(None, two) == two                                       # a default falls back to all
+        with pytest.raises(ValueError, match=r"this set lacks the bio-matched stimuli \['grat_W2',"):
+            S.resolve("bio-matched", two)                                        # asked for: must be there
+        with pytest.raises(ValueError, match="unknown stimulus 'grat_W2'; expected a name of"):
+            S.resolve(["grat_W2"], two)
+        assert S.present(["grat_W2", "grat_W1", "grat_W12"], two) == (["grat_W1", "grat_W12"], ["grat_W2"])
+
+    @pytest.mark.parametrize("bad, error", [("six", "unknown stimulus preset 'six'"), ([0, 0], "must be distinct"),
+                                            ([], "must be distinct and non-empty"), ([True], "unknown stimulus True"),
+                                            ([11], "unknown stimulus 11"), ([2.5], "unknown stimulus 2.5")])
+    def test_bad_selections(self, bad, error):
+        with pytest.raises(ValueError, match=error):
+            S.resolve(bad)
+
+
+def test_one_default_rank():
+    """One ``default_rank`` for the views and the pages (v1: ``views._encoding_rank`` and ``Catalog.default_rank``
+    each read ``MODULE_RANKS`` with rules of their own)."""
+    from compute.seed_ranks import default_rank
+
+    assert default_rank("model", "Rec") == 9 and default_rank("model", "Enc L1") == 8
+    assert default_rank("bio", None) is None and default_rank("model", "Conv1") is None

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from scipy.stats import special_ortho_group
 
-from compute.analysis.tubularity import (_group_quantiles, compare_groups, default_stimuli, response_curves,
-                                         sensitivity_grid, tubularity, tubularity_of_responses)
+from compute.analysis.tubularity import (_group_quantiles, compare_groups, response_curves, sensitivity_grid,
+                                         tubularity, tubularity_of_responses)
 from compute.bio.datasets import BIO_STIMULI
 from compute.jobs import Cancelled, JobControl
 from compute.responses import ResponseSet
+from compute.stimuli import resolve
 
 ALL_CLASSES = ("grat_W12", "grat_W1", "grat_W2", "neg1dotflow_D1_bg", "neg3dotflow_D1_bg", "neg1dotflow_D2_bg",
                "neg3dotflow_D2_bg", "pos1dotflow_D1_bg", "pos3dotflow_D1_bg", "pos1dotflow_D2_bg",
@@ -321,8 +322,8 @@ def _response_set(rng, *, spread: float, stimuli=ALL_CLASSES, n_units: int = 40,
 class TestTubularityOfResponses:
     def test_default_stimuli_pick_bio_six_by_name(self, rng):
         rs = _response_set(rng, spread=0.1)
-        assert default_stimuli(rs) == BIO_STIMULI
-        assert default_stimuli(rs.select(stimuli=[0, 1, 3])) == ("grat_W12", "grat_W1", "neg1dotflow_D1_bg")
+        assert resolve(None, rs.stimuli) == BIO_STIMULI      # tubularity's default: the one resolver's (issue 12)
+        assert resolve(None, rs.select(stimuli=[0, 1, 3]).stimuli) == ("grat_W12", "grat_W1", "neg1dotflow_D1_bg")
         result = tubularity_of_responses(rs, n_boot=2, n_components=4, **FAST)
         assert result.stimuli == BIO_STIMULI
         assert result.s_tight.shape == (2,) and result.bundle_s_tight.shape == (2, 6)

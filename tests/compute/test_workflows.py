@@ -121,7 +121,8 @@ class TestRunSettings:
 _OTHER_VALUES = {"stimuli": "all", "drop_flagged": True, "windows": False, "n_boot": 5, "q": 0.8,
                  "smoothing": 1.0, "sensitivity": False, "random_state": 1, "dataset": "retina",
                  "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2,
-                 "stimulus_set": "bio-matched", "ian": "greedy", "k_far": 0, "k_near": 0, "eps_rule": "exact"}
+                 "stimulus_set": "bio-matched", "ian": "greedy", "k_far": 0, "k_near": 0, "eps_rule": "exact",
+                 "n_nulls": 3, "dsa_method": "wasserstein"}
 _OTHER_IN_VIEW = {("encoding", "preset"): "interactive"}
 _BASE = {"alignment": {"dataset": "V1"}}
 
@@ -204,16 +205,16 @@ class TestOptionBounds:
             assert normalise_options(view, {**base, **explicit}) == normalise_options(view, base)
 
     def test_choices_mirror_the_analyses(self):
-        from compute.analysis.alignment import METHODS, PRESETS
+        from compute.analysis.alignment import DSA_METHODS, METHODS, PRESETS
         from compute.bio.datasets import DATASETS
         from compute.workflows import OPTION_BOUNDS
 
         assert OPTION_BOUNDS["dataset"].choices == DATASETS and OPTION_BOUNDS["methods"].choices == METHODS
-        assert OPTION_BOUNDS["preset"].choices == tuple(PRESETS)
+        assert OPTION_BOUNDS["preset"].choices == tuple(PRESETS) and OPTION_BOUNDS["dsa_method"].choices == DSA_METHODS
 
     def test_profiles_and_the_explore_rank_field_use_the_bounds(self):
         from app.pages import explore
-        from app.profile import PROFILES
+        from compute.profiles import PROFILES
         from compute.workflows import OPTION_BOUNDS, normalise_options
 
         assert (explore.RANK_LOW, explore.RANK_HIGH) == (OPTION_BOUNDS["rank"].low, OPTION_BOUNDS["rank"].high)
@@ -459,7 +460,8 @@ def test_encoding_view_on_tiny_model_source(tmp_cache, settings, rng):
     assert meta["diagnostics"]["rank"] == 2 and meta["restarts_note"] == "1 restarts (publication preset; the authors ran 50)"
     assert arrays["nn_distances"].shape == arrays["nn_removed"].shape and arrays["nn_removed"].sum() == 0
     assert (meta["diagnostics"]["k_far"], meta["diagnostics"]["ian_objective"]) == (0, "lp")
-    with pytest.raises(ValueError, match="preset must be one of"):
+    # The preset's bound (OPTION_BOUNDS) answers before the encoding precheck, whose own preset check was dead.
+    with pytest.raises(ValueError, match=r"preset must be one of \['interactive', 'publication'\]; got 'fast'"):
         compute_view("encoding", source, cache=tmp_cache, settings=settings, preset="fast")
     with pytest.raises(ValueError, match="no seed-study rank for module 'Pool'"):
         compute_view("encoding", Source("model", "conv3d-random", "Pool"), cache=tmp_cache, settings=settings)

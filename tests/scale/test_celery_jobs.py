@@ -34,7 +34,7 @@ def _outcome(web, key: str, job: str, timeout: float = JOB_TIMEOUT_S):
 
 
 def _view_key(web, module: str, view: str = "decoding") -> str:
-    from app.profile import run_profile
+    from compute.profiles import run_profile
     from compute.config import Settings
     from compute.workflows import Source, view_key
 

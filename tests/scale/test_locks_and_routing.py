@@ -81,7 +81,7 @@ class TestChoice:
 @pytest.fixture
 def ctx(tmp_path, data_dir):
     """What ``needs_extraction`` reads of an AppContext: run settings, settings and the cache."""
-    from app.profile import run_profile
+    from compute.profiles import run_profile
     from compute.config import Settings
 
     return SimpleNamespace(run=run_profile({"TWINSCOPE_PROFILE": "test"}).run, cache=ArtifactCache(tmp_path / "a"),

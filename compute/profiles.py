@@ -9,7 +9,7 @@ TWINSCOPE_PROFILE selects one:
 | test | conv3d-random | one instance, 12 frames, 200 units; encoding rank 4 (2 restarts), 5 tubularity bootstraps: browser tests finish a job in seconds |
 
 A profile may also set default view options (``compute.workflows.VIEW_OPTIONS``); a job request's own
-options win.
+options win. The app and the command line read the same profile, so they ask for the same view keys.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import json
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from compute.workflows import RunSettings
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {"model": "fnn-random", "run": {}},
@@ -44,10 +46,8 @@ class RunProfile:
         return dict(json.loads(self.view_options).get(view, {}))
 
     @property
-    def run(self):
-        """The ``compute.workflows.RunSettings`` of this profile."""
-        from compute.workflows import RunSettings
-
+    def run(self) -> RunSettings:
+        """The run settings of this profile."""
         return RunSettings(**dict(self.run_options))
 
 

@@ -1,0 +1,47 @@
+"""Data flows one way, compute <- callbacks <- app (issue 12): each package imports on its own, and compute,
+every module of it, pulls in no dash / plotly / flask and nothing of callbacks/ or app/."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+UPWARD = ("dash", "plotly", "flask", "callbacks", "app")
+
+_SCRIPT = """
+import importlib, json, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+names = [sys.argv[1]]
+if sys.argv[2] == "all":
+    names += [m.name for m in pkgutil.walk_packages(package.__path__, sys.argv[1] + ".")]
+for name in names:
+    importlib.import_module(name)
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def _top_level_modules(package: str, scope: str) -> set[str]:
+    """Top-level names in sys.modules after a fresh interpreter imports ``package`` (``scope`` "all": and
+    every module under it)."""
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, package, scope], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_compute_imports_nothing_upward():
+    """Every module of compute (the CLI's included), imported in one fresh interpreter."""
+    assert {m.name for m in pkgutil.iter_modules([str(REPO / "compute")])} >= {"cli", "workflows", "views"}
+    assert _top_level_modules("compute", "all") & set(UPWARD) == set()
+
+
+@pytest.mark.parametrize("package", ["callbacks", "app"])
+def test_each_package_imports_on_its_own(package):
+    loaded = _top_level_modules(package, "package")
+    assert package in loaded and "compute" in loaded
