@@ -24,6 +24,7 @@ import numpy as np
 from compute.cache import ArtifactCache, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
+from compute.seed_values import PUBLISHED_ACCURACY, PUBLISHED_TUBULARITY
 from compute.workflows import RunSettings, Source, compute_view, load_view, view_key
 
 REPORT_VERSION = 1
@@ -31,12 +32,6 @@ DATASETS = ("retina", "V1")
 SOURCE_VIEWS = ("decoding", "accuracy", "tubularity", "encoding")
 PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "dash", "plotly", "dsa-metric", "tqdm")
 
-# METHODS.md sections 4 and 6: the seed study's values for the trained FNN.
-PUBLISHED_LOGISTIC = {"Enc L1": 0.59, "Enc L2": 0.62, "Enc L4": 0.66, "Enc L8": 0.74, "Rec": 0.89,
-                      "RecOut": 0.90, "Readout": 0.88, "Output": 0.77}
-PUBLISHED_TUBULARITY = {"retina": (0.068, 1.29e-5), "V1": (0.135, 4.06e-5), "Enc L1": (0.201, 2.86e-4),
-                        "Enc L8": (1.99, 1.75e-6), "Rec": (0.123, 2.3e-7), "RecOut": (0.121, 5.4e-7),
-                        "Readout": (0.33, 3.9e-6), "Output": (0.148, 3.5e-6)}
 UNTRAINED_NOTE = ("The model has random (untrained) weights: the published column refers to the trained FNN, "
                   "so disagreements are expected and are not failures of the replication.")
 
@@ -239,8 +234,8 @@ def comparison_tables(result: ReportResult) -> dict[str, list[dict[str, Any]]]:
     decoding, tubularity = [], []
     for token, name in names.items():
         acc = meta[f"accuracy|{token}"]
-        if name in PUBLISHED_LOGISTIC and token.startswith("model:"):
-            published = PUBLISHED_LOGISTIC[name]
+        if name in PUBLISHED_ACCURACY and token.startswith("model:"):
+            published = PUBLISHED_ACCURACY[name]
             decoding.append({"source": name, "twinscope": acc["logistic"], "spread": acc["logistic_sd"],
                              "published": published, "knn": acc["knn"], "chance": acc["chance"],
                              "disagrees": _disagrees(acc["logistic"], acc["logistic_sd"], published, 0.005)})
