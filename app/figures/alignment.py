@@ -113,7 +113,9 @@ def alignment_heatmap(modules: Sequence[str], scores: Mapping[str, Mapping[str, 
                         for per in scores.values() for m in per if m != "dsa_z"])
     data = []
     for col, dataset in enumerate(datasets, start=1):
-        methods = [m for m in scores[dataset] if m != "dsa_z"]
+        # one row order in every panel (the stored order can differ between datasets)
+        methods = sorted((m for m in scores[dataset] if m != "dsa_z"),
+                         key=lambda m: (list(METHOD_TITLES).index(m) if m in METHOD_TITLES else len(METHOD_TITLES), m))
         z = np.array([np.asarray(scores[dataset][m]["mean"], dtype=float) for m in methods])
         if z.shape != (len(methods), len(modules)):
             raise ValueError(f"{dataset}: every method needs {len(modules)} values; got shape {z.shape}")

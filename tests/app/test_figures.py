@@ -552,3 +552,15 @@ class TestComparePanels:
         assert "64 units · 16 conditions" in manifold.layout.title.text
         encoding = compare.panel_figure(result, "bio:V1", "encoding", ctx=ctx)
         assert [t.name for t in encoding.data] == ["L2/3", "L4"] and encoding.layout.legend.title.text == "layer"
+
+
+def test_alignment_heatmap_rows_in_one_order_for_every_dataset():
+    """The stored score order can differ between datasets; before, each panel followed its own order, so the
+    retina panel read DSA..RSA top-down while V1 read RSA..DSA."""
+    from app.figures.alignment import alignment_heatmap
+
+    scores = {"retina": {"dsa": {"mean": [0.7]}, "lp": {"mean": [0.1]}, "rsa": {"mean": [0.2]}},
+              "V1": {"rsa": {"mean": [0.3]}, "dsa": {"mean": [0.4]}, "lp": {"mean": [0.5]}}}
+    fig = alignment_heatmap(["Rec"], scores)
+    assert list(fig.data[0].y) == list(fig.data[1].y) == ["RSA", "linear predictivity", "DSA (1 - distance)"]
+    assert fig.data[0].z[0][0] == 0.2 and fig.data[1].z[0][0] == 0.3
