@@ -42,10 +42,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
-import psutil
 import torch
 
-from compute.cache import ArtifactCache, content_key, default_cache
+from compute.cache import ArtifactCache, content_key, default_cache, writer_is_gone
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.models.registry import ModuleSpec, get_model, select_device
@@ -614,17 +613,9 @@ def _spill_folder(settings: Settings) -> Iterator[Path]:
 
 
 def _is_stale(folder: Path) -> bool:
-    """Whether the process named in a spill folder is gone, or its pid now belongs to a process that started
-    after the folder was last written (pids are reused, e.g. by a restarted container)."""
+    """Whether the process named in a spill folder (``spill-<pid>-...``) is gone (``writer_is_gone``)."""
     pid = folder.name.split("-")[1]
-    if not pid.isdigit():
-        return False
-    try:
-        return psutil.Process(int(pid)).create_time() > folder.stat().st_mtime
-    except psutil.NoSuchProcess:
-        return True
-    except FileNotFoundError:  # removed meanwhile by another process
-        return False
+    return pid.isdigit() and writer_is_gone(int(pid), folder)
 
 
 def _fits_on_disk(sizes: Mapping[str, int], folder: Path) -> list[str]:
