@@ -225,9 +225,9 @@ class TestOptionBounds:
     @pytest.mark.parametrize("view, options, error, message", [
         ("tubularity", {"n_boot": 10_000_000}, ValueError, r"n_boot must be an integer in 2..200; got 10000000"),
         ("tubularity", {"n_boot": 30.0}, TypeError, "n_boot must be an integer"),
-        ("tubularity", {"q": float("nan")}, ValueError, r"q must be a number in 0.5..1.0; got nan"),
-        ("tubularity", {"smoothing": "2"}, TypeError, "smoothing must be a number"),
-        ("tubularity", {"sensitivity": 1}, TypeError, "sensitivity must be true or false; got 1"),
+        ("tubularity", {"q": float("nan")}, ValueError, r"q must be a finite number in \[0.5, 1.0\]; got nan"),
+        ("tubularity", {"smoothing": "2"}, TypeError, "smoothing must be a finite number"),
+        ("tubularity", {"sensitivity": 1}, TypeError, "sensitivity must be True or False; got 1"),
         ("tubularity", {"random_state": -1}, ValueError, "random_state must be an integer in 0..4294967295"),
         ("encoding", {"rank": 41}, ValueError, r"rank must be an integer in 2..40 or None; got 41"),
         ("encoding", {"n_restarts": 10**6}, ValueError, "n_restarts must be an integer in 1..100"),
