@@ -27,7 +27,8 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.decomposition import PCA
 
-from compute._validation import check_array, check_int, check_random_state
+from compute._validation import (check_array, check_choice, check_float, check_instance, check_int,
+                                 check_random_state, check_subset)
 from compute.analysis._stats import rowwise_pearson
 from compute.analysis.timebase import resample_time
 from compute.bio.datasets import BIO_STIMULI
@@ -251,8 +252,7 @@ def lp_score(x: np.ndarray, y: np.ndarray, *, n_splits: int = 10, n_train: int =
     check_int(n_splits, name="n_splits", low=1)
     for name, k, n_units in (("x_components", x_components, x.shape[2]), ("y_components", y_components, y.shape[2])):
         check_int(k, name=name, low=1, high=min(n_cond, n_units), why=" (conditions, units)")
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
+    alpha = check_float(alpha, name="alpha", low=0)
     rng = check_random_state(random_state)
     px, py = _pc_scores(x, x_components), _pc_scores(y, y_components)
     total = np.zeros(x.shape[0])
@@ -342,8 +342,7 @@ def _dsa_inputs(x: np.ndarray, y: np.ndarray, n_components: int,
 
 
 def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape) -> None:
-    if score_method not in DSA_METHODS:
-        raise ValueError(f"score_method must be 'wasserstein', 'angular' or 'euclidean'; got {score_method!r}")
+    check_choice(score_method, DSA_METHODS, name="score_method")
     check_int(n_components, name="n_components", low=1, high=min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2]),
               why=" for these shapes")
     if x_shape[1] < 3:
@@ -362,8 +361,7 @@ def matched_arrays(model: ResponseSet, bio: ResponseSet) -> tuple[np.ndarray, np
         (``resample_time``) to the model's n_time.
     """
     for name, rs in (("model", model), ("bio", bio)):
-        if not isinstance(rs, ResponseSet):
-            raise TypeError(f"{name} must be a ResponseSet; got {type(rs).__name__}")
+        check_instance(rs, ResponseSet, name=name)
         missing = [s for s in BIO_STIMULI if s not in rs.stimuli]
         if missing:
             raise ValueError(f"{name} set {rs.label!r} lacks the bio-matched stimuli {missing}; alignment "
@@ -381,8 +379,7 @@ def matched_arrays(model: ResponseSet, bio: ResponseSet) -> tuple[np.ndarray, np
 
 
 def _resolve_preset(preset: str, n_boot: int | None, n_nulls: int | None) -> tuple[int, int]:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
+    check_choice(preset, tuple(PRESETS), name="preset")
     n_boot = PRESETS[preset]["n_boot"] if n_boot is None else n_boot
     n_nulls = PRESETS[preset]["n_nulls"] if n_nulls is None else n_nulls
     return (check_int(n_boot, name="n_boot", low=1),
@@ -542,9 +539,7 @@ def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[
         Per method: bootstrap values, mean and 95 % percentile interval; per-time curves for RSA/CCA/LP;
         DSA z-score.
     """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}; got {list(methods)}")
+    check_subset(methods, METHODS, name="methods")
     methods = tuple(m for m in METHODS if m in methods)
     n_boot, n_nulls = _resolve_preset(preset, n_boot, n_nulls)
     x, y = matched_arrays(model, bio)
@@ -573,8 +568,7 @@ def mean_alignment_table(results: Mapping[str, Mapping[str, AlignmentResult]]) -
     datasets: list[str] = []
     for per_dataset in results.values():
         for name, result in per_dataset.items():
-            if not isinstance(result, AlignmentResult):
-                raise TypeError(f"results[...][{name!r}] must be an AlignmentResult; got {type(result).__name__}")
+            check_instance(result, AlignmentResult, name=f"results[...][{name!r}]")
             if name not in datasets:
                 datasets.append(name)
     values = np.full((len(modules), len(datasets)), np.nan)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from compute._validation import check_array
+from compute._validation import check_array, check_float, check_int
 
 _N_COORDS = 3
 
@@ -51,15 +51,8 @@ class CrossingEvents:
 
 
 def _check_options(epsilon: float, delta: int) -> tuple[float, int]:
-    if isinstance(epsilon, (bool, np.bool_)) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
-        raise TypeError(f"epsilon must be a number; got {type(epsilon).__name__}")
-    if not np.isfinite(epsilon) or epsilon <= 0:
-        raise ValueError(f"epsilon must be a finite distance > 0; got {epsilon}")
-    if isinstance(delta, (bool, np.bool_)) or not isinstance(delta, (int, np.integer)):
-        raise TypeError(f"delta must be an int (time bins); got {type(delta).__name__}")
-    if delta < 0:
-        raise ValueError(f"delta must be >= 0 time bins; got {delta}")
-    return float(epsilon), int(delta)
+    return (check_float(epsilon, name="epsilon", low=0, low_open=True, why=" (a distance)"),
+            check_int(delta, name="delta", low=0, why=" (time bins)"))
 
 
 def _crossing_pairs(points: np.ndarray, epsilon: float, delta: int) -> tuple[np.ndarray, ...]:

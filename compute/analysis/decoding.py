@@ -21,6 +21,7 @@ from scipy.sparse.linalg import svds
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from compute._validation import check_bool, check_instance
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 from compute.stimuli import resolve
@@ -129,8 +130,7 @@ def resolve_stimuli(rs: ResponseSet, stimuli: str | Sequence[str | int] | None =
                     default: str = "bio-matched") -> tuple[str, ...]:
     """Stimulus names an analysis of ``rs`` uses, in the order it uses them (``compute.stimuli.resolve``
     among ``rs.stimuli``: None = ``default``, falling back to every stimulus of the set)."""
-    if not isinstance(rs, ResponseSet):
-        raise TypeError(f"expected a ResponseSet; got {type(rs).__name__}")
+    check_instance(rs, ResponseSet, name="rs")
     return resolve(stimuli, rs.stimuli, default=default)
 
 
@@ -477,6 +477,7 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
     DecodingAccuracy
     """
     control = ensure_control(control)
+    windows = check_bool(windows, name="windows")
     names = resolve_stimuli(rs, stimuli, default="all")
     if len(names) < 2:
         raise ValueError(f"decoding needs at least 2 stimulus classes; got {list(names)}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import rankdata
 
+from compute._validation import check_float, check_instance
 from compute.analysis._stats import rowwise_pearson
 from compute.responses import ResponseSet
 
@@ -77,8 +78,7 @@ class IntensityArm:
 
 
 def _check_rs(rs: ResponseSet) -> ResponseSet:
-    if not isinstance(rs, ResponseSet):
-        raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
+    check_instance(rs, ResponseSet, name="rs")
     if rs.n_time - rs.onset_index < 2:
         raise ValueError(f"need at least 2 time bins from the onset (bin {rs.onset_index}); got {rs.n_time} bins")
     return rs
@@ -140,12 +140,10 @@ def intensity_arm(rs: ResponseSet, *, max_osi: float = 0.2, max_dsi: float = 0.2
         flags (n_units,) and the scores used.
     """
     rs = _check_rs(rs)
-    for name, value in (("max_osi", max_osi), ("max_dsi", max_dsi)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
-    for name, value in (("min_psth_corr", min_psth_corr), ("min_ramp", min_ramp)):
-        if not -1.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [-1, 1]; got {value!r}")
+    max_osi = check_float(max_osi, name="max_osi", low=0, high=1)
+    max_dsi = check_float(max_dsi, name="max_dsi", low=0, high=1)
+    min_psth_corr = check_float(min_psth_corr, name="min_psth_corr", low=-1, high=1)
+    min_ramp = check_float(min_ramp, name="min_ramp", low=-1, high=1)
     tuning = unit_tuning(rs)
     psth = rs.responses[..., rs.onset_index:].astype(np.float64).mean(axis=(1, 2))
     psth_corr = rowwise_pearson(psth, psth.mean(axis=0))
@@ -173,8 +171,7 @@ def remove_flagged(rs: ResponseSet, flags: np.ndarray) -> ResponseSet:
     ResponseSet
         responses (n_units - n_flagged, ...), same labels otherwise.
     """
-    if not isinstance(rs, ResponseSet):
-        raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
+    check_instance(rs, ResponseSet, name="rs")
     flags = np.asarray(flags)
     if flags.dtype != bool:
         raise TypeError(f"flags must be a boolean array; got dtype {flags.dtype}")

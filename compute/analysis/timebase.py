@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.signal import resample
 
-from compute._validation import check_int
+from compute._validation import check_instance, check_int
 from compute.responses import ResponseSet
 
 
@@ -36,8 +36,7 @@ def resample_time(rs: ResponseSet, n_time: int) -> ResponseSet:
         not clipped: the Fourier resampling may ring slightly below zero next to sharp onsets.
         ``rs`` itself is returned when it already has ``n_time`` bins.
     """
-    if not isinstance(rs, ResponseSet):
-        raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
+    check_instance(rs, ResponseSet, name="rs")
     n_time = check_int(n_time, name="n_time", low=2)
     n_in = rs.n_time
     if n_in == n_time:

@@ -33,7 +33,7 @@ from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from compute._validation import check_array, check_int, check_random_state
+from compute._validation import check_array, check_choice, check_instance, check_int, check_random_state
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 from compute.stimuli import resolve
@@ -389,8 +389,7 @@ def _tubularity_grid(curves: np.ndarray, curve_bundle: np.ndarray, n_bundles: in
 # ---------------------------------------------------------------------------------------------- checks
 def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[float], n_bins: int,
                     eps_rule: str) -> tuple[np.ndarray, np.ndarray]:
-    if eps_rule not in EPS_RULES:
-        raise ValueError(f"eps_rule must be one of {list(EPS_RULES)}; got {eps_rule!r}")
+    check_choice(eps_rule, EPS_RULES, name="eps_rule")
     M = check_int(M, name="M", low=4, why=" (a cubic spline needs more than 3 points)")
     check_int(n_bins, name="n_bins", low=1, high=M, why=" (at most M, so that every bin holds a point)")
     qs = np.asarray(q_values, dtype=float).ravel()
@@ -462,8 +461,7 @@ def tubularity(curves: np.ndarray, labels: np.ndarray, *, M: int = 150, q: float
 def _state_matrix(rs: ResponseSet, stimuli: Sequence[str | int] | None
                   ) -> tuple[np.ndarray, tuple[str, ...], tuple[int, int, int]]:
     """Rows = (stimulus, direction, time) states in C order, columns = units: shape (n_s*n_d*T, n_units)."""
-    if not isinstance(rs, ResponseSet):
-        raise TypeError(f"rs must be a ResponseSet; got {type(rs).__name__}")
+    check_instance(rs, ResponseSet, name="rs")
     sub = rs.select(stimuli=list(resolve(stimuli, rs.stimuli)))
     n_units, n_stim, n_dir, n_time = sub.shape
     states = sub.responses.transpose(1, 2, 3, 0).reshape(n_stim * n_dir * n_time, n_units).astype(np.float64)
@@ -614,8 +612,7 @@ def compare_groups(a_values: Sequence[float], b_values: Sequence[float], *, alte
     GroupComparison
         ``(U, p)``: the U statistic of ``a`` and the p-value.
     """
-    if alternative not in ("less", "greater", "two-sided"):
-        raise ValueError(f"alternative must be 'less', 'greater' or 'two-sided'; got {alternative!r}")
+    check_choice(alternative, ("less", "greater", "two-sided"), name="alternative")
     a = check_array(a_values, ndim=1, name="a_values")
     b = check_array(b_values, ndim=1, name="b_values")
     if a.size == 0 or b.size == 0:

@@ -99,12 +99,12 @@ class TestErrors:
             crossing_events(np.full((2, 5, 3), np.nan), 1.0, 1)
 
     @pytest.mark.parametrize("epsilon, delta, error, message", [
-        (0.0, 1, ValueError, "epsilon must be a finite distance > 0; got 0.0"),
-        (np.inf, 1, ValueError, "epsilon must be a finite distance > 0; got inf"),
-        ("1", 1, TypeError, "epsilon must be a number; got str"),
-        (1.0, -1, ValueError, "delta must be >= 0 time bins; got -1"),
-        (1.0, 1.5, TypeError, "delta must be an int \\(time bins\\); got float"),
-        (1.0, True, TypeError, "delta must be an int \\(time bins\\); got bool"),
+        (0.0, 1, ValueError, r"epsilon must be a finite number > 0 \(a distance\); got 0.0"),
+        (np.inf, 1, ValueError, r"epsilon must be a finite number > 0 \(a distance\); got inf"),
+        ("1", 1, TypeError, r"epsilon must be a finite number > 0 \(a distance\); got '1'"),
+        (1.0, -1, ValueError, r"delta must be an integer >= 0 \(time bins\); got -1"),
+        (1.0, 1.5, TypeError, r"delta must be an integer >= 0 \(time bins\); got 1.5"),
+        (1.0, True, TypeError, r"delta must be an integer >= 0 \(time bins\); got True"),
     ])
     def test_bad_options(self, epsilon, delta, error, message):
         with pytest.raises(error, match=message):

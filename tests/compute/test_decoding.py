@@ -72,7 +72,7 @@ class TestConditions:
             resolve_stimuli(rs, [0, 0])
         with pytest.raises(ValueError, match="unknown stimulus 'grat_W99'"):
             resolve_stimuli(rs, ["grat_W99"])
-        with pytest.raises(TypeError, match="expected a ResponseSet; got ndarray"):
+        with pytest.raises(TypeError, match="rs must be a ResponseSet; got ndarray"):
             condition_matrix(rs.responses)
 
 

@@ -91,9 +91,9 @@ class TestIntensityArm:
 
     def test_errors(self, rng):
         rs, planted = _population(rng)
-        with pytest.raises(ValueError, match=r"max_osi must lie in \[0, 1\]; got 1.5"):
+        with pytest.raises(ValueError, match=r"max_osi must be a finite number in \[0, 1\]; got 1.5"):
             intensity_arm(rs, max_osi=1.5)
-        with pytest.raises(ValueError, match=r"min_ramp must lie in \[-1, 1\]; got 2"):
+        with pytest.raises(ValueError, match=r"min_ramp must be a finite number in \[-1, 1\]; got 2"):
             intensity_arm(rs, min_ramp=2)
         with pytest.raises(TypeError, match="flags must be a boolean array; got dtype int64"):
             remove_flagged(rs, planted.astype(np.int64))
