@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from compute._validation import check_random_state
+from compute._validation import check_choice, check_int, check_random_state
 
 if TYPE_CHECKING:  # torch is imported where scores are computed, so settings stay cheap to import
     import torch
@@ -38,20 +38,6 @@ FRAME_MAX_FLOOR = 1e-8  # a silent frame divides by this and scores 0
 _KIND_FIELDS = {"conv": ("n_maps", "n_positions", "crop"),
                 "map": ("n_maps", "n_positions", "recurrent_channels"),
                 "output": ("n_output",)}
-
-
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1; got {value}")
-    return int(value)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -79,20 +65,20 @@ class SamplingSettings:
 
     def __post_init__(self) -> None:
         for name in ("n_maps", "n_positions", "n_output"):
-            object.__setattr__(self, name, _check_count(name, getattr(self, name)))
-        _check_choice("crop", self.crop, CROPS)
-        _check_choice("recurrent_channels", self.recurrent_channels, RECURRENT_CHANNELS)
+            object.__setattr__(self, name, check_int(getattr(self, name), name=name, low=1))
+        check_choice(self.crop, CROPS, name="crop")
+        check_choice(self.recurrent_channels, RECURRENT_CHANNELS, name="recurrent_channels")
 
     def key_parts(self, kind: str | None = None) -> dict:
         """JSON-able settings for a cache key; with ``kind`` only those that affect that module kind."""
         parts = asdict(self)
         if kind is None:
             return parts
-        return {name: parts[name] for name in _KIND_FIELDS[_check_choice("kind", kind, KINDS)]}
+        return {name: parts[name] for name in _KIND_FIELDS[check_choice(kind, KINDS, name="kind")]}
 
     def n_units(self, kind: str) -> int:
         """Units drawn from a module of ``kind`` (at most, for spatial modules: see ``sample_units``)."""
-        return self.n_output if _check_choice("kind", kind, KINDS) == "output" else self.n_maps * self.n_positions
+        return self.n_output if check_choice(kind, KINDS, name="kind") == "output" else self.n_maps * self.n_positions
 
 
 def candidate_region(map_shape: tuple[int, ...], *, kind: str, settings: SamplingSettings) -> tuple[slice, ...]:
@@ -110,7 +96,7 @@ def candidate_region(map_shape: tuple[int, ...], *, kind: str, settings: Samplin
     -------
     tuple of slice, one per axis of ``map_shape``
     """
-    _check_choice("kind", kind, ("conv", "map"))
+    check_choice(kind, ("conv", "map"), name="kind")
     n_channels, *spatial = map_shape
     if kind == "map":
         channels = slice(0, settings.n_maps) if settings.recurrent_channels == "authors" else slice(None)
@@ -137,6 +123,7 @@ def clipped_instance_mean(activity: torch.Tensor, n_instances: int) -> torch.Ten
     -------
     Tensor of shape (n_conditions, *unit_shape), >= 0
     """
+    n_instances = check_int(n_instances, name="n_instances", low=1)
     return activity.reshape((-1, n_instances) + activity.shape[1:]).mean(dim=1).clamp(min=0)
 
 
@@ -265,7 +252,7 @@ class UnitSample:
 def module_rng(seed: int, module: str) -> np.random.Generator:
     """The generator that draws ``module``'s units: depends on the seed and the module name only, so a
     module's sample does not change with the other modules extracted in the same run."""
-    return np.random.default_rng([int(seed), zlib.crc32(module.encode())])
+    return np.random.default_rng([check_int(seed, name="seed", low=0), zlib.crc32(module.encode())])
 
 
 def _draw(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
@@ -306,7 +293,7 @@ def sample_units(scores: np.ndarray, *, module: str, streams: int = 1,
                          f"got shape {scores.shape}")
     if not np.all(np.isfinite(scores)) or scores.min() < 0:
         raise ValueError("scores must be finite and non-negative")
-    streams = _check_count("streams", streams)
+    streams = check_int(streams, name="streams", low=1)
     n_channels = scores.shape[0]
     if n_channels % streams:
         raise ValueError(f"{n_channels} channels cannot form {streams} equal streams")
@@ -336,7 +323,7 @@ def sample_outputs(n_outputs: int, *, module: str, settings: SamplingSettings = 
                    random_state: int | np.random.Generator | None = None) -> UnitSample:
     """Draw ``settings.n_output`` of ``n_outputs`` output units uniformly without replacement (sorted)."""
     rng = check_random_state(random_state)
-    n_outputs = _check_count("n_outputs", n_outputs)
+    n_outputs = check_int(n_outputs, name="n_outputs", low=1)
     if settings.n_output > n_outputs:
         raise ValueError(f"module {module!r} has {n_outputs} output units; n_output={settings.n_output} "
                          "cannot be drawn without replacement; reduce n_output")

@@ -16,7 +16,7 @@ from scipy import sparse
 from scipy.sparse.linalg import eigsh
 from sklearn.cluster import HDBSCAN
 
-from compute._validation import check_array, check_random_state
+from compute._validation import check_array, check_float, check_int, check_random_state
 
 __all__ = ["DiffusionMap", "diffusion_map", "hdbscan_clusters"]
 
@@ -77,13 +77,11 @@ def diffusion_map(kernel, *, n_components: int = 3, n_eigenvalues: int = 10, alp
     K = _check_kernel(kernel)
     n = K.shape[0]
     for name, value in (("n_components", n_components), ("n_eigenvalues", n_eigenvalues)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
+        check_int(value, name=name, low=1)
     n_eig = max(n_components, n_eigenvalues) + 1
     if n_eig >= n:
         raise ValueError(f"{n_eig - 1} non-trivial eigenpairs need more than {n_eig} points; got {n}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0; got {alpha!r}")
+    alpha = check_float(alpha, name="alpha", low=0)
     rng = check_random_state(random_state)
     q = np.asarray(K.sum(axis=1)).ravel()
     Dq = sparse.diags(q ** -alpha)
@@ -120,8 +118,7 @@ def hdbscan_clusters(points: np.ndarray, *, min_cluster_size: int = 10) -> np.nd
         Cluster of each point, -1 for noise.
     """
     points = check_array(points, ndim=2, name="points", axes="point, dimension")
-    if not isinstance(min_cluster_size, (int, np.integer)) or min_cluster_size < 2:
-        raise ValueError(f"min_cluster_size must be an int >= 2; got {min_cluster_size!r}")
+    check_int(min_cluster_size, name="min_cluster_size", low=2)
     if points.shape[0] < min_cluster_size:
         return np.full(points.shape[0], -1, dtype=np.int64)
     return HDBSCAN(min_cluster_size=int(min_cluster_size), copy=True).fit_predict(points).astype(np.int64)

@@ -29,7 +29,7 @@ from scipy.optimize import linprog
 from scipy.spatial import Delaunay, QhullError, cKDTree
 from scipy.stats import norm
 
-from compute._validation import check_array
+from compute._validation import check_array, check_bool, check_choice, check_float, check_int
 from compute.encoding.points import DUPLICATE_TOL, deduplicate
 from compute.jobs import JobControl, ensure_control
 
@@ -171,8 +171,7 @@ def gabriel_graph(points: np.ndarray, *, method: str = "auto") -> np.ndarray:
         i < j, sorted row-major.
     """
     points = _check_points(points)
-    if method not in ("auto", "delaunay", "exact"):
-        raise ValueError(f"method must be 'auto', 'delaunay' or 'exact'; got {method!r}")
+    check_choice(method, ("auto", "delaunay", "exact"), name="method")
     return _gabriel(points, None, method)
 
 
@@ -212,6 +211,7 @@ def greedy_scales(edges: np.ndarray, lengths: np.ndarray, farthest: np.ndarray, 
     ndarray of shape (n_points,)
         Scales with sigma_i sigma_j >= (C d_ij)^2 on every edge (0 for points without edges).
     """
+    C = check_float(C, name="C", low=0, low_open=True)
     pairs = zip(edges[:, 0].tolist(), edges[:, 1].tolist(), lengths.tolist())
     return np.asarray(_greedy(pairs, farthest.tolist(), C))
 
@@ -248,6 +248,7 @@ def lp_scales(edges: np.ndarray, lengths: np.ndarray, farthest: np.ndarray, *, C
 
     Parameters and returns as ``greedy_scales``.
     """
+    C = check_float(C, name="C", low=0, low_open=True)
     n, m = farthest.shape[0], edges.shape[0]
     i, j = edges[:, 0], edges[:, 1]
     w = C * lengths
@@ -282,6 +283,7 @@ def volume_ratios(D2: np.ndarray, scales: np.ndarray, degrees: np.ndarray, *, we
     -------
     ndarray of shape (n_points,)
     """
+    check_bool(weighted, name="weighted")
     live = scales > 0
     out = np.zeros(scales.shape[0])
     sub = D2 if live.all() else D2[np.ix_(live, live)]
@@ -399,10 +401,10 @@ def ian_kernel(points: np.ndarray, *, objective: str = "lp", n_stds: float = 4.5
     IANKernel
     """
     points = _check_points(points)
-    if objective not in ("greedy", "lp"):
-        raise ValueError(f"objective must be 'greedy' or 'lp'; got {objective!r}")
-    if not 0 < max_prune <= 1:
-        raise ValueError(f"max_prune must be in (0, 1]; got {max_prune!r}")
+    check_choice(objective, ("greedy", "lp"), name="objective")
+    n_stds = check_float(n_stds, name="n_stds", low=0)
+    max_prune = check_float(max_prune, name="max_prune", low=0, high=1, low_open=True)
+    max_iter = check_int(max_iter, name="max_iter", low=0)
     control = ensure_control(control)
     n = points.shape[0]
     D2 = _squared_distances(points)

@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from compute._validation import check_array, check_random_state
+from compute._validation import check_array, check_choice, check_instance, check_int, check_random_state
 from compute.encoding.diffusion import diffusion_map, hdbscan_clusters
 from compute.encoding.ian import ian_kernel
 from compute.encoding.neural_matrix import factor_coordinates, neural_matrix, reduce_pca
@@ -111,8 +111,7 @@ def neighbour_purity(points: np.ndarray, labels: np.ndarray, *, k: int = 10) -> 
     """
     points = check_array(points, ndim=2, name="points", axes="point, dimension")
     labels, mask = _labelled(labels, points.shape[0])
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}")
+    check_int(k, name="k", low=1)
     if mask.sum() <= k:
         raise ValueError(f"need more than k={k} labelled points; got {int(mask.sum())}")
     pts, lab = points[mask], labels[mask]
@@ -198,8 +197,7 @@ def nearest_neighbour_outliers(points: np.ndarray, *, k_far: int, k_near: int) -
     """
     points = check_array(points, ndim=2, name="points", axes="point, dimension")
     for name, value in (("k_far", k_far), ("k_near", k_near)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be an int >= 0; got {value!r}")
+        check_int(value, name=name, low=0)
     if k_far + k_near > points.shape[0] - _MIN_POINTS:
         raise ValueError(f"removing k_far={k_far} + k_near={k_near} outliers leaves fewer than {_MIN_POINTS} of "
                          f"the {points.shape[0]} distinct points; lower k_far / k_near")
@@ -210,6 +208,14 @@ def nearest_neighbour_outliers(points: np.ndarray, *, k_far: int, k_near: int) -
     if k_far:
         removed[order[-k_far:]] = True
     return distances, removed
+
+
+def _check_embedding(ian_objective: str, k_far: int | None, k_near: int | None, min_cluster_size: int) -> None:
+    """The embedding's options, checked before the decomposition that precedes it."""
+    check_choice(ian_objective, ("lp", "greedy"), name="ian_objective")
+    for name, value in (("k_far", k_far), ("k_near", k_near)):
+        check_int(value, name=name, low=0, optional=True)
+    check_int(min_cluster_size, name="min_cluster_size", low=2)
 
 
 def _embed(X: np.ndarray, *, random_state, ian_objective: str, k_far: int, k_near: int, min_cluster_size: int,
@@ -301,6 +307,10 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = N_RESTART
     """
     control = ensure_control(control)
     rng = check_random_state(random_state)
+    for name, value in (("rank", rank), ("n_restarts", n_restarts), ("max_iter", max_iter)):
+        check_int(value, name=name, low=1)
+    check_int(n_jobs, name="n_jobs", low=1, optional=True)
+    _check_embedding(ian_objective, k_far, k_near, min_cluster_size)
     default_far, default_near = MODEL_OUTLIERS if is_model_set(rs) else BIO_OUTLIERS
     k_far = default_far if k_far is None else k_far
     k_near = default_near if k_near is None else k_near
@@ -345,8 +355,8 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
     """
     from compute.bio.datasets import BioFactors
 
-    if not isinstance(factors, BioFactors):
-        raise TypeError(f"expected BioFactors (compute.bio.datasets.load_factors); got {type(factors).__name__}")
+    check_instance(factors, BioFactors, name="factors", what="BioFactors (compute.bio.datasets.load_factors)")
+    _check_embedding(ian_objective, k_far, k_near, min_cluster_size)
     control = ensure_control(control)
     A = factors.neurons[factors.cell_rows]
     X = factor_coordinates(factors.lambdas, A, factors.stimuli)

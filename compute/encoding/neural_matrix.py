@@ -20,7 +20,7 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import nnls
 from sklearn.decomposition import PCA
 
-from compute._validation import check_array
+from compute._validation import check_array, check_float, check_instance
 from compute.encoding.permuted_cp import PermutedCPResult
 from compute.encoding.points import deduplicate
 
@@ -122,8 +122,7 @@ def neural_matrix(data: np.ndarray, result: PermutedCPResult, *, significant: np
     -------
     NeuralMatrix
     """
-    if not isinstance(result, PermutedCPResult):
-        raise TypeError(f"result must be a PermutedCPResult; got {type(result).__name__}")
+    check_instance(result, PermutedCPResult, name="result")
     data = check_array(data, ndim=3, name="data", axes="unit, stimulus, direction + n_directions * time")
     expected = (result.A.shape[0], result.B.shape[0], result.C.shape[0])
     if data.shape != expected:
@@ -185,8 +184,7 @@ def reduce_pca(X: np.ndarray, *, variance_threshold: float = 0.8) -> PCAReductio
     PCAReduction
     """
     X = check_array(X, ndim=2, name="X", axes="unit, component")
-    if not 0 < variance_threshold < 1:
-        raise ValueError(f"variance_threshold must be in (0, 1); got {variance_threshold!r}")
+    check_float(variance_threshold, name="variance_threshold", low=0, high=1, low_open=True, high_open=True)
     if X.shape[0] < 2:
         raise ValueError(f"PCA needs at least 2 units; got {X.shape[0]}")
     pca = PCA(n_components=min(X.shape), svd_solver="full")

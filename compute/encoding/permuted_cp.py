@@ -38,7 +38,8 @@ from tensorly.decomposition import non_negative_parafac_hals
 from tensorly.metrics.factors import congruence_coefficient
 from threadpoolctl import threadpool_limits
 
-from compute._validation import check_array, check_random_state
+from compute._validation import (check_array, check_bool, check_choice, check_float, check_int,
+                                 check_random_state)
 from compute.jobs import JobControl, ensure_control
 from compute.seed_ranks import N_RESTARTS
 
@@ -150,10 +151,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         from compute.config import Settings
 
         device = Settings.from_env().device
+    check_choice(device, ("auto", "cpu", "cuda"), name="device")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but no CUDA device is available; use device='cpu' or 'auto'")
     return torch.device(device)
@@ -161,8 +161,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 def _check_tensor(X, n_directions: int) -> np.ndarray:
     X = check_array(X, ndim=3, name="X", axes="unit, stimulus, direction + n_directions * time")
-    if not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
-        raise ValueError(f"n_directions must be a positive int; got {n_directions!r}")
+    check_int(n_directions, name="n_directions", low=1)
     if X.shape[2] % n_directions:
         raise ValueError(f"the last axis of X ({X.shape[2]}) must be n_directions * n_time with "
                          f"n_directions={n_directions}; it is not a multiple")
@@ -174,8 +173,7 @@ def _check_tensor(X, n_directions: int) -> np.ndarray:
 
 
 def _check_rank(rank, X: np.ndarray) -> int:
-    if not isinstance(rank, (int, np.integer)) or isinstance(rank, bool) or rank < 1:
-        raise ValueError(f"rank must be a positive int; got {rank!r}")
+    check_int(rank, name="rank", low=1)
     if rank > X.shape[0]:
         raise ValueError(f"rank={rank} exceeds n_units={X.shape[0]}; reduce rank")
     return int(rank)
@@ -312,10 +310,8 @@ def _restart(objective: _Objective, theta0: np.ndarray, max_iter: int, factr: fl
 
 
 def _n_jobs(n_jobs: int | None, n_tasks: int) -> int:
-    if n_jobs is None:
+    if check_int(n_jobs, name="n_jobs", low=1, optional=True, why=" (None: all available cores)") is None:
         n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive int or None (all available cores); got {n_jobs!r}")
     return int(min(n_jobs, n_tasks))
 
 
@@ -355,11 +351,9 @@ def _run_restarts(objective: _Objective, starts: list[np.ndarray], *, n_jobs: in
 
 def _check_options(n_restarts, max_iter, factr, pgtol) -> None:
     for name, value in (("n_restarts", n_restarts), ("max_iter", max_iter)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
+        check_int(value, name=name, low=1)
     for name, value in (("factr", factr), ("pgtol", pgtol)):
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0; got {value!r}")
+        check_float(value, name=name, low=0, low_open=True)
 
 
 def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: int = N_RESTARTS,
@@ -469,6 +463,7 @@ def rank_diagnostics(X: np.ndarray, ranks, *, n_restarts: int = N_RESTARTS, n_di
         raise ValueError(f"ranks must be a non-empty 1-D sequence of ints >= 2; got {ranks.tolist()!r}")
     X = _check_tensor(X, n_directions)
     _check_options(n_restarts, max_iter, factr, pgtol)
+    check_bool(baseline, name="baseline")
     for rank in ranks.tolist():
         _check_rank(rank, X)
     rng = check_random_state(random_state)
@@ -539,7 +534,7 @@ def factor_match_score(a, b, *, n_directions: int | None = 8) -> float:
         raise ValueError(f"factor_match_score compares models of the same rank; got {fa[0].shape[1]} and "
                          f"{fb[0].shape[1]}")
     rolls = [fb[2]]
-    if n_directions is not None:
+    if check_int(n_directions, name="n_directions", low=1, optional=True) is not None:
         if fb[2].shape[0] % n_directions:
             raise ValueError(f"the map factor has {fb[2].shape[0]} rows, not a multiple of n_directions={n_directions}")
         maps = fb[2].reshape(-1, n_directions, fb[2].shape[1])  # (time, direction, R)

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from compute._validation import check_array
+from compute._validation import check_array, check_float
 
 #: Rows closer than this times the points' RMS distance from their mean are duplicates.
 DUPLICATE_TOL = 1e-6
@@ -36,8 +36,7 @@ def deduplicate(points: np.ndarray, *, tol: float = DUPLICATE_TOL) -> tuple[np.n
         Index into ``unique`` of every input row.
     """
     points = check_array(points, ndim=2, name="points", axes="point, dimension")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0; got {tol!r}")
+    tol = check_float(tol, name="tol", low=0)
     n = points.shape[0]
     spread = float(np.sqrt(((points - points.mean(axis=0)) ** 2).sum(axis=1).mean()))
     pairs = cKDTree(points).query_pairs(tol * spread, output_type="ndarray")

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from compute._validation import check_bool, check_float, check_instance, check_int
 from compute.responses import ResponseSet
 from compute.seed_ranks import STIMULUS_CHOICES
 from compute.stimuli import CLASS_NAMES, preset_names, resolve
@@ -90,6 +91,7 @@ def flatten_maps(maps: np.ndarray) -> np.ndarray:
 def unflatten_maps(flat: np.ndarray, n_directions: int = 8) -> np.ndarray:
     """Inverse of ``flatten_maps``: (..., n_directions * n_time) -> (..., n_directions, n_time)."""
     flat = np.asarray(flat)
+    check_int(n_directions, name="n_directions", low=1)
     if flat.shape[-1] % n_directions:
         raise ValueError(f"last axis ({flat.shape[-1]}) is not a multiple of n_directions={n_directions}")
     return np.swapaxes(flat.reshape(*flat.shape[:-1], -1, n_directions), -1, -2)
@@ -159,8 +161,11 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | Non
     EncodingTensor
         tensor and full of shape (n_units, 6, n_directions * n_time).
     """
-    if not isinstance(rs, ResponseSet):
-        raise TypeError(f"expected a ResponseSet; got {type(rs).__name__}")
+    check_instance(rs, ResponseSet, name="rs")
+    check_float(smoothing_sigma, name="smoothing_sigma", low=0, optional=True)
+    check_bool(zero_nonsignificant, name="zero_nonsignificant")
+    if rel_fr_in_tensor is not None:
+        check_bool(rel_fr_in_tensor, name="rel_fr_in_tensor")
     model = is_model_set(rs)
     if stimuli is None:
         stimuli = "optSF" if model else "bio-matched"
@@ -168,8 +173,6 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | Non
         smoothing_sigma = MODEL_SMOOTHING_SIGMA if model else 0.0
     if rel_fr_in_tensor is None:
         rel_fr_in_tensor = model
-    if not np.isfinite(smoothing_sigma) or smoothing_sigma < 0:
-        raise ValueError(f"smoothing_sigma must be >= 0; got {smoothing_sigma!r}")
     responses = rs.responses.astype(np.float64)
     if not np.all(np.isfinite(responses)):
         raise ValueError("responses contain NaN or infinite values")

@@ -120,7 +120,7 @@ class TestStatistics:
         assert not nearest_neighbour_outliers(points, k_far=0, k_near=0)[1].any()
         with pytest.raises(ValueError, match="leaves fewer than 12 of the 22 distinct points"):
             nearest_neighbour_outliers(points, k_far=5, k_near=6)
-        with pytest.raises(ValueError, match="k_far must be an int >= 0; got -1"):
+        with pytest.raises(ValueError, match="k_far must be an integer >= 0; got -1"):
             nearest_neighbour_outliers(points, k_far=-1, k_near=0)
 
     def test_purity_by_hand(self):
@@ -161,7 +161,7 @@ class TestErrors:
             encoding_manifold(planted_set(n_units=20)[0], rank=2, n_restarts=1, max_iter=20)
 
     def test_from_factors_needs_bio_factors(self):
-        with pytest.raises(TypeError, match="expected BioFactors"):
+        with pytest.raises(TypeError, match="factors must be BioFactors"):
             encoding_manifold_from_factors({"lambdas": 1})
 
 

@@ -152,11 +152,11 @@ class TestErrors:
             encoding_tensor(model_set(rng.random((1, 11, 8, 4))), stimuli=["grat_W1", "grat_W1"])
 
     def test_negative_sigma(self, rng):
-        with pytest.raises(ValueError, match="smoothing_sigma must be >= 0; got -1"):
+        with pytest.raises(ValueError, match="smoothing_sigma must be a finite number >= 0 or None; got -1"):
             encoding_tensor(bio_set(rng.random((1, 6, 8, 4))), smoothing_sigma=-1)
 
     def test_not_a_response_set(self):
-        with pytest.raises(TypeError, match="expected a ResponseSet; got ndarray"):
+        with pytest.raises(TypeError, match="rs must be a ResponseSet; got ndarray"):
             encoding_tensor(np.zeros((1, 6, 8, 4)))
 
     def test_nan_responses(self):

@@ -113,7 +113,7 @@ class TestReduction:
         unique, rep, inv = deduplicate(pts)
         assert unique.shape[0] == 49 and inv[7] == inv[2] and inv[9] != inv[8] and 7 not in rep
         assert deduplicate(pts, tol=0.0)[0].shape[0] == 50
-        with pytest.raises(ValueError, match="tol must be >= 0; got -1"):
+        with pytest.raises(ValueError, match="tol must be a finite number >= 0; got -1"):
             deduplicate(pts, tol=-1)
 
     def test_ian_runs_on_near_duplicate_units(self, rng):
@@ -143,5 +143,5 @@ class TestReduction:
         assert set(red.representative.tolist()).isdisjoint({10, 20})
 
     def test_bad_threshold(self):
-        with pytest.raises(ValueError, match=r"variance_threshold must be in \(0, 1\); got 1.5"):
+        with pytest.raises(ValueError, match=r"variance_threshold must be a finite number in \(0, 1\); got 1.5"):
             reduce_pca(np.ones((3, 2)), variance_threshold=1.5)

@@ -245,7 +245,7 @@ class TestErrors:
             permuted_cp(np.ones((3, 2, 16)), 5)
 
     def test_bad_rank(self):
-        with pytest.raises(ValueError, match="rank must be a positive int; got 0"):
+        with pytest.raises(ValueError, match="rank must be an integer >= 1; got 0"):
             permuted_cp(np.ones((3, 2, 16)), 0)
 
     def test_negative_tensor(self):
@@ -265,21 +265,21 @@ class TestErrors:
             permuted_cp(np.ones((3, 16)), 1)
 
     def test_bad_restarts(self):
-        with pytest.raises(ValueError, match="n_restarts must be a positive int; got 0"):
+        with pytest.raises(ValueError, match="n_restarts must be an integer >= 1; got 0"):
             permuted_cp(np.ones((3, 2, 16)), 1, n_restarts=0)
 
     def test_bad_tolerances(self):
-        with pytest.raises(ValueError, match="pgtol must be > 0; got 0"):
+        with pytest.raises(ValueError, match="pgtol must be a finite number > 0; got 0"):
             permuted_cp(np.ones((3, 2, 16)), 1, pgtol=0)
-        with pytest.raises(ValueError, match="factr must be > 0; got -1"):
+        with pytest.raises(ValueError, match="factr must be a finite number > 0; got -1"):
             permuted_cp(np.ones((3, 2, 16)), 1, factr=-1)
 
     def test_bad_n_jobs(self):
-        with pytest.raises(ValueError, match="n_jobs must be a positive int or None"):
+        with pytest.raises(ValueError, match="n_jobs must be an integer >= 1 or None"):
             permuted_cp(np.ones((3, 2, 16)), 1, n_jobs=0)
 
     def test_bad_device(self):
-        with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda'; got 'tpu'"):
+        with pytest.raises(ValueError, match=r"device must be one of \['auto', 'cpu', 'cuda'\]; got 'tpu'"):
             resolve_device("tpu")
 
     def test_missing_cuda(self):

@@ -49,10 +49,10 @@ class TestSettings:
         assert s.n_units("conv") == 2000 and SamplingSettings(n_output=7).n_units("output") == 7
 
     @pytest.mark.parametrize("kwargs, error, message", [
-        ({"n_maps": 0}, ValueError, "n_maps must be at least 1; got 0"),
-        ({"n_positions": 2.5}, TypeError, "n_positions must be an int; got float"),
-        ({"n_output": True}, TypeError, "n_output must be an int; got bool"),
-        ({"crop": "centre"}, ValueError, r"crop must be one of \('authors', 'symmetric'\); got 'centre'"),
+        ({"n_maps": 0}, ValueError, "n_maps must be an integer >= 1; got 0"),
+        ({"n_positions": 2.5}, TypeError, "n_positions must be an integer >= 1; got 2.5"),
+        ({"n_output": True}, TypeError, "n_output must be an integer >= 1; got True"),
+        ({"crop": "centre"}, ValueError, r"crop must be one of \['authors', 'symmetric'\]; got 'centre'"),
         ({"recurrent_channels": "all"}, ValueError, "recurrent_channels must be one of"),
     ], ids=["zero-maps", "float-positions", "bool-output", "bad-crop", "bad-channels"])
     def test_invalid_settings(self, kwargs, error, message):
