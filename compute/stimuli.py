@@ -30,6 +30,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from PIL import Image
 
+from compute._validation import check_choice, check_int
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.jobs import JobControl, ensure_control
 
@@ -147,26 +148,12 @@ def present(names: Sequence[str], available: Sequence[str]) -> tuple[list[str], 
     return [s for s in names if s in available], [s for s in names if s not in available]
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
 def _check_direction(direction) -> int:
-    if isinstance(direction, bool) or not isinstance(direction, (int, np.integer)) or direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS} (degrees, 0 = rightward, 90 = upward); "
-                         f"got {direction!r}")
-    return int(direction)
+    return int(check_choice(direction, DIRECTIONS, name="direction", fix="Degrees, 0 = rightward, 90 = upward."))
 
 
 def _check_class_index(class_index) -> int:
-    index = _check_int(class_index, "class_index", 0)
-    if index >= len(CLASS_NAMES):
-        raise ValueError(f"class_index must be in 0..{len(CLASS_NAMES) - 1} (CLASS_NAMES); got {index}")
-    return index
+    return check_int(class_index, name="class_index", low=0, high=len(CLASS_NAMES) - 1, why=" (CLASS_NAMES)")
 
 
 # --------------------------------------------------------------------------------------------- suite spec
@@ -194,7 +181,7 @@ class SuiteSpec:
 
     def __post_init__(self) -> None:
         for name, minimum in (("n_instances", 1), ("n_frames", 1), ("seed", 0)):
-            object.__setattr__(self, name, _check_int(getattr(self, name), name, minimum))
+            object.__setattr__(self, name, check_int(getattr(self, name), name=name, low=minimum))
         if isinstance(self.classes, (str, bytes)) or not hasattr(self.classes, "__iter__"):
             raise TypeError(f"classes must be a sequence of class indices; got {type(self.classes).__name__}")
         classes = tuple(_check_class_index(c) for c in self.classes)
@@ -324,8 +311,8 @@ def render_image(class_index: int, direction: int, instance: int, *, seed: int =
     """
     spec = _SPECS[_check_class_index(class_index)]
     direction = _check_direction(direction)
-    instance = _check_int(instance, "instance", 0)
-    seed = _check_int(seed, "seed", 0)
+    instance = check_int(instance, name="instance", low=0)
+    seed = check_int(seed, name="seed", low=0)
     if spec.bar_width:
         return _grating(spec.bar_width, direction)
     rng = _rng(seed, spec.group, int(_DOT_DIAMETER[spec.size]), direction, instance)
@@ -367,7 +354,7 @@ def make_sequence(image: np.ndarray, direction: int, *, n_frames: int = N_FRAMES
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D (rows, columns), one channel; got shape {image.shape}")
     direction = _check_direction(direction)
-    n_frames = _check_int(n_frames, "n_frames", 1)
+    n_frames = check_int(n_frames, name="n_frames", low=1)
     resized = _resize(image)
     height, width = resized.shape
     crop_h, crop_w = FRAME_SHAPE
@@ -532,7 +519,7 @@ def load_suite_folder(path, *, n_frames: int = N_FRAMES) -> np.ndarray:
     ndarray of shape (n_classes_present, 8, n_instances, n_frames, 144, 256), uint8
         Classes in canonical (``CLASS_NAMES``) order.
     """
-    n_frames = _check_int(n_frames, "n_frames", 1)
+    n_frames = check_int(n_frames, name="n_frames", low=1)
     return _load_folder(path, n_frames)[1]
 
 

@@ -402,7 +402,7 @@ class TestFolders:
         Image.fromarray(np.full(S.CANVAS_SHAPE, 300, np.uint16)).save(tmp_path / "grat_W12_inst0" / "0" / "0.png")
         with pytest.raises(ValueError, match="must be an 8-bit image; got dtype"):
             S.load_suite_folder(tmp_path)
-        with pytest.raises(ValueError, match="n_frames must be >= 1; got 0"):
+        with pytest.raises(ValueError, match="n_frames must be an integer >= 1; got 0"):
             S.load_suite_folder(tmp_path, n_frames=0)
 
 
@@ -455,13 +455,13 @@ class TestGetSuite:
 # ============================================================================ argument errors
 class TestErrors:
     @pytest.mark.parametrize(("kwargs", "error", "message"), [
-        ({"n_instances": 1.5}, TypeError, "n_instances must be an int; got float"),
-        ({"n_frames": 0}, ValueError, "n_frames must be >= 1; got 0"),
-        ({"seed": -1}, ValueError, "seed must be >= 0; got -1"),
+        ({"n_instances": 1.5}, TypeError, "n_instances must be an integer >= 1; got 1.5"),
+        ({"n_frames": 0}, ValueError, "n_frames must be an integer >= 1; got 0"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0; got -1"),
         ({"classes": 3}, TypeError, "classes must be a sequence of class indices; got int"),
         ({"classes": ()}, ValueError, "non-empty sequence of distinct class indices; got \\(\\)"),
         ({"classes": (1, 1)}, ValueError, "distinct class indices; got \\(1, 1\\)"),
-        ({"classes": (11,)}, ValueError, "class_index must be in 0..10 \\(CLASS_NAMES\\); got 11"),
+        ({"classes": (11,)}, ValueError, "class_index must be an integer in 0..10 \\(CLASS_NAMES\\); got 11"),
         ({"folder": 3}, TypeError, "folder must be a path or None; got int"),
     ], ids=["instances-type", "frames", "seed", "classes-type", "classes-empty", "classes-repeated",
             "classes-range", "folder-type"])
@@ -470,13 +470,13 @@ class TestErrors:
             S.SuiteSpec(**kwargs)
 
     def test_render_image(self):
-        with pytest.raises(ValueError, match=r"direction must be one of \(0, 45, .*\); got 30"):
+        with pytest.raises(ValueError, match=r"direction must be one of \[0, 45, .*\]; got 30"):
             S.render_image(0, 30, 0)
-        with pytest.raises(ValueError, match="class_index must be in 0..10"):
+        with pytest.raises(ValueError, match="class_index must be an integer in 0..10"):
             S.render_image(11, 0, 0)
-        with pytest.raises(ValueError, match="instance must be >= 0; got -1"):
+        with pytest.raises(ValueError, match="instance must be an integer >= 0; got -1"):
             S.render_image(0, 0, -1)
-        with pytest.raises(TypeError, match="seed must be an int; got str"):
+        with pytest.raises(TypeError, match="seed must be an integer >= 0; got '0'"):
             S.render_image(0, 0, 0, seed="0")
 
     def test_make_sequence(self):
@@ -486,7 +486,7 @@ class TestErrors:
             S.make_sequence(np.zeros((*S.CANVAS_SHAPE, 3), np.uint8), 0)
         with pytest.raises(ValueError, match=r"is \(140, 280\) after the 0.7 resize, smaller than the \(144, 256\)"):
             S.make_sequence(np.zeros((200, 400), np.uint8), 0)
-        with pytest.raises(ValueError, match="n_frames must be >= 1; got 0"):
+        with pytest.raises(ValueError, match="n_frames must be an integer >= 1; got 0"):
             S.make_sequence(np.zeros(S.CANVAS_SHAPE, np.uint8), 0, n_frames=0)
 
     def test_spec_type(self, tmp_cache):
@@ -513,7 +513,7 @@ class TestCommand:
 
     def test_bad_arguments(self, capsys):
         assert cli_main(["stimuli", "--instances", "0"]) == 2
-        assert "error: n_instances must be >= 1; got 0" in capsys.readouterr().out
+        assert "error: n_instances must be an integer >= 1; got 0" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------------------------- issue 12
