@@ -108,6 +108,17 @@ def check_choice(value, choices: Collection, *, name: str, optional: bool = Fals
     return value
 
 
+def check_subset(value, choices: Collection[str], *, name: str, fix: str = ""):
+    """``value`` if it is a non-empty list or tuple of distinct items of ``choices``: TypeError for another
+    type (a lone string included), ValueError for an empty list, a repeat or an unknown item."""
+    expected = f"a non-empty subset of {list(choices)} (a list, no repeats)"
+    if not isinstance(value, (list, tuple)):
+        _fail(TypeError, name, expected, value, fix)
+    if not value or len(set(value)) != len(value) or not all(isinstance(v, str) and v in choices for v in value):
+        _fail(ValueError, name, expected, value, fix)
+    return value
+
+
 def check_instance(value, cls: type | tuple[type, ...], *, name: str, what: str = "", fix: str = ""):
     """``value`` if it is an instance of ``cls``; TypeError naming the type that came otherwise.
 
@@ -115,7 +126,8 @@ def check_instance(value, cls: type | tuple[type, ...], *, name: str, what: str 
     """
     if not isinstance(value, cls):
         names = [c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,))]
-        _fail(TypeError, name, what or f"a {' or '.join(names)}", value, fix, got=type(value).__name__)
+        article = "an" if names[0][0] in "AEIOU" else "a"
+        _fail(TypeError, name, what or f"{article} {' or '.join(names)}", value, fix, got=type(value).__name__)
     return value
 
 
@@ -164,9 +176,4 @@ def check_bound(value, bound: Bound, *, name: str):
         return check_bool(value, name=name)
     if bound.kind is str:
         return check_choice(value, bound.choices, name=name, optional=bound.optional)
-    expected = f"a non-empty list of distinct items of {list(bound.choices)}"
-    if not isinstance(value, (list, tuple)):
-        _fail(TypeError, name, expected, value)
-    if not value or len(set(value)) != len(value) or not all(isinstance(v, str) and v in bound.choices for v in value):
-        _fail(ValueError, name, expected, value)
-    return value
+    return check_subset(value, bound.choices, name=name)

@@ -25,7 +25,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 import numpy as np
 
-from compute._validation import Bound, check_bound
+from compute._validation import Bound, check_bound, check_int
 from compute.bio import datasets as bio_datasets
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
@@ -125,11 +125,7 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         for name in ("instances", "n_frames", "suite_seed", "seed", "n_maps", "n_positions", "n_output"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"RunSettings.{name} must be an int; got {type(value).__name__}")
-            if value < (0 if "seed" in name else 1):
-                raise ValueError(f"RunSettings.{name} must be >= {0 if 'seed' in name else 1}; got {value}")
+            check_int(getattr(self, name), name=f"RunSettings.{name}", low=0 if "seed" in name else 1)
         classes = tuple(int(c) for c in self.classes)
         if not classes or len(set(classes)) != len(classes):
             raise ValueError(f"RunSettings.classes must be distinct class indices; got {self.classes}")

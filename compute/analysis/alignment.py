@@ -341,9 +341,11 @@ def _dsa_inputs(x: np.ndarray, y: np.ndarray, n_components: int,
     return px, py, int(rng.integers(2 ** 31))
 
 
-def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape) -> None:
-    check_choice(score_method, DSA_METHODS, name="score_method")
-    check_int(n_components, name="n_components", low=1, high=min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2]),
+def _check_dsa_options(n_components: int, score_method: str, x_shape, y_shape, *,
+                       names: tuple[str, str] = ("n_components", "score_method")) -> None:
+    """``names``: how the caller calls the two options (alignment_scores: dsa_components, dsa_method)."""
+    check_choice(score_method, DSA_METHODS, name=names[1])
+    check_int(n_components, name=names[0], low=1, high=min(x_shape[0] * x_shape[1], x_shape[2], y_shape[2]),
               why=" for these shapes")
     if x_shape[1] < 3:
         raise ValueError(f"DSA needs at least 3 time bins; got {x_shape[1]}")
@@ -545,7 +547,7 @@ def alignment_scores(model: ResponseSet, bio: ResponseSet, *, methods: Sequence[
     x, y = matched_arrays(model, bio)
     if "dsa" in methods:
         _check_dsa_options(dsa_components, dsa_method, (x.shape[1], x.shape[0], x.shape[2]),
-                           (y.shape[1], y.shape[0], y.shape[2]))
+                           (y.shape[1], y.shape[0], y.shape[2]), names=("dsa_components", "dsa_method"))
     n_jobs = _n_jobs(n_jobs, dsa_method, n_boot + 1 + n_nulls if "dsa" in methods else 0)
     values, per_time, dsa_z, dsa_null = _alignment_engine(
         x, y, methods, n_boot=n_boot, n_nulls=n_nulls, dsa_components=dsa_components, dsa_method=dsa_method,

@@ -33,7 +33,8 @@ from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from compute._validation import check_array, check_choice, check_instance, check_int, check_random_state
+from compute._validation import (check_array, check_choice, check_float, check_instance, check_int,
+                                 check_random_state)
 from compute.jobs import JobControl, ensure_control
 from compute.responses import ResponseSet
 from compute.stimuli import resolve
@@ -392,13 +393,14 @@ def _check_settings(M: int, q_values: Sequence[float], smoothings: Sequence[floa
     check_choice(eps_rule, EPS_RULES, name="eps_rule")
     M = check_int(M, name="M", low=4, why=" (a cubic spline needs more than 3 points)")
     check_int(n_bins, name="n_bins", low=1, high=M, why=" (at most M, so that every bin holds a point)")
-    qs = np.asarray(q_values, dtype=float).ravel()
-    if qs.size == 0 or np.any(~np.isfinite(qs)) or np.any((qs < 0) | (qs > 1)):
-        raise ValueError(f"q must lie in [0, 1]; got {list(np.atleast_1d(q_values))}")
-    ss = np.asarray(smoothings, dtype=float).ravel()
-    if ss.size == 0 or np.any(~np.isfinite(ss)) or np.any(ss < 0):
-        raise ValueError(f"smoothing must be a finite number >= 0; got {list(np.atleast_1d(smoothings))}")
-    return qs, ss
+    return _check_grid(q_values, name="q", low=0, high=1), _check_grid(smoothings, name="smoothing", low=0)
+
+
+def _check_grid(values: Sequence[float], *, name: str, low: float, high: float | None = None) -> np.ndarray:
+    values = list(np.ravel(values))
+    if not values:
+        raise ValueError(f"{name} must hold at least one value; got none")
+    return np.array([check_float(v, name=name, low=low, high=high) for v in values])
 
 
 def _check_curves(curves, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -355,8 +355,9 @@ def encoding_manifold_from_factors(factors, *, random_state: int = 0, ian_object
     """
     from compute.bio.datasets import BioFactors
 
-    check_instance(factors, BioFactors, name="factors", what="BioFactors (compute.bio.datasets.load_factors)")
     _check_embedding(ian_objective, k_far, k_near, min_cluster_size)
+    check_random_state(random_state)
+    check_instance(factors, BioFactors, name="factors", what="BioFactors (compute.bio.datasets.load_factors)")
     control = ensure_control(control)
     A = factors.neurons[factors.cell_rows]
     X = factor_coordinates(factors.lambdas, A, factors.stimuli)

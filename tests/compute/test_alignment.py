@@ -242,7 +242,7 @@ class TestAlignmentScores:
             alignment_scores(model, bio.responses)
         with pytest.raises(ValueError, match="model and bio directions differ"):
             alignment_scores(model, ResponseSet(bio.responses, bio.stimuli, directions=np.arange(8.0)))
-        with pytest.raises(ValueError, match=r"n_components must be an integer in 1..25"):
+        with pytest.raises(ValueError, match=r"dsa_components must be an integer in 1..25"):
             alignment_scores(model, bio, dsa_components=26)
         result = alignment_scores(model, bio, methods=("dsa",), n_boot=1, n_nulls=2, dsa_method="wasserstein")
         with pytest.raises(ValueError, match=r"method 'rsa' was not computed; this result has \['dsa'\]"):

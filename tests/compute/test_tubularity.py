@@ -274,7 +274,7 @@ class TestTubularityErrors:
     @pytest.mark.parametrize("kwargs, match", [
         ({"M": 3}, "M must be an integer >= 4"),
         ({"n_bins": 200}, r"n_bins must be an integer in 1..150 \(at most M"),
-        ({"q": 1.5}, r"q must lie in \[0, 1\]"),
+        ({"q": 1.5}, r"q must be a finite number in \[0, 1\]; got 1.5"),
         ({"smoothing": -1.0}, "smoothing must be a finite number >= 0"),
     ])
     def test_bad_settings(self, rng, kwargs, match):

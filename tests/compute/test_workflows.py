@@ -105,8 +105,8 @@ class TestRunSettings:
         assert (sampling.n_maps, sampling.n_positions, sampling.crop) == (4, 5, "symmetric")
 
     @pytest.mark.parametrize("changes, error, message", [
-        ({"instances": 0}, ValueError, "instances must be >= 1"),
-        ({"seed": -1}, ValueError, "seed must be >= 0"),
+        ({"instances": 0}, ValueError, "instances must be an integer >= 1"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
         ({"n_frames": 2.5}, TypeError, "n_frames must be an int"),
         ({"instances": True}, TypeError, "instances must be an int"),
         ({"classes": ()}, ValueError, "classes must be distinct"),
