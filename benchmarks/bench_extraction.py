@@ -38,6 +38,7 @@ def _child(args: argparse.Namespace) -> None:
     import torch
 
     from compute import extraction
+    from compute.extraction import passes
     from compute.cache import ArtifactCache
     from compute.config import Settings
     from compute.jobs import JobControl
@@ -48,7 +49,7 @@ def _child(args: argparse.Namespace) -> None:
     marks: dict[str, float] = {}
     passes: set[str] = set()
     spill = {"bytes": 0, "read_s": 0.0}
-    read_back = extraction._ScorePass.responses
+    read_back = passes._ScorePass.responses
 
     def timed_read_back(step, name, unit, control):
         start = time.perf_counter()
@@ -58,7 +59,7 @@ def _child(args: argparse.Namespace) -> None:
             spill["read_s"] += time.perf_counter() - start
             spill["bytes"] += os.fstat(step.spill[name].fileno()).st_size
 
-    extraction._ScorePass.responses = timed_read_back
+    passes._ScorePass.responses = timed_read_back
 
     def progress(fraction: float, text: str) -> None:
         if text.startswith("pass"):

@@ -1,112 +1,28 @@
-"""Run a model on the stimulus suite and cache the responses of 2000 sampled units per module
-(METHODS.md sections 2.2 and 2.3).
-
-Every sequence runs from a reset state with neutral behaviour, frames / 255, batches of whole conditions
-(all instances of a (class, direction) together), under ``torch.inference_mode``. A condition whose instances
-are identical (a grating) runs once: its instance average is that run (``compute.stimuli.runs_per_condition``;
-the full suite is 3 x 8 + 8 x 8 x 3 = 216 sequences). Responses are clip(mean over instances). Full
-activations of a module over the suite do not fit in memory (Enc L1 alone is 128 x 64 x 96 values per frame,
-7992 frames),
-so extraction makes one pass over the suite that records every requested module through hooks:
-
-- per spatial module, the streamed sampling scores (``compute.sampling.ScoreAccumulator``), which keep only
-  per-batch time sums and a running max over conditions;
-- per module, the instance-averaged time courses of every candidate unit, spilled to a file on disk (float32
-  rows laid out (n_conditions, n_time, candidate_size), written with positional writes so that nothing of it
-  counts in the resident memory) under ``settings.cache_dir / "tmp"``.
-
-Units are drawn once the scores of the whole suite are known, and their responses are read back from the
-spill files chunk by chunk. A module whose spill does not fit on the disk (free space minus
-``SPILL_MARGIN_BYTES``; the full suite spills 28 GB for the ten FNN modules: Enc L1 and Enc L2 6.4 GB each,
-Enc L4 and Enc L5 3.2 GB, Enc L7 and Enc L8 1.6 GB, Readout 5.2 GB (40 maps x 9941 output units), Rec and
-RecOut 0.2 GB, Output 0.13 GB) is recorded in a second pass over the suite (``record_units``: only the
-sampled units); results are bit-identical either way. Output modules draw their units
-uniformly and need no scores (alone, they take one ``record_units`` pass). For models registered as
-``truncatable`` each forward call stops after the last module read (Enc L1 alone costs a fraction of a full
-forward).
-
-``extract`` adds the content-addressed cache: modules already cached are skipped, each module is written
-atomically when its responses are complete, concurrent identical requests compute once (per-module locks),
-and CUDA work holds a cross-process lock.
-"""
+"""Passes over the stimulus suite: every distinct sequence runs from a reset state in batches of whole
+conditions, feeding the hooked tensors to a pass (``_ScorePass``: streamed scores and spills; ``_RecordPass``:
+the sampled units), and the two-pass scheme that draws the units between them."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import io
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
 
-from compute.cache import ArtifactCache, content_key, default_cache, writer_is_gone
-from compute.config import Settings
+from compute.extraction.hooks import (_check_rank, _crop, _full, _full_shape, _hooks, _region, _region_index,
+                                      _region_shape, _transform)
+from compute.extraction.spill import READ_CHUNK_BYTES, _fits_on_disk, _read_at, _write_at
 from compute.jobs import JobControl, ensure_control
-from compute.models.registry import ModuleSpec, get_model, select_device
-from compute.responses import ResponseSet
-from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, candidate_region,
-                              clipped_instance_mean, module_rng, sample_outputs, sample_units)
-from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_suite, runs_per_condition
+from compute.models.registry import ModuleSpec
+from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, clipped_instance_mean, module_rng,
+                              sample_outputs, sample_units)
+from compute.stimuli import runs_per_condition
 
-# Bump when a change in this module alters extracted responses; part of every responses key.
-# 2: channels-last FNN feedforward (float32 rounding differs); 3: gratings run once, clip(mean over instances)
-# and per-frame score normalisation (METHODS v2)
-EXTRACTION_VERSION = 3
 DEFAULT_BATCH = {"cpu": 9, "cuda": 96}  # CPU cost per frame-sample grows past ~8 (benchmarks/bench_fnn.py)
-SPILL_MARGIN_BYTES = 2 * 2**30  # disk space that spill files leave free (cache writes, other programs)
-READ_CHUNK_BYTES = 2**26  # spill read-back buffer
-GPU_LOCK = "device-cuda"
-_ELEMENTWISE = (None, "scaled_gelu")
-_CHANNELWISE = ("readout",)  # each output channel depends on its input channel alone
-_RANKS = {"conv": (4,), "map": (3, 4), "output": (2,)}
-
-
-# ------------------------------------------------------------------------------------------- hooks
-def _transform(spec: ModuleSpec, tensor: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
-    if spec.transform == "scaled_gelu":
-        from compute.models.fnn import scaled_gelu
-
-        return scaled_gelu(tensor)
-    if spec.transform == "readout":
-        return model.readout_features(tensor)
-    return tensor
-
-
-def _check_rank(spec: ModuleSpec, tensor: torch.Tensor) -> None:
-    if tensor.ndim not in _RANKS[spec.kind]:
-        expected = {"conv": "[N, C, H, W]", "map": "[N, C, H, W] or [N, C, P]", "output": "[N, U]"}[spec.kind]
-        raise ValueError(f"module {spec.name!r} ({spec.hook} of {spec.path or 'the model'!r}) gave a tensor of "
-                         f"shape {tuple(tensor.shape)}; kind {spec.kind!r} expects {expected}; fix the "
-                         "registry entry (path, hook, transform or kind)")
-
-
-@contextlib.contextmanager
-def _hooks(model: torch.nn.Module, specs: Sequence[ModuleSpec],
-           sink: Callable[[ModuleSpec, torch.Tensor], None]) -> Iterator[None]:
-    """Call ``sink(spec, hooked tensor)`` for every spec on every forward call (raw, untransformed)."""
-    handles = []
-    try:
-        for spec in specs:
-            try:
-                module = model.get_submodule(spec.path)
-            except AttributeError:
-                raise ValueError(f"module {spec.name!r}: the model ({type(model).__name__}) has no submodule "
-                                 f"{spec.path!r}; fix the registry entry") from None
-            if spec.hook == "output":
-                handles.append(module.register_forward_hook(
-                    lambda _m, _args, out, spec=spec: sink(spec, out)))
-            else:
-                handles.append(module.register_forward_pre_hook(
-                    lambda _m, args, spec=spec: sink(spec, args[0])))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 # ------------------------------------------------------------------------------------------- engine
@@ -200,84 +116,6 @@ def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.n
             step.end(conditions, n_runs)
             done += batch.shape[0]
     control.report(1.0, f"{stage}: done")
-
-
-def _region(spec: ModuleSpec, map_shape: tuple[int, ...], sampling: SamplingSettings) -> tuple[slice, ...]:
-    """Candidate slices of one sample's map; every unit of an output module."""
-    if spec.kind == "output":
-        return (slice(None),)
-    return candidate_region(map_shape, kind=spec.kind, settings=sampling)
-
-
-def _region_shape(map_shape: tuple[int, ...], region: tuple[slice, ...]) -> tuple[int, ...]:
-    return tuple(len(range(n)[s]) for n, s in zip(map_shape, region))
-
-
-def _region_index(unit: UnitSample, region: tuple[slice, ...]) -> np.ndarray:
-    """Flat indices of ``unit``'s units within the crop ``region`` of their maps: (n_units,)."""
-    coords = np.unravel_index(unit.index, unit.map_shape)
-    local = [c - range(n)[s].start for c, n, s in zip(coords, unit.map_shape, region)]
-    shape = _region_shape(unit.map_shape, region)
-    if any(((axis < 0) | (axis >= n)).any() for axis, n in zip(local, shape)):
-        raise ValueError(f"module {unit.module!r}: some units lie outside the region {region} of their maps "
-                         f"{unit.map_shape}; record them with a region that holds them")
-    return np.ravel_multi_index(local, shape)
-
-
-def _full(spec: ModuleSpec, tensor: torch.Tensor, model: torch.nn.Module,
-          region: tuple[slice, ...] | None = None) -> torch.Tensor:
-    """The hooked tensor, transformed unless the transform is elementwise (``_crop`` applies it then).
-
-    A channelwise transform given the candidate ``region`` transforms only the leading channels the region
-    keeps (Readout: 40 of 512 RecOut channels sampled at 9941 positions, not all 512), so the region's
-    channel slice still selects the same maps afterwards.
-    """
-    if spec.transform in _ELEMENTWISE:
-        return tensor
-    if _precrops(spec, region):
-        tensor = tensor[:, region[0]]
-    return _transform(spec, tensor, model)
-
-
-def _precrops(spec: ModuleSpec, region: tuple[slice, ...] | None) -> bool:
-    """Whether ``_full`` transforms only the leading channels of ``region``."""
-    channels = None if region is None else region[0]
-    return (spec.transform in _CHANNELWISE and channels is not None and channels.start in (None, 0)
-            and channels.step in (None, 1))
-
-
-def _full_shape(spec: ModuleSpec, map_shape: tuple[int, ...], region: tuple[slice, ...]) -> tuple[int, ...]:
-    """Shape of one sample's ``_full`` maps for units drawn from maps of ``map_shape``."""
-    if _precrops(spec, region):
-        return _region_shape(map_shape[:1], region[:1]) + tuple(map_shape[1:])
-    return tuple(map_shape)
-
-
-def _crop(spec: ModuleSpec, full: torch.Tensor, region: tuple[slice, ...], model: torch.nn.Module) -> torch.Tensor:
-    """Transformed (unclipped) activity in ``region`` of ``_full``'s maps: (N, *region_shape). Elementwise
-    transforms commute with cropping, so they apply to fewer values here; both passes transform the same crop
-    because torch's vectorised and scalar kernels round differently (the position of a value in the tensor
-    matters)."""
-    activity = full[(slice(None),) + region]
-    return _transform(spec, activity, model) if spec.transform in _ELEMENTWISE else activity
-
-
-def _write_at(file: io.FileIO, data: np.ndarray, offset: int) -> None:
-    file.seek(offset)
-    view = memoryview(np.ascontiguousarray(data)).cast("B")
-    while view:
-        view = view[file.write(view):]
-
-
-def _read_at(file: io.FileIO, out: np.ndarray, offset: int) -> None:
-    """Fill the C-contiguous array ``out`` with the bytes of ``file`` from ``offset``."""
-    file.seek(offset)
-    view = memoryview(out).cast("B")
-    while view:
-        n = file.readinto(view)
-        if not n:
-            raise OSError(f"spill file {file.name} ended before byte {offset + out.nbytes}; was it truncated?")
-        view = view[n:]
 
 
 class _ScorePass(_Pass):
@@ -475,161 +313,6 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
     return {name: out.reshape(out.shape[0], n_classes, n_directions, n_time) for name, out in step.out.items()}
 
 
-# ------------------------------------------------------------------------------------------- cache
-def responses_key(model_name: str, module: str, *, suite: SuiteSpec, sampling: SamplingSettings, seed: int,
-                  weights_id: str) -> str:
-    """Cache key of a module's ResponseSet (code version, weights, model, module, suite, the sampling
-    settings that matter for the module's kind, seed)."""
-    spec = get_model(model_name).module(module)
-    return content_key("responses", extraction=EXTRACTION_VERSION, weights_id=weights_id, model=model_name,
-                       module=module, suite=suite.key_parts(), sampling=sampling.key_parts(spec.kind),
-                       seed=int(seed))
-
-
-def _check_options(suite: SuiteSpec, sampling: SamplingSettings, seed: int) -> None:
-    if not isinstance(suite, SuiteSpec):
-        raise TypeError(f"suite must be a compute.stimuli.SuiteSpec; got {type(suite).__name__}")
-    if not isinstance(sampling, SamplingSettings):
-        raise TypeError(f"sampling must be a compute.sampling.SamplingSettings; got {type(sampling).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-
-
-def _module_names(entry, modules: Sequence[str] | None) -> list[str]:
-    if modules is None:
-        return list(entry.module_names)
-    if isinstance(modules, str):
-        raise TypeError(f"modules must be a sequence of module names, e.g. [{modules!r}]; got the string "
-                        f"{modules!r}")
-    names = list(dict.fromkeys(modules))
-    if not names:
-        raise ValueError(f"no modules requested; choose from {list(entry.module_names)}")
-    for name in names:
-        entry.module(name)
-    return names
-
-
-def extract(model_name: str, modules: Sequence[str] | None = None, *, suite: SuiteSpec = SuiteSpec(),
-            sampling: SamplingSettings = SamplingSettings(), seed: int = 0, cache: ArtifactCache | None = None,
-            settings: Settings | None = None, control: JobControl | None = None,
-            batch_size: int | None = None) -> dict[str, str]:
-    """Extract the responses of sampled units of a model's modules and cache one ResponseSet per module.
-
-    Parameters
-    ----------
-    model_name : str
-        A key of ``compute.models.registry.MODELS``.
-    modules : sequence of str or None
-        Module names (None = all of the model's modules).
-    suite : SuiteSpec
-        Stimulus suite; responses are averaged over its instances.
-    sampling : SamplingSettings
-        How units are drawn (METHODS 2.3).
-    seed : int, default=0
-        Unit-sampling seed; each module draws from its own generator (``compute.sampling.module_rng``).
-    cache, settings : default ``default_cache()`` and ``Settings.from_env()``
-    control : JobControl or None
-        Progress and cooperative cancel (``compute.jobs.Cancelled``; nothing partial is written).
-    batch_size : int or None
-        Sequences per batch, rounded down to whole conditions (default 9 on CPU, 96 on CUDA).
-
-    Returns
-    -------
-    dict of module name -> cache key of its ResponseSet, shape (n_units, n_classes, 8, n_frames), float32,
-    clipped >= 0, time = arange(n_frames) / 30 s.
-    """
-    entry = get_model(model_name)
-    names = _module_names(entry, modules)
-    _check_options(suite, sampling, seed)
-    settings = Settings.from_env() if settings is None else settings
-    cache = default_cache() if cache is None else cache
-    control = ensure_control(control)
-    device = select_device(settings.device)
-    batch_size = _batch_size(batch_size, device)
-    weights = entry.memoised_weights_id(settings)
-    model = None
-    if weights is None:
-        model, weights = entry.build(settings)
-    keys = {name: responses_key(model_name, name, suite=suite, sampling=sampling, seed=seed, weights_id=weights)
-            for name in names}
-    if all(key in cache for key in keys.values()):
-        control.report(1.0, "all modules already extracted")
-        return keys
-    with contextlib.ExitStack() as locks:
-        for key in sorted(set(keys.values())):
-            locks.enter_context(cache.lock(key))
-        todo = [entry.module(name) for name in names if keys[name] not in cache]
-        if todo:
-            if device.type == "cuda":
-                locks.enter_context(cache.lock(GPU_LOCK))
-            sets = _extract_modules(entry, model, todo, suite=suite, sampling=sampling, seed=seed, settings=settings,
-                                    cache=cache, device=device, batch_size=batch_size, control=control)
-            for name, rs in sets.items():
-                cache.put_responses(keys[name], rs)
-    control.report(1.0, "extraction done")
-    return keys
-
-
-def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpec], *, suite: SuiteSpec,
-                     sampling: SamplingSettings, seed: int, settings: Settings, cache: ArtifactCache,
-                     device: torch.device, batch_size: int, control: JobControl) -> dict[str, ResponseSet]:
-    if model is None:
-        control.report(0.0, f"building {entry.label}")
-        model, _ = entry.build(settings)
-    weights = entry.weights_id(settings)
-    model = model.to(device)
-    frames = _check_frames(get_suite(suite, cache=cache, control=control.sub(0.0, 0.05)))
-    if frames.shape[:4] != (len(suite.classes), len(DIRECTIONS), suite.n_instances, suite.n_frames):
-        raise ValueError(f"the suite gave frames of shape {frames.shape}, which does not match {suite}")
-    with _spill_folder(settings) as spill_dir:
-        units, responses = _sample_and_record(model, specs, frames, sampling=sampling, seed=seed, device=device,
-                                              batch_size=batch_size, truncate=entry.truncatable,
-                                              spill_dir=spill_dir, control=control.sub(0.05, 1.0))
-    stimuli = tuple(CLASS_NAMES[c] for c in suite.classes)
-    time = np.arange(suite.n_frames) / FRAME_RATE
-    return {spec.name: ResponseSet(
-        responses=responses[spec.name], stimuli=stimuli, directions=np.asarray(DIRECTIONS, dtype=np.float64),
-        time=time, time_unit="s", onset_index=0, units=units[spec.name].columns(),
-        provenance={"label": f"{entry.label} / {spec.name}", "model": entry.name, "weights_id": weights,
-                    "module": spec.name, "suite": suite.key_parts(), "sampling": sampling.key_parts(spec.kind),
-                    "seed": int(seed), "untrained": entry.untrained})
-        for spec in specs}
-
-
-@contextlib.contextmanager
-def _spill_folder(settings: Settings) -> Iterator[Path]:
-    """A fresh folder ``spill-<pid>-<random>`` under ``settings.cache_dir / "tmp"``, removed on exit. Folders
-    that killed extractions left behind are removed first."""
-    root = settings.cache_dir / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    for folder in root.glob("spill-*"):
-        if _is_stale(folder):
-            shutil.rmtree(folder, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"spill-{os.getpid()}-", dir=root))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _is_stale(folder: Path) -> bool:
-    """Whether the process named in a spill folder (``spill-<pid>-...``) is gone (``writer_is_gone``)."""
-    pid = folder.name.split("-")[1]
-    return pid.isdigit() and writer_is_gone(int(pid), folder)
-
-
-def _fits_on_disk(sizes: Mapping[str, int], folder: Path) -> list[str]:
-    """Names whose sizes (bytes) fit in the free space of ``folder``'s disk less SPILL_MARGIN_BYTES, greedily in
-    order."""
-    budget = shutil.disk_usage(folder).free - SPILL_MARGIN_BYTES
-    chosen = []
-    for name, size in sizes.items():
-        if size <= budget:
-            chosen.append(name)
-            budget -= size
-    return chosen
-
-
 def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: np.ndarray, *,
                        sampling: SamplingSettings, seed: int, device: torch.device, batch_size: int,
                        truncate: bool, spill_dir: Path,
@@ -677,19 +360,3 @@ def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: 
                    for spec in specs}
 
 
-def load_responses(model_name: str, module: str, *, suite: SuiteSpec = SuiteSpec(),
-                   sampling: SamplingSettings = SamplingSettings(), seed: int = 0,
-                   cache: ArtifactCache | None = None, settings: Settings | None = None) -> ResponseSet:
-    """The cached ResponseSet of one module; KeyError (saying how to extract it) if it is not cached."""
-    entry = get_model(model_name)
-    entry.module(module)
-    _check_options(suite, sampling, seed)
-    settings = Settings.from_env() if settings is None else settings
-    cache = default_cache() if cache is None else cache
-    key = responses_key(model_name, module, suite=suite, sampling=sampling, seed=seed,
-                        weights_id=entry.weights_id(settings))
-    if key not in cache:
-        raise KeyError(f"{entry.label} / {module} has not been extracted for these settings (key {key}); run "
-                       f"`python -m compute extract --model {model_name} --modules {module!r}` or extract it "
-                       "from the app first")
-    return cache.get_responses(key)
