@@ -13,6 +13,7 @@ from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.extraction.passes import _batch_size, _check_frames, _sample_and_record
 from compute.extraction.spill import _spill_folder
+from compute.extraction.workers import n_workers
 from compute.jobs import JobControl, ensure_control
 from compute.models.registry import ModuleSpec, get_model, select_device
 from compute.responses import ResponseSet
@@ -78,6 +79,7 @@ def extract(model_name: str, modules: Sequence[str] | None = None, *, suite: Sui
     seed : int, default=0
         Unit-sampling seed; each module draws from its own generator (``compute.sampling.module_rng``).
     cache, settings : default ``default_cache()`` and ``Settings.from_env()``
+        ``settings.extract_workers``: worker processes on CPU (``compute.extraction.workers.n_workers``).
     control : JobControl or None
         Progress and cooperative cancel (``compute.jobs.Cancelled``; nothing partial is written).
     batch_size : int or None
@@ -113,7 +115,8 @@ def extract(model_name: str, modules: Sequence[str] | None = None, *, suite: Sui
             if device.type == "cuda":
                 locks.enter_context(cache.lock(GPU_LOCK))
             sets = _extract_modules(entry, model, todo, suite=suite, sampling=sampling, seed=seed, settings=settings,
-                                    cache=cache, device=device, batch_size=batch_size, control=control)
+                                    cache=cache, device=device, batch_size=batch_size, control=control,
+                                    workers=n_workers(settings.extract_workers, device))
             for name, rs in sets.items():
                 cache.put_responses(keys[name], rs)
     control.report(1.0, "extraction done")
@@ -122,7 +125,8 @@ def extract(model_name: str, modules: Sequence[str] | None = None, *, suite: Sui
 
 def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpec], *, suite: SuiteSpec,
                      sampling: SamplingSettings, seed: int, settings: Settings, cache: ArtifactCache,
-                     device: torch.device, batch_size: int, control: JobControl) -> dict[str, ResponseSet]:
+                     device: torch.device, batch_size: int, control: JobControl,
+                     workers: int) -> dict[str, ResponseSet]:
     if model is None:
         control.report(0.0, f"building {entry.label}")
         model, _ = entry.build(settings)
@@ -134,7 +138,8 @@ def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpe
     with _spill_folder(settings) as spill_dir:
         units, responses = _sample_and_record(model, specs, frames, sampling=sampling, seed=seed, device=device,
                                               batch_size=batch_size, truncate=entry.truncatable,
-                                              spill_dir=spill_dir, control=control.sub(0.05, 1.0))
+                                              spill_dir=spill_dir, control=control.sub(0.05, 1.0),
+                                              workers=workers)
     stimuli = tuple(CLASS_NAMES[c] for c in suite.classes)
     time = np.arange(suite.n_frames) / FRAME_RATE
     return {spec.name: ResponseSet(

@@ -8,7 +8,7 @@ import contextlib
 import errno
 import io
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ import torch
 from compute.extraction.hooks import (_check_rank, _crop, _full, _full_shape, _hooks, _region, _region_index,
                                       _region_shape, _transform)
 from compute.extraction.spill import READ_CHUNK_BYTES, _fits_on_disk, _read_at, _write_at
+from compute.extraction.workers import run_in_workers
 from compute.jobs import JobControl, ensure_control
 from compute.models.registry import ModuleSpec
 from compute.sampling import (SamplingSettings, ScoreAccumulator, UnitSample, clipped_instance_mean, module_rng,
@@ -44,13 +45,17 @@ def _batch_size(batch_size: int | None, device: torch.device) -> int:
 
 class _Pass(Protocol):
     """What one pass does with the hooked tensors; ``_run_suite`` sets ``t`` (the frame) before each forward.
-    A batch holds ``n_instances`` runs of each of its conditions, condition-major."""
+    A batch holds ``n_instances`` runs of each of its conditions, condition-major. With worker processes
+    (``compute.extraction.workers``), each worker's copy returns ``state()`` and the parent's ``merge``s them
+    all; the result equals one process running every batch."""
 
     t: int
 
     def start(self, conditions: range, n_instances: int) -> None: ...
     def sink(self, spec: ModuleSpec, tensor: torch.Tensor) -> None: ...
     def end(self, conditions: range, n_instances: int) -> None: ...
+    def state(self) -> dict: ...
+    def merge(self, states: Sequence[dict]) -> None: ...
 
 
 class _StopForward(Exception):
@@ -73,17 +78,20 @@ def _batches(runs: np.ndarray, batch_size: int) -> list[tuple[range, int]]:
 
 def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray, step: _Pass, *,
                device: torch.device, batch_size: int, control: JobControl, stage: str,
-               truncate: bool = False) -> None:
+               truncate: bool = False, workers: int = 1) -> None:
     """Run every distinct sequence (batches of whole conditions, reset before each), feeding the hooks to
     ``step``; a condition with identical instances runs once.
 
     With ``truncate``, each forward call stops right after the last hooked module (in call order, learnt
-    on the first frame); only valid when no module's state depends on modules that run after it.
+    on the first frame); only valid when no module's state depends on modules that run after it. With
+    ``workers`` > 1 (and more than one batch) the batches run in that many forked processes
+    (``compute.extraction.workers``).
     """
     n_classes, n_directions, n_instances, n_time = frames.shape[:4]
     conditions_frames = frames.reshape((n_classes * n_directions, n_instances, n_time) + frames.shape[4:])
     runs = runs_per_condition(frames).ravel()
-    total, done = int(runs.sum()), 0
+    batches = _batches(runs, batch_size)
+    sizes = [len(conditions) * n_runs for conditions, n_runs in batches]
     order: list[str] = []
     last: list[str] = []
 
@@ -94,27 +102,38 @@ def _run_suite(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.n
         if last and spec.name == last[0]:
             raise _StopForward
 
+    def run_batch(index: int, report: Callable[[int], None]) -> None:
+        conditions, n_runs = batches[index]
+        batch = conditions_frames[conditions.start:conditions.stop, :n_runs]
+        batch = torch.from_numpy(np.ascontiguousarray(batch.reshape((-1,) + batch.shape[2:]))).to(device)
+        model.reset()
+        step.start(conditions, n_runs)
+        for t in range(n_time):
+            report(t)
+            step.t = t
+            try:
+                model(batch[:, t].unsqueeze(1).float() / 255.0)
+            except _StopForward:
+                pass
+            if truncate and not last and order:
+                last.append(order[-1])
+        step.end(conditions, n_runs)
+
+    def reporter(done: int, size: int) -> Callable[[int], None]:
+        def report(t: int) -> None:
+            control.check()
+            control.report((done * n_time + size * t) / (sum(sizes) * n_time),
+                           f"{stage}: sequences {done + 1}-{done + size}/{sum(sizes)}, frame {t + 1}/{n_time}")
+        return report
+
     model.eval()
     with torch.inference_mode(), _hooks(model, specs, sink):
-        for conditions, n_runs in _batches(runs, batch_size):
-            batch = conditions_frames[conditions.start:conditions.stop, :n_runs]
-            batch = torch.from_numpy(np.ascontiguousarray(batch.reshape((-1,) + batch.shape[2:]))).to(device)
-            model.reset()
-            step.start(conditions, n_runs)
-            for t in range(n_time):
-                control.check()
-                control.report((done * n_time + batch.shape[0] * t) / (total * n_time),
-                               f"{stage}: sequences {done + 1}-{done + batch.shape[0]}/{total}, "
-                               f"frame {t + 1}/{n_time}")
-                step.t = t
-                try:
-                    model(batch[:, t].unsqueeze(1).float() / 255.0)
-                except _StopForward:
-                    pass
-                if truncate and not last and order:
-                    last.append(order[-1])
-            step.end(conditions, n_runs)
-            done += batch.shape[0]
+        if min(workers, len(batches)) > 1:
+            run_in_workers(sizes, run_batch, step, workers=min(workers, len(batches)), n_time=n_time,
+                           control=control, stage=stage)
+        else:
+            for index, size in enumerate(sizes):
+                run_batch(index, reporter(sum(sizes[:index]), size))
     control.report(1.0, f"{stage}: done")
 
 
@@ -133,6 +152,7 @@ class _ScorePass(_Pass):
         self.region: dict[str, tuple[slice, ...]] = {}
         self.map_shape: dict[str, tuple[int, ...]] = {}
         self.conditions, self.n_instances = range(0), 1
+        self.n_batches, self.merged = 0, {}
 
     def start(self, conditions: range, n_instances: int) -> None:
         self.conditions, self.n_instances = conditions, n_instances
@@ -160,18 +180,34 @@ class _ScorePass(_Pass):
         except OSError as err:
             if err.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            file.truncate(0)
-            del self.spill[name]
+            self.spill.pop(name).truncate(0)
 
     def end(self, conditions: range, n_instances: int) -> None:
         for acc in self.acc.values():
             acc.end()
+        self.n_batches += 1
+
+    def state(self) -> dict:
+        """A worker's scores so far (none before its first batch), map shapes, regions and spilled modules."""
+        scores = {name: acc.scores() for name, acc in self.acc.items()} if self.n_batches else {}
+        return {"scores": scores, "map_shape": self.map_shape, "region": self.region, "spill": set(self.spill)}
+
+    def merge(self, states: Sequence[dict]) -> None:
+        """Scores: the max over the workers' running maxes (exact: each worker's max is over whole conditions,
+        and float32 -> float64 is exact); a module that ran out of disk in any worker leaves ``spill``."""
+        for state in states:
+            self.map_shape.update(state["map_shape"])
+            self.region.update(state["region"])
+            for name, scores in state["scores"].items():
+                self.merged[name] = np.maximum(self.merged[name], scores) if name in self.merged else scores
+        for name in set(self.spill).difference(*(state["spill"] for state in states)):
+            self.spill.pop(name).truncate(0)
 
     def scores(self) -> dict[str, np.ndarray]:
         out = {}
         for name, acc in self.acc.items():
             full = np.zeros(self.map_shape[name])
-            full[self.region[name]] = acc.scores()
+            full[self.region[name]] = self.merged[name] if self.merged else acc.scores()
             out[name] = full
         return out
 
@@ -201,6 +237,7 @@ class _RecordPass(_Pass):
         self.index: dict[str, torch.Tensor] = {}
         self.out = {name: np.zeros((u.n_units, n_conditions, n_time), np.float32) for name, u in units.items()}
         self.batch: dict[str, torch.Tensor] = {}
+        self.done: list[range] = []
 
     def start(self, conditions: range, n_instances: int) -> None:
         n_sequences = len(conditions) * n_instances
@@ -223,6 +260,18 @@ class _RecordPass(_Pass):
         for name, batch in self.batch.items():
             mean = clipped_instance_mean(batch, n_instances)
             self.out[name][:, conditions.start:conditions.stop] = mean.permute(1, 0, 2).cpu().numpy()
+        self.done.append(conditions)
+
+    def state(self) -> dict:
+        """The conditions a worker ran and their rows of ``out``."""
+        return {"done": self.done, "out": {name: [out[:, c.start:c.stop] for c in self.done]
+                                           for name, out in self.out.items()}}
+
+    def merge(self, states: Sequence[dict]) -> None:
+        for state in states:
+            for name, blocks in state["out"].items():
+                for conditions, block in zip(state["done"], blocks):
+                    self.out[name][:, conditions.start:conditions.stop] = block
 
 
 def module_shapes(model: torch.nn.Module, specs: Sequence[ModuleSpec], frame_shape: tuple[int, int], *,
@@ -254,7 +303,7 @@ def module_shapes(model: torch.nn.Module, specs: Sequence[ModuleSpec], frame_sha
 def activity_scores(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np.ndarray, *,
                     sampling: SamplingSettings = SamplingSettings(), device: torch.device = torch.device("cpu"),
                     batch_size: int | None = None, control: JobControl | None = None,
-                    truncate: bool = False) -> dict[str, np.ndarray]:
+                    truncate: bool = False, workers: int = 1) -> dict[str, np.ndarray]:
     """Pass 1: position scores of every unit of the spatial modules ``specs`` over the suite.
 
     Parameters
@@ -262,6 +311,8 @@ def activity_scores(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames:
     frames : ndarray of shape (n_classes, n_directions, n_instances, n_frames, H, W), uint8
     truncate : bool, default=False
         Stop each forward call after the last hooked module (``ModelEntry.truncatable`` models only).
+    workers : int, default=1
+        Worker processes (forked, one torch thread each; ``compute.extraction.workers``); same results.
 
     Returns
     -------
@@ -273,7 +324,7 @@ def activity_scores(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames:
         raise ValueError("output modules are drawn uniformly and have no scores; pass only spatial modules")
     step = _ScorePass(model, specs, sampling)
     _run_suite(model, specs, frames, step, device=device, batch_size=_batch_size(batch_size, device),
-               control=ensure_control(control), stage="pass 1/2 (scores)", truncate=truncate)
+               control=ensure_control(control), stage="pass 1/2 (scores)", truncate=truncate, workers=workers)
     return step.scores()
 
 
@@ -281,7 +332,8 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
                  units: Mapping[str, UnitSample], *, regions: Mapping[str, tuple[slice, ...]] | None = None,
                  device: torch.device = torch.device("cpu"),
                  batch_size: int | None = None, control: JobControl | None = None,
-                 stage: str = "pass 2/2 (responses)", truncate: bool = False) -> dict[str, np.ndarray]:
+                 stage: str = "pass 2/2 (responses)", truncate: bool = False,
+                 workers: int = 1) -> dict[str, np.ndarray]:
     """Pass 2: responses of the given units, averaged over instances and then clipped at 0.
 
     Parameters
@@ -294,6 +346,8 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
         of pass 1 (``compute.sampling.candidate_region``) to get the same bits as a spilled pass 1.
     truncate : bool, default=False
         Stop each forward call after the last hooked module (``ModelEntry.truncatable`` models only).
+    workers : int, default=1
+        Worker processes (forked, one torch thread each; ``compute.extraction.workers``); same results.
 
     Returns
     -------
@@ -309,14 +363,14 @@ def record_units(model: torch.nn.Module, specs: Sequence[ModuleSpec], frames: np
     step = _RecordPass(model, {spec.name: units[spec.name] for spec in specs}, regions, n_classes * n_directions,
                        n_time, device)
     _run_suite(model, specs, frames, step, device=device, batch_size=_batch_size(batch_size, device),
-               control=ensure_control(control), stage=stage, truncate=truncate)
+               control=ensure_control(control), stage=stage, truncate=truncate, workers=workers)
     return {name: out.reshape(out.shape[0], n_classes, n_directions, n_time) for name, out in step.out.items()}
 
 
 def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: np.ndarray, *,
                        sampling: SamplingSettings, seed: int, device: torch.device, batch_size: int,
-                       truncate: bool, spill_dir: Path,
-                       control: JobControl) -> tuple[dict[str, UnitSample], dict[str, np.ndarray]]:
+                       truncate: bool, spill_dir: Path, control: JobControl,
+                       workers: int = 1) -> tuple[dict[str, UnitSample], dict[str, np.ndarray]]:
     """Units of every module and their responses (n_units, n_classes, n_directions, n_frames): one pass that
     scores the spatial modules and spills every module that fits on the disk of ``spill_dir``, then a second
     pass (``record_units``) for the modules that did not fit."""
@@ -337,7 +391,8 @@ def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: 
             _run_suite(model, [spec for spec in specs if spec.kind != "output" or spec.name in spilled], frames,
                        first, device=device, batch_size=batch_size, control=control.sub(0.0, split[0]),
                        stage="pass 1/1 (scores and responses)" if single else
-                       "pass 1/2 (scores and responses)" if spilled else "pass 1/2 (scores)", truncate=truncate)
+                       "pass 1/2 (scores and responses)" if spilled else "pass 1/2 (scores)", truncate=truncate,
+                       workers=workers)
         scores = first.scores()
         units = {spec.name: sample_outputs(shapes[spec.name][0], module=spec.name, settings=sampling,
                                            random_state=module_rng(seed, spec.name))
@@ -355,7 +410,7 @@ def _sample_and_record(model: torch.nn.Module, specs: list[ModuleSpec], frames: 
                                       batch_size=batch_size,
                                       control=control.sub(split[1] if spatial else 0.0, 1.0),
                                       stage="pass 2/2 (responses)" if spatial else "pass 1/1 (responses)",
-                                      truncate=truncate))
+                                      truncate=truncate, workers=workers))
     return units, {spec.name: responses[spec.name].reshape((-1,) + frames.shape[:2] + (n_time,))
                    for spec in specs}
 

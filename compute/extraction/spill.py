@@ -22,21 +22,22 @@ READ_CHUNK_BYTES = 2**26  # spill read-back buffer
 
 
 def _write_at(file: io.FileIO, data: np.ndarray, offset: int) -> None:
-    file.seek(offset)
+    """Write ``data``'s bytes at ``offset`` with ``os.pwrite``: worker processes share the file's offset, so
+    a seek followed by a write could land at another worker's position."""
     view = memoryview(np.ascontiguousarray(data)).cast("B")
     while view:
-        view = view[file.write(view):]
+        written = os.pwrite(file.fileno(), view, offset)
+        view, offset = view[written:], offset + written
 
 
 def _read_at(file: io.FileIO, out: np.ndarray, offset: int) -> None:
     """Fill the C-contiguous array ``out`` with the bytes of ``file`` from ``offset``."""
-    file.seek(offset)
-    view = memoryview(out).cast("B")
+    view, end = memoryview(out).cast("B"), offset + out.nbytes
     while view:
-        n = file.readinto(view)
+        n = os.preadv(file.fileno(), [view], offset)
         if not n:
-            raise OSError(f"spill file {file.name} ended before byte {offset + out.nbytes}; was it truncated?")
-        view = view[n:]
+            raise OSError(f"spill file {file.name} ended before byte {end}; was it truncated?")
+        view, offset = view[n:], offset + n
 
 
 @contextlib.contextmanager
