@@ -46,7 +46,8 @@ def frames(tmp_path_factory) -> np.ndarray:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(cache_dir=tmp_path, data_dir=tmp_path / "data", device="cpu")
+    """One process (the reference; tests/compute/test_extraction_workers.py checks the workers against it)."""
+    return Settings(cache_dir=tmp_path, data_dir=tmp_path / "data", device="cpu", extract_workers=1)
 
 
 def register(monkeypatch, name: str, modules, make_model, *, counted: str = "", **options) -> list[int]:
