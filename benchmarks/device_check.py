@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compute import extraction  # noqa: E402
+from compute.extraction import hooks  # noqa: E402
 from compute.cache import ArtifactCache  # noqa: E402
 from compute.config import Settings  # noqa: E402
 from compute.extraction import extract  # noqa: E402
@@ -51,9 +51,9 @@ def _maps(model: torch.nn.Module, specs, frames: np.ndarray, device: torch.devic
     model = model.to(device).eval()
 
     def sink(spec, tensor):
-        out[spec.name].append(extraction._transform(spec, tensor, model).float().cpu())
+        out[spec.name].append(hooks._transform(spec, tensor, model).float().cpu())
 
-    with torch.inference_mode(), extraction._hooks(model, specs, sink):
+    with torch.inference_mode(), hooks._hooks(model, specs, sink):
         model.reset()
         batch = torch.from_numpy(frames).to(device)
         for t in range(frames.shape[1]):

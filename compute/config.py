@@ -8,6 +8,7 @@
 | TWINSCOPE_SECRET_KEY | generated once | Flask secret key; unset: one key generated and kept in <cache>/secret_key (0600), shared by every worker |
 | TWINSCOPE_BIO_TRACES | unset | folder holding the authors' full trace tensors, when a user has them |
 | TWINSCOPE_BROKER_URL | unset | Redis URL: jobs run on Celery workers and cache locks live in Redis |
+| TWINSCOPE_EXTRACT_WORKERS | auto | extraction worker processes on CPU (one torch thread each); ``auto`` = min(2, cores); always 1 on CUDA |
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ DEVICES = ("auto", "cpu", "cuda")
 @dataclass(frozen=True)
 class Settings:
     """Where twinscope keeps its files and which device it computes on (``secret_key`` "": the app uses the
-    key kept under ``cache_dir``, see ``app.create_app``)."""
+    key kept under ``cache_dir``, see ``app.create_app``; ``extract_workers`` None: automatic, see
+    ``compute.extraction.workers.n_workers``)."""
+
+    def __post_init__(self) -> None:
+        workers = self.extract_workers
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"extract_workers must be a positive int or None (automatic); got {workers!r}")
 
     cache_dir: Path
     data_dir: Path
@@ -31,6 +38,7 @@ class Settings:
     secret_key: str = ""
     bio_traces_dir: Path | None = None
     broker_url: str | None = None
+    extract_workers: int | None = None
 
     @property
     def bio_dir(self) -> Path:
@@ -56,4 +64,14 @@ class Settings:
             secret_key=env.get("TWINSCOPE_SECRET_KEY", ""),
             bio_traces_dir=Path(traces).expanduser() if traces else None,
             broker_url=env.get("TWINSCOPE_BROKER_URL") or None,
+            extract_workers=_workers(env.get("TWINSCOPE_EXTRACT_WORKERS", "auto")),
         )
+
+
+def _workers(text: str) -> int | None:
+    text = text.strip().lower()
+    if text in ("", "auto"):
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"TWINSCOPE_EXTRACT_WORKERS must be a positive integer or 'auto'; got {text!r}")
+    return int(text)

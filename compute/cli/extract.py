@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=DEVICES, default=None, help="default: TWINSCOPE_DEVICE or auto")
     parser.add_argument("--batch-size", type=int, default=None, help="sequences per batch (default: by device)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes on CPU, one thread each (default: TWINSCOPE_EXTRACT_WORKERS or "
+                             "min(2, cores); 1 on CUDA)")
     return parser
 
 
@@ -45,8 +48,10 @@ def main(argv: list[str]) -> int:
         settings = dataclasses.replace(settings, device=args.device)
     modules = None if args.modules == ["all"] else args.modules
     cache = default_cache()
-    with exit_on_error(errors=(ValueError, TypeError, OSError),
+    with exit_on_error(errors=(ValueError, TypeError, OSError, RuntimeError),
                        interrupted="interrupted; no partial result was written") as failure:
+        if args.workers is not None:
+            settings = dataclasses.replace(settings, extract_workers=args.workers)
         suite = SuiteSpec(n_instances=args.instances, n_frames=args.frames, seed=args.suite_seed)
         sampling = SamplingSettings(crop=args.crop, recurrent_channels=args.recurrent_channels)
         keys = extract(args.model, modules, suite=suite, sampling=sampling, seed=args.seed, cache=cache,

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from compute import extraction
 from compute.cache import ArtifactCache
 from compute.config import Settings
-from compute.extraction import (activity_scores, extract, load_responses, module_shapes, record_units,
-                                responses_key)
+from compute.extraction import (SPILL_MARGIN_BYTES, activity_scores, extract, load_responses, module_shapes,
+                                record_units, responses_key)
+from compute.extraction import passes, spill
 from compute.jobs import Cancelled, JobControl
 from compute.models.fnn import build_fnn
 from compute.models.registry import (FNN_MODULE_SPECS, FNN_MODULES, MODELS, SMALL_MODULE_SPECS, ModelEntry,
@@ -46,7 +46,8 @@ def frames(tmp_path_factory) -> np.ndarray:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(cache_dir=tmp_path, data_dir=tmp_path / "data", device="cpu")
+    """One process (the reference; tests/compute/test_extraction_workers.py checks the workers against it)."""
+    return Settings(cache_dir=tmp_path, data_dir=tmp_path / "data", device="cpu", extract_workers=1)
 
 
 def register(monkeypatch, name: str, modules, make_model, *, counted: str = "", **options) -> list[int]:
@@ -66,8 +67,7 @@ def register(monkeypatch, name: str, modules, make_model, *, counted: str = "", 
 def disk_free(monkeypatch, free: int) -> None:
     """Pretend that the disk of the spill folder has ``free`` bytes beyond the spill margin."""
     usage = shutil.disk_usage(".")
-    monkeypatch.setattr(extraction.shutil, "disk_usage", lambda path: usage._replace(
-        free=extraction.SPILL_MARGIN_BYTES + free))
+    monkeypatch.setattr(spill.shutil, "disk_usage", lambda path: usage._replace(free=SPILL_MARGIN_BYTES + free))
 
 
 @pytest.fixture
@@ -217,14 +217,14 @@ class TestExtractSmallModel:
         if mode == "partial":  # room for Conv1 only: 8 x 27 x 55 candidates (crop 9), 8 conditions x 3 frames
             disk_free(monkeypatch, 4 * 8 * 3 * 8 * 27 * 55)
         if mode == "disk full":  # Conv3's 5th row write (frame 0; Conv1, Conv2 done) finds the disk full
-            write, writes = extraction._write_at, itertools.count()
+            write, writes = passes._write_at, itertools.count()
 
             def full_disk(file, data, offset):
                 if next(writes) == 2 * 8 + 4:
                     raise OSError(errno.ENOSPC, "No space left on device")
                 write(file, data, offset)
 
-            monkeypatch.setattr(extraction, "_write_at", full_disk)
+            monkeypatch.setattr(passes, "_write_at", full_disk)
         reports = []
         one = ArtifactCache(tmp_path / "one")
         assert run(cache=one, settings=settings, control=JobControl(progress=lambda f, text: reports.append(
@@ -447,7 +447,7 @@ class TestPasses:
         (tmp_path / "module-0.f32").write_bytes(bytes(8))
         with (open(tmp_path / "module-0.f32", "rb", buffering=0) as file,
               pytest.raises(OSError, match=r"spill file .*module-0.f32 ended before byte 16; was it truncated")):
-            extraction._read_at(file, np.empty(4, np.float32), 0)
+            spill._read_at(file, np.empty(4, np.float32), 0)
 
 
 # ---------------------------------------------------------------------------------------------- FNN
@@ -517,9 +517,9 @@ class TestFNN:
         clip = frames[:, :1, :1, :2]  # 1 sequence of 2 frames
 
         def sample_and_record() -> tuple[dict, dict]:
-            return extraction._sample_and_record(fnn, list(FNN_MODULE_SPECS), clip, sampling=SAMPLING, seed=0,
-                                                 device=torch.device("cpu"), batch_size=1, truncate=False,
-                                                 spill_dir=tmp_path, control=JobControl())
+            return passes._sample_and_record(fnn, list(FNN_MODULE_SPECS), clip, sampling=SAMPLING, seed=0,
+                                             device=torch.device("cpu"), batch_size=1, truncate=False,
+                                             spill_dir=tmp_path, control=JobControl())
 
         units, spilled = sample_and_record()
         disk_free(monkeypatch, 0)
