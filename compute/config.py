@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from compute._validation import check_int
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -28,9 +30,8 @@ class Settings:
     ``compute.extraction.workers.n_workers``)."""
 
     def __post_init__(self) -> None:
-        workers = self.extract_workers
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"extract_workers must be a positive int or None (automatic); got {workers!r}")
+        check_int(self.extract_workers, name="extract_workers", low=1, optional=True,
+                  fix="None chooses automatically (compute.extraction.workers.n_workers)")
 
     cache_dir: Path
     data_dir: Path

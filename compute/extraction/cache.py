@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from compute._validation import check_instance, check_int
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.extraction.passes import _batch_size, _check_frames, _sample_and_record
@@ -38,12 +39,9 @@ def responses_key(model_name: str, module: str, *, suite: SuiteSpec, sampling: S
 
 
 def _check_options(suite: SuiteSpec, sampling: SamplingSettings, seed: int) -> None:
-    if not isinstance(suite, SuiteSpec):
-        raise TypeError(f"suite must be a compute.stimuli.SuiteSpec; got {type(suite).__name__}")
-    if not isinstance(sampling, SamplingSettings):
-        raise TypeError(f"sampling must be a compute.sampling.SamplingSettings; got {type(sampling).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    check_instance(suite, SuiteSpec, name="suite", what="a compute.stimuli.SuiteSpec")
+    check_instance(sampling, SamplingSettings, name="sampling", what="a compute.sampling.SamplingSettings")
+    check_int(seed, name="seed", low=0)
 
 
 def _module_names(entry, modules: Sequence[str] | None) -> list[str]:

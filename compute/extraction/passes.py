@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
+from compute._validation import check_int
 from compute.extraction.hooks import (_check_rank, _crop, _full, _full_shape, _hooks, _region, _region_index,
                                       _region_shape, _transform)
 from compute.extraction.spill import READ_CHUNK_BYTES, _fits_on_disk, _read_at, _write_at
@@ -38,9 +39,7 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 def _batch_size(batch_size: int | None, device: torch.device) -> int:
     if batch_size is None:
         return DEFAULT_BATCH.get(device.type, DEFAULT_BATCH["cpu"])
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
-    return int(batch_size)
+    return check_int(batch_size, name="batch_size", low=1)
 
 
 class _Pass(Protocol):

@@ -351,10 +351,10 @@ class TestExtractSmallModel:
         ("Conv1", {}, TypeError, r"modules must be a sequence of module names, e.g. \['Conv1'\]"),
         (["Conv9"], {}, ValueError, r"model 'test-small' has no module 'Conv9'; its modules are \['Conv1'"),
         ([], {}, ValueError, r"no modules requested; choose from \['Conv1'"),
-        (None, {"seed": -1}, ValueError, "seed must be a non-negative int; got -1"),
+        (None, {"seed": -1}, ValueError, "seed must be an integer >= 0; got -1"),
         (None, {"suite": "all"}, TypeError, "suite must be a compute.stimuli.SuiteSpec; got str"),
         (None, {"sampling": {"n_maps": 4}}, TypeError, "sampling must be a compute.sampling.SamplingSettings"),
-        (None, {"batch_size": 0}, ValueError, "batch_size must be a positive int or None; got 0"),
+        (None, {"batch_size": 0}, ValueError, "batch_size must be an integer >= 1; got 0"),
     ], ids=["string", "unknown", "empty", "seed", "suite", "sampling", "batch"])
     def test_argument_errors(self, small, tmp_cache, settings, modules, kwargs, error, message):
         options = {"suite": SUITE, "sampling": SAMPLING, **kwargs}

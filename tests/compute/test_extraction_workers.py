@@ -142,8 +142,7 @@ class TestSetting:
         with pytest.raises(ValueError, match="TWINSCOPE_EXTRACT_WORKERS must be a positive integer or 'auto'; "
                                              "got '0'"):
             Settings.from_env({**base, "TWINSCOPE_EXTRACT_WORKERS": "0"})
-        with pytest.raises(ValueError, match=r"extract_workers must be a positive int or None \(automatic\); "
-                                             "got True"):
+        with pytest.raises(TypeError, match=r"extract_workers must be an integer >= 1 or None; got True"):
             replace(Settings.from_env(base), extract_workers=True)
 
     def test_cli_option(self, tmp_path, monkeypatch):
