@@ -172,7 +172,10 @@ def _bad(path: Path, why: str) -> ValueError:
 
 
 def _unreadable(path: Path, error: Exception) -> ValueError:
-    return _bad(path, f"cannot be read as a {path.suffix.lower()} clip ({type(error).__name__}: {error}). "
+    # ffmpeg's errors carry its whole banner: keep the first line and the last (the actual complaint).
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    reason = "; ".join(dict.fromkeys((lines[0], lines[-1])))[:300]
+    return _bad(path, f"cannot be read as a {path.suffix.lower()} clip ({reason}). "
                       "Check that it is a video or an .npy array; re-encode it (e.g. ffmpeg -i in.mov out.mp4) "
                       "or remove it from the folder")
 
@@ -211,7 +214,7 @@ def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             return
         except Exception as error:
             raise _unreadable(path, error) from None
-        yield frame, k / fps
+        yield frame, k / fps, (k + 1) / fps
         k += 1
 
 
@@ -226,8 +229,9 @@ def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
         start = 0.0
         try:
             for frame in ImageSequence.Iterator(image):
-                yield np.asarray(frame.convert("RGB")), start
-                start += max(float(frame.info.get("duration") or 100.0), 10.0) / 1000.0
+                end = start + max(float(frame.info.get("duration") or 100.0), 10.0) / 1000.0
+                yield np.asarray(frame.convert("RGB")), start, end
+                start = end
         except (OSError, EOFError, SyntaxError) as error:
             raise _unreadable(path, error) from None
 
@@ -252,11 +256,11 @@ def _npy_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
         raise _bad(path, f"dtype {array.dtype} is not a grey level; save uint8 (0..255) or float ([0, 1] or "
                          "[0, 255]) frames")
     for k in range(array.shape[0]):
-        yield np.asarray(array[k], dtype=np.float64) * scale, k / FRAME_RATE
+        yield np.asarray(array[k], dtype=np.float64) * scale, k / FRAME_RATE, (k + 1) / FRAME_RATE
 
 
-def _frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
-    """(frame as decoded, start time in s) of each frame of a clip."""
+def _frames(path: Path) -> Iterator[tuple[np.ndarray, float, float]]:
+    """(frame as decoded, start time, end time in s) of each frame of a clip."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _npy_frames(path)
@@ -277,12 +281,12 @@ def _fit(grey: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.LANCZOS))
 
 
-def _read(path: Path, n_ticks: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Fitted grey frames (T, h, w) uint8 and their start times (T,) in s, read up to the frame on screen
-    at tick ``n_ticks - 1`` (all frames when None)."""
+def _read(path: Path, n_ticks: int | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fitted grey frames (T, h, w) uint8, their start times (T,) in s and the last one's end, read up to the
+    frame on screen at tick ``n_ticks - 1`` (all frames when None)."""
     last_tick = None if n_ticks is None else (n_ticks - 1) / FRAME_RATE
-    fitted, starts, decoded = [], [], 0
-    for frame, start in _frames(path):
+    fitted, starts, decoded, end = [], [], 0, 0.0
+    for frame, start, end in _frames(path):
         if last_tick is not None and start > last_tick + 1e-9:
             break
         decoded += frame.nbytes
@@ -295,7 +299,7 @@ def _read(path: Path, n_ticks: int | None) -> tuple[np.ndarray, np.ndarray]:
         starts.append(start)
     if not fitted:
         raise _bad(path, "it has zero frames; remove it or export it again")
-    return np.stack(fitted), np.asarray(starts)
+    return np.stack(fitted), np.asarray(starts), end
 
 
 def _ticks(starts: np.ndarray, n_ticks: int) -> np.ndarray:
@@ -309,16 +313,9 @@ def _length(end: float) -> int:
     return int(np.ceil(end * FRAME_RATE - 1e-6))
 
 
-def _end(starts: np.ndarray) -> float:
-    """When the clip's last frame ends: one frame period (mean step, 1/30 s for one frame) after it starts."""
-    step = float(np.mean(np.diff(starts))) if len(starts) > 1 else 1.0 / FRAME_RATE
-    return float(starts[-1]) + step
-
-
 @functools.lru_cache(maxsize=64)
 def _clip_length(path: Path, size: int, mtime_ns: int) -> int:
-    _, starts = _read(path, None)
-    return _length(_end(starts))
+    return _length(_read(path, None)[2])
 
 
 # ---------------------------------------------------------------------------------------------- converting
@@ -342,11 +339,9 @@ def convert_clip(path, n_frames: int, *, directions: str = "8", match_mean: bool
     n_frames = _check_int(n_frames, "n_frames", 1)
     if directions not in DIRECTION_MODES:
         raise ValueError(f"directions must be one of {DIRECTION_MODES}; got {directions!r}")
-    fitted, starts = _read(path, n_frames)
-    # Reading stopped at the last frame needed, so a clip that ends too early has its length known here.
-    ends_at = _end(starts) if starts[-1] <= (n_frames - 1) / FRAME_RATE else None
-    if ends_at is not None and _length(ends_at) < n_frames:
-        raise _bad(path, f"it lasts {len(starts)} frame(s) = {_length(ends_at)} frame(s) at "
+    fitted, starts, end = _read(path, n_frames)
+    if _length(end) < n_frames:
+        raise _bad(path, f"it lasts {end:.2f} s = {_length(end)} frame(s) at "
                          f"{FRAME_RATE:g} Hz; the suite needs {n_frames}. Use a longer clip or fewer frames "
                          "(n_frames)")
     frames = fitted[_ticks(starts, n_frames)]

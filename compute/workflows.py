@@ -288,8 +288,10 @@ Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.P
 about 2 s)."""
 
 
-def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Options of ``view`` with defaults filled in, presets resolved and sequences as lists."""
+def normalise_options(view: str, options: Mapping[str, Any], *, clips: Sequence[str] = ()) -> dict[str, Any]:
+    """Options of ``view`` with defaults filled in, presets resolved and sequences as lists.
+
+    ``clips``: the clip classes of the run (a model source's), after ``CLASS_NAMES`` in "all"."""
     if view not in VIEW_OPTIONS:
         raise ValueError(f"unknown view {view!r}; views are {list(VIEWS)}")
     accepted = VIEW_OPTIONS[view]
@@ -306,16 +308,21 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = check_bound(out[name], bound, name=name)
     if out.get("stimuli") is not None:
         # Clip classes are accepted by name; a source that lacks one leaves it out (biology lacks them all).
-        out["stimuli"] = list(resolve(out["stimuli"], CLASS_NAMES + clip_names_in(out["stimuli"])))
+        available = CLASS_NAMES + tuple(dict.fromkeys((*clips, *clip_names_in(out["stimuli"]))))
+        out["stimuli"] = list(resolve(out["stimuli"], available))
     if "methods" in out:
         out["methods"] = list(out["methods"])
     return out
 
 
+def _run_clips(source: Source, run: RunSettings) -> tuple[str, ...]:
+    return run.clips.names if source.kind == "model" and run.clips is not None else ()
+
+
 def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), settings: Settings | None = None,
              **options: Any) -> str:
     """Content key of a view artefact; cheap (no data, no torch)."""
-    opts = normalise_options(view, options)
+    opts = normalise_options(view, options, clips=_run_clips(source, run))
     return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts,
                        version=VIEW_VERSIONS.get(view, 1))
 
@@ -344,7 +351,7 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
 
     cache, settings = _resolve(cache, settings)
     control = ensure_control(control)
-    opts = normalise_options(view, options)
+    opts = normalise_options(view, options, clips=_run_clips(source, run))
     if view in PRECHECKS:
         PRECHECKS[view](source, **opts)
     key = view_key(view, source, run=run, settings=settings, **opts)
