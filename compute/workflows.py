@@ -138,6 +138,8 @@ class RunSettings:
         if not classes or len(set(classes)) != len(classes):
             raise ValueError(f"RunSettings.classes must be distinct class indices; got {self.classes}")
         object.__setattr__(self, "classes", classes)
+        if self.clips is not None and not isinstance(self.clips, ClipSet):
+            raise TypeError(f"RunSettings.clips must be a compute.clips.ClipSet or None; got {type(self.clips).__name__}")
 
     @classmethod
     def quick_look(cls, **changes: Any) -> "RunSettings":

@@ -70,3 +70,12 @@ def test_a_bad_clip_is_reported_and_the_set_in_use_stays(clip_ctx):
     assert value == "walks" and clip_ctx.run.clips.directions == "1"
     _, _, status, _, _ = use(clip_ctx, name=None)
     assert status.startswith("Not used: choose a clip set first.")
+
+
+def test_clip_classes_have_their_own_stable_colours():
+    """v1 drew every class outside the canonical eleven in one grey, so two clips looked alike."""
+    from app.figures.style import CLASS_COLORS, stimulus_color
+
+    colours = {stimulus_color(name) for name in ("clip_ramp", "clip_square")}
+    assert len(colours) == 2 and not colours & {"#999999", *CLASS_COLORS.values()}
+    assert stimulus_color("clip_ramp") == stimulus_color("clip_ramp") and stimulus_color("other") == "#999999"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.browser.conftest import graph_js, shoot
+from tests.browser.conftest import ARTIFACTS, graph_js, shoot
 from tests.browser.test_flows import _js, _no_console_errors, _run_job, _traces, _wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -28,6 +28,7 @@ def clip_app(monkeypatch, tmp_path, data_dir):
     np.save(data / "clips" / "walks" / "square.npy", square)
     ramp = np.broadcast_to((np.arange(5) * 50).astype(np.uint8)[:, None, None], (5, 90, 160))
     iio.imwrite(data / "clips" / "walks" / "ramp.gif", ramp, duration=100, loop=0)
+    ARTIFACTS.mkdir(exist_ok=True)
     monkeypatch.setenv("TWINSCOPE_PROFILE", "test")
     monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data))
     monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path / "cache"))

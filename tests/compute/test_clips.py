@@ -227,6 +227,8 @@ class TestBadInput:
             ClipSet(str(folder), directions="4")
         with pytest.raises(TypeError, match="clips must be a compute.clips.ClipSet or None; got str"):
             SuiteSpec(clips=str(folder))
+        with pytest.raises(TypeError, match="RunSettings.clips must be a compute.clips.ClipSet or None; got str"):
+            RunSettings(clips=str(folder))
 
 
 def content_of(cache) -> list:
