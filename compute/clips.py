@@ -41,7 +41,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -104,9 +104,6 @@ class ClipSet:
         if self.length == "suite":
             return n_frames
         return min(_clip_length(path, *_stat(path)) for path in clip_files(self.folder).values())
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def clip_files(folder) -> dict[str, Path]:
@@ -193,7 +190,7 @@ def _grey(frame: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 
 
-def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, float, float]]:
     import imageio.v3 as iio
 
     try:
@@ -218,10 +215,9 @@ def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
         k += 1
 
 
-def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float, float]]:
     try:
         image = Image.open(path)
-        image.size  # noqa: B018  (opened lazily; a bad header fails above)
     except Exception as error:
         raise _unreadable(path, error) from None
     with image:
@@ -236,7 +232,7 @@ def _gif_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             raise _unreadable(path, error) from None
 
 
-def _npy_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+def _npy_frames(path: Path) -> Iterator[tuple[np.ndarray, float, float]]:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as error:
@@ -289,7 +285,7 @@ def _read(path: Path, n_ticks: int | None) -> tuple[np.ndarray, np.ndarray, floa
     for frame, start, end in _frames(path):
         if last_tick is not None and start > last_tick + 1e-9:
             break
-        decoded += frame.nbytes
+        decoded += frame.size  # one byte per value, as 8-bit video (an .npy frame arrives as float)
         if decoded > MAX_DECODED_BYTES:
             raise _bad(path, f"more than {MAX_DECODED_BYTES / 2**20:.0f} MB of decoded frames; shorten or "
                              "scale it down first")
