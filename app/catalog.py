@@ -58,6 +58,13 @@ class Catalog:
     bio_notice: str = ""
     ready: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
     """token -> whether its responses are cached now (None: nothing counts as cached)."""
+    clip_classes: Callable[[], tuple[str, ...]] | None = field(default=None, compare=False, repr=False)
+    """() -> the class names of the clip set chosen now on the Stimuli page (``compute.clips``)."""
+
+    @property
+    def stimuli(self) -> tuple[str, ...]:
+        """Every stimulus a model source can show now: ``classes``, then the chosen clip classes."""
+        return self.classes + (() if self.clip_classes is None else self.clip_classes())
 
     def is_cheap(self, token: str) -> bool:
         """A source a page may select by default: a dataset, a quick model, or a module already extracted."""
@@ -183,7 +190,18 @@ def get_catalog(settings: Settings, profile: RunProfile | None = None) -> Catalo
     bio_notice = missing_notice(settings.bio_dir)
     return Catalog(models=models, datasets=() if bio_notice else tuple(DATASETS), classes=tuple(CLASS_NAMES),
                    directions=tuple(int(d) for d in DIRECTIONS), presets=dict(PRESETS), profile=profile,
-                   bio_notice=bio_notice, ready=functools.partial(_ready, settings, profile))
+                   bio_notice=bio_notice, ready=functools.partial(_ready, settings, profile),
+                   clip_classes=functools.partial(_clip_classes, settings))
+
+
+def _clip_classes(settings: Settings) -> tuple[str, ...]:
+    from compute.clips import active_clips
+
+    clips = active_clips(settings)
+    try:
+        return () if clips is None else clips.names
+    except ValueError:  # the chosen folder was emptied since: no clip classes
+        return ()
 
 
 def responses_ready(token: str, *, cache, run, settings: Settings) -> bool:

@@ -93,6 +93,14 @@ class StimuliIds:
     PREVIEW = graph_id("stimuli-preview")
     THUMBNAILS = graph_id("stimuli-thumbnails")
     CAPTION = "stimuli-caption"
+    CLIP_SET = "stimuli-clip-set"
+    CLIP_DIRECTIONS = "stimuli-clip-directions"
+    CLIP_MATCH_MEAN = "stimuli-clip-match-mean"
+    CLIP_LENGTH = "stimuli-clip-length"
+    CLIP_USE = "stimuli-clip-use"
+    CLIP_NONE = "stimuli-clip-none"
+    CLIP_STATUS = "stimuli-clip-status"
+    CLIP_CLASSES = "stimuli-clip-classes"
 
 
 class ExploreIds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from app.catalog import Catalog
@@ -19,5 +20,10 @@ class AppContext:
 
     @property
     def run(self):
-        """RunSettings of the active profile (how much stimulus work a model job does)."""
-        return self.catalog.profile.run
+        """RunSettings of the active profile (how much stimulus work a model job does), with the clip set
+        chosen on the Stimuli page (``compute.clips.active_clips``; a setting of this server)."""
+        from compute.clips import active_clips
+
+        clips = active_clips(self.settings)
+        run = self.catalog.profile.run
+        return run if clips is None else dataclasses.replace(run, clips=clips)

@@ -47,7 +47,7 @@ def sync_stimuli(trigger: str | None, preset: str, stimuli: list[str] | None, *,
     catalog = ctx.catalog
     if trigger == ExploreIds.PRESET and preset in catalog.presets:
         return preset, catalog.preset_names(preset)
-    chosen = [name for name in catalog.classes if name in (stimuli or [])]
+    chosen = [name for name in catalog.stimuli if name in (stimuli or [])]
     for name in ("bio-matched", "all"):
         if sorted(chosen) == sorted(catalog.preset_names(name)):
             return name, chosen

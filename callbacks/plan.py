@@ -70,7 +70,7 @@ def record_throughput(ctx: AppContext, name: str, seconds: float) -> None:
 def _frame_samples(ctx: AppContext) -> int:
     """Frame-samples of one module's extraction in this profile (sequences x instances x frames)."""
     run = ctx.run
-    return len(run.classes) * len(DIRECTIONS) * run.instances * run.n_frames
+    return len(run.names) * len(DIRECTIONS) * run.instances * run.n_frames
 
 
 def _responses_cached(source, ctx: AppContext) -> bool:

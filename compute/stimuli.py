@@ -25,7 +25,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image
@@ -33,6 +33,9 @@ from PIL import Image
 from compute._validation import check_choice, check_int
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.jobs import JobControl, ensure_control
+
+if TYPE_CHECKING:
+    from compute.clips import ClipSet
 
 # Bump when a change alters any rendered or loaded frame (it is part of every suite key).
 _SUITE_VERSION = 2  # 2: gratings have one fixed phase (the authors'); their instances are identical
@@ -118,7 +121,7 @@ def resolve(stimuli: str | Sequence[str | int] | None, available: Sequence[str] 
     """
     available = tuple(available)
     chosen = default if stimuli is None else stimuli
-    if isinstance(chosen, str) and chosen not in CLASS_NAMES:
+    if isinstance(chosen, str) and chosen not in CLASS_NAMES and chosen not in available:
         if chosen == "all":
             return available
         names = preset_names(chosen)
@@ -171,6 +174,9 @@ class SuiteSpec:
         Indices into ``CLASS_NAMES``, in the order wanted in the suite.
     folder : str or None, default=None
         A folder laid out as ``<class>_inst<k>/<deg>/0.png`` to load instead of generating.
+    clips : compute.clips.ClipSet or None, default=None
+        The user's clips, one class each after ``classes`` (``names``); ``classes`` may then be empty. With
+        ``clips.length == "clip"`` the shortest clip's length at 30 Hz replaces ``n_frames``.
     """
 
     n_instances: int = 3
@@ -178,6 +184,7 @@ class SuiteSpec:
     seed: int = 0
     classes: tuple[int, ...] = tuple(range(11))
     folder: str | None = None
+    clips: ClipSet | None = None
 
     def __post_init__(self) -> None:
         for name, minimum in (("n_instances", 1), ("n_frames", 1), ("seed", 0)):
@@ -185,20 +192,36 @@ class SuiteSpec:
         if isinstance(self.classes, (str, bytes)) or not hasattr(self.classes, "__iter__"):
             raise TypeError(f"classes must be a sequence of class indices; got {type(self.classes).__name__}")
         classes = tuple(_check_class_index(c) for c in self.classes)
-        if not classes or len(set(classes)) != len(classes):
+        if (not classes and self.clips is None) or len(set(classes)) != len(classes):
             raise ValueError(f"classes must be a non-empty sequence of distinct class indices; got {classes}")
         object.__setattr__(self, "classes", classes)
         if self.folder is not None:
             if not isinstance(self.folder, (str, os.PathLike)):
                 raise TypeError(f"folder must be a path or None; got {type(self.folder).__name__}")
             object.__setattr__(self, "folder", os.fspath(self.folder))
+        if self.clips is not None:
+            from compute.clips import ClipSet
+
+            if not isinstance(self.clips, ClipSet):
+                raise TypeError(f"clips must be a compute.clips.ClipSet or None; got {type(self.clips).__name__}")
+            object.__setattr__(self, "n_frames", self.clips.frames_needed(self.n_frames))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Class names of the suite in its order: the chosen ``CLASS_NAMES``, then the clip classes."""
+        return tuple(CLASS_NAMES[c] for c in self.classes) + (() if self.clips is None else self.clips.names)
 
     def key_parts(self) -> dict:
-        """JSON-able parts for ``compute.cache.content_key``; a folder enters by the hash of its images."""
+        """JSON-able parts for ``compute.cache.content_key``; a folder enters by the hash of its images, clips
+        by the hash of their bytes and their conversion options (no "clips" part without clips, so the keys
+        of clip-free suites are unchanged)."""
         generated = self.folder is None
-        return {"version": _SUITE_VERSION, "n_instances": self.n_instances, "n_frames": self.n_frames,
-                "classes": list(self.classes), "seed": self.seed if generated else None,
-                "folder": None if generated else _folder_hash(self.folder)}
+        parts = {"version": _SUITE_VERSION, "n_instances": self.n_instances, "n_frames": self.n_frames,
+                 "classes": list(self.classes), "seed": self.seed if generated else None,
+                 "folder": None if generated else _folder_hash(self.folder)}
+        if self.clips is not None:
+            parts["clips"] = self.clips.key_parts()
+        return parts
 
 
 # --------------------------------------------------------------------------------------------- drawing
@@ -365,18 +388,20 @@ def make_sequence(image: np.ndarray, direction: int, *, n_frames: int = N_FRAMES
 
 
 def _drift(resized: np.ndarray, direction: int, out: np.ndarray) -> np.ndarray:
-    """Fill ``out`` (n_frames, 144, 256) with the drifting crops of ``resized`` (height, width)."""
+    """Fill ``out`` (n_frames, 144, 256) with the drifting crops of ``resized``: one image (height, width),
+    or one per frame (n_frames, height, width) (a clip, ``compute.clips``)."""
     n_frames, crop_h, crop_w = out.shape
-    height, width = resized.shape
+    height, width = resized.shape[-2:]
     along, _ = _motion_axes(direction)
     step_x, step_row = int(np.rint(along[0])), int(np.rint(along[1]))
     pad_rows, pad_cols = abs(step_row) * (n_frames - 1), abs(step_x) * (n_frames - 1)
-    tiled = np.pad(resized, ((pad_rows, pad_rows), (pad_cols, pad_cols)), mode="wrap")
+    pads = ((0, 0),) * (resized.ndim - 2) + ((pad_rows, pad_rows), (pad_cols, pad_cols))
+    tiled = np.pad(resized, pads, mode="wrap")
     top, left = pad_rows + (height - crop_h) // 2, pad_cols + (width - crop_w) // 2
     for f in range(n_frames):
         # rolling the image by +shift moves the crop window by -shift over the (wrapped) image
         r, c = top - f * step_row, left - f * step_x
-        out[f] = tiled[r:r + crop_h, c:c + crop_w]
+        out[f] = (tiled if tiled.ndim == 2 else tiled[f])[r:r + crop_h, c:c + crop_w]
     return out
 
 
@@ -525,6 +550,16 @@ def load_suite_folder(path, *, n_frames: int = N_FRAMES) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- cached
 def _build_suite(spec: SuiteSpec, control: JobControl | None) -> np.ndarray:
+    frames = _suite_frames(spec, control) if spec.classes else None
+    if spec.clips is None:
+        return frames
+    from compute.clips import load_clips
+
+    clips = load_clips(spec.clips, spec.n_frames, spec.n_instances)
+    return clips if frames is None else np.concatenate([frames, clips])
+
+
+def _suite_frames(spec: SuiteSpec, control: JobControl | None) -> np.ndarray:
     if spec.folder is None:
         return render_suite(spec, control=control)
     names, frames = _load_folder(spec.folder, spec.n_frames)
@@ -546,7 +581,8 @@ def get_suite(spec: SuiteSpec = SuiteSpec(), *, cache: ArtifactCache | None = No
     Returns
     -------
     ndarray of shape (n_classes, 8, n_instances, n_frames, 144, 256), uint8
-        Classes in ``spec.classes`` order, directions in ``DIRECTIONS`` order.
+        Classes in ``spec.names`` order (``spec.classes``, then the clips), directions in ``DIRECTIONS``
+        order. A bad clip raises its ValueError and nothing is stored.
     """
     if not isinstance(spec, SuiteSpec):
         raise TypeError(f"spec must be a SuiteSpec; got {type(spec).__name__}")
@@ -556,7 +592,7 @@ def get_suite(spec: SuiteSpec = SuiteSpec(), *, cache: ArtifactCache | None = No
 
     def build():
         frames = _build_suite(spec, control)
-        return {"frames": frames}, {"classes": [CLASS_NAMES[c] for c in spec.classes],
+        return {"frames": frames}, {"classes": list(spec.names),
                                     "directions": list(DIRECTIONS), "shape": list(frames.shape),
                                     "frame_rate": FRAME_RATE, "spec": parts}
 

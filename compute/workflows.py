@@ -34,7 +34,8 @@ from compute.models.registry import get_model
 from compute.responses import ResponseSet
 from compute.sampling import SamplingSettings
 from compute.seed_ranks import STIMULUS_CHOICES
-from compute.stimuli import SuiteSpec, resolve
+from compute.clips import ClipSet, clip_names_in
+from compute.stimuli import CLASS_NAMES, SuiteSpec, resolve
 
 KINDS = ("model", "bio")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -110,6 +111,8 @@ class RunSettings:
     n_frames, classes, suite_seed : the stimulus suite (``compute.stimuli.SuiteSpec``)
     seed : unit-sampling seed for models; direction-offset seed of reconstructed biology
     crop, recurrent_channels, n_maps, n_positions, n_output : ``compute.sampling.SamplingSettings``
+    clips : ``compute.clips.ClipSet`` or None, the user's clips as extra classes (their content hash enters
+        every key through ``key_parts``)
     """
 
     instances: int = 3
@@ -122,6 +125,7 @@ class RunSettings:
     n_maps: int = 40
     n_positions: int = 50
     n_output: int = 2000
+    clips: ClipSet | None = None
 
     def __post_init__(self) -> None:
         for name in ("instances", "n_frames", "suite_seed", "seed", "n_maps", "n_positions", "n_output"):
@@ -130,6 +134,8 @@ class RunSettings:
         if not classes or len(set(classes)) != len(classes):
             raise ValueError(f"RunSettings.classes must be distinct class indices; got {self.classes}")
         object.__setattr__(self, "classes", classes)
+        if self.clips is not None and not isinstance(self.clips, ClipSet):
+            raise TypeError(f"RunSettings.clips must be a compute.clips.ClipSet or None; got {type(self.clips).__name__}")
 
     @classmethod
     def quick_look(cls, **changes: Any) -> "RunSettings":
@@ -137,11 +143,21 @@ class RunSettings:
         return cls(**{"instances": 1, **changes})
 
     def key_parts(self) -> dict[str, Any]:
-        return asdict(self)
+        # Clips enter by their content hash (a folder path would serve stale responses after an edit),
+        # and only when set, so clip-free keys are unchanged.
+        parts = {k: v for k, v in asdict(self).items() if k != "clips"}
+        if self.clips is not None:
+            parts["clips"] = self.clips.key_parts()
+        return parts
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The stimulus names of a model's responses: the chosen classes, then the clips."""
+        return self.suite_spec().names
 
     def suite_spec(self) -> SuiteSpec:
         return SuiteSpec(n_instances=self.instances, n_frames=self.n_frames, seed=self.suite_seed,
-                         classes=self.classes)
+                         classes=self.classes, clips=self.clips)
 
     def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings(n_maps=self.n_maps, n_positions=self.n_positions, crop=self.crop,
@@ -270,8 +286,10 @@ Choices mirror ``compute.bio.datasets.DATASETS``, ``compute.analysis.alignment.P
 about 2 s)."""
 
 
-def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Options of ``view`` with defaults filled in, presets resolved and sequences as lists."""
+def normalise_options(view: str, options: Mapping[str, Any], *, clips: Sequence[str] = ()) -> dict[str, Any]:
+    """Options of ``view`` with defaults filled in, presets resolved and sequences as lists.
+
+    ``clips``: the clip classes of the run (a model source's), after ``CLASS_NAMES`` in "all"."""
     if view not in VIEW_OPTIONS:
         raise ValueError(f"unknown view {view!r}; views are {list(VIEWS)}")
     accepted = VIEW_OPTIONS[view]
@@ -287,16 +305,22 @@ def normalise_options(view: str, options: Mapping[str, Any]) -> dict[str, Any]:
         if bound is not None:
             out[name] = check_bound(out[name], bound, name=name)
     if out.get("stimuli") is not None:
-        out["stimuli"] = list(resolve(out["stimuli"]))
+        # Clip classes are accepted by name; a source that lacks one leaves it out (biology lacks them all).
+        available = CLASS_NAMES + tuple(dict.fromkeys((*clips, *clip_names_in(out["stimuli"]))))
+        out["stimuli"] = list(resolve(out["stimuli"], available))
     if "methods" in out:
         out["methods"] = list(out["methods"])
     return out
 
 
+def _run_clips(source: Source, run: RunSettings) -> tuple[str, ...]:
+    return run.clips.names if source.kind == "model" and run.clips is not None else ()
+
+
 def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), settings: Settings | None = None,
              **options: Any) -> str:
     """Content key of a view artefact; cheap (no data, no torch)."""
-    opts = normalise_options(view, options)
+    opts = normalise_options(view, options, clips=_run_clips(source, run))
     return content_key(f"view-{view}", source=source_key(source, run=run, settings=settings), options=opts,
                        version=VIEW_VERSIONS.get(view, 1))
 
@@ -325,7 +349,7 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
 
     cache, settings = _resolve(cache, settings)
     control = ensure_control(control)
-    opts = normalise_options(view, options)
+    opts = normalise_options(view, options, clips=_run_clips(source, run))
     if view in PRECHECKS:
         PRECHECKS[view](source, **opts)
     key = view_key(view, source, run=run, settings=settings, **opts)
@@ -337,13 +361,19 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
         # A constant set (e.g. all zero) would only meet numerical noise in the analyses: say so instead.
         return source_responses(src, run=run, cache=cache, settings=settings, control=ctl).require_variation()
 
+    if source.kind == "bio" and opts.get("stimuli") and set(opts["stimuli"]) <= set(clip_names_in(opts["stimuli"])):
+        raise ValueError(f"clip stimuli have no biological responses; choose some of the suite's classes "
+                         f"for {source.name}, or a model source for {opts['stimuli']}")
+
     def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         rs = load(source, control.sub(0.0, 0.5))
         control.check()
         ctx = ViewContext(source=source, run=run, cache=cache, settings=settings, load=load)
         arrays, meta = BUILDERS[view](rs, ctx, control=control.sub(0.5, 1.0), **opts)
         provenance = rs.provenance
-        meta = {"view": view, "source": source.to_token(), "label": rs.label, "options": opts,
+        left_out = [s for s in meta.get("missing_stimuli", ()) if s in clip_names_in([s])]
+        note = "; clip stimuli have no biological responses, left out" if left_out and source.kind == "bio" else ""
+        meta = {"view": view, "source": source.to_token(), "label": rs.label + note, "options": opts,
                 "untrained": bool(provenance.get("untrained", False)),
                 "reconstructed": bool(provenance.get("reconstructed", False)),
                 "input_hash": rs.content_hash(), **meta}

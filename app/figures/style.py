@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -35,8 +36,15 @@ UNTRAINED_TEXT = "untrained (random weights)"
 RECONSTRUCTED_TEXT = "reconstructed from published factors"
 
 
+# The user's clip classes (compute.clips): hues unused above, picked by a hash of the name (stable in every view).
+_CLIP_PALETTE = ("#8c510a", "#01665e", "#c51b7d", "#bf812d", "#35978f", "#e7298a", "#7f2704", "#3f007d")
+
+
 def stimulus_color(name: str) -> str:
-    """Colour of a stimulus class (same in every view); grey for a name outside the canonical eleven."""
+    """Colour of a stimulus class (same in every view); a clip class (``clip_...``) one of ``_CLIP_PALETTE``;
+    grey for any other name outside the canonical eleven."""
+    if name.startswith("clip_") and name not in CLASS_COLORS:
+        return _CLIP_PALETTE[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(_CLIP_PALETTE)]
     return CLASS_COLORS.get(name, "#999999")
 
 

@@ -31,7 +31,7 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     state = {"source": source,
              "modules": reader.choices("modules", modules, catalog.default_modules(source)) if modules else [],
              "preset": reader.choice("preset", PRESET_CHOICES, "bio-matched")}
-    state["stimuli"] = (reader.choices("stimuli", catalog.classes, catalog.preset_names("bio-matched"))
+    state["stimuli"] = (reader.choices("stimuli", catalog.stimuli, catalog.preset_names("bio-matched"))
                         if state["preset"] == "custom" else catalog.preset_names(state["preset"]))
     state["show"] = (reader.choice("show", state["modules"], state["modules"][0]) if state["modules"] else None)
     state["color"] = reader.choice("color", catalog.color_choices, catalog.default_color(source))
@@ -82,7 +82,7 @@ def layout(catalog, **query) -> html.Div:
             dcc.Checklist(id=ExploreIds.STIMULI, value=state["stimuli"], className="stimulus-checklist",
                           options=[{"label": html.Span([html.Img(src=f"/thumbnails/{name}.png",
                                                                  className="thumb"), name]), "value": name}
-                                   for name in catalog.classes]),
+                                   for name in catalog.stimuli]),
             html.Div(id={"type": ExploreIds.MODEL_ONLY, "index": 1}, style=model_only_style(state["source"]),
                      className="inline-controls", children=[
                 field(f"CP rank of the encoding manifold ({RANK_LOW}-{RANK_HIGH}, every selected module)",

@@ -19,7 +19,7 @@ from compute.jobs import JobControl, ensure_control
 from compute.models.registry import ModuleSpec, get_model, select_device
 from compute.responses import ResponseSet
 from compute.sampling import SamplingSettings
-from compute.stimuli import CLASS_NAMES, DIRECTIONS, FRAME_RATE, SuiteSpec, get_suite
+from compute.stimuli import DIRECTIONS, FRAME_RATE, SuiteSpec, get_suite
 
 # Bump when a change in this package alters extracted responses; part of every responses key.
 # 2: channels-last FNN feedforward (float32 rounding differs); 3: gratings run once, clip(mean over instances)
@@ -131,14 +131,14 @@ def _extract_modules(entry, model: torch.nn.Module | None, specs: list[ModuleSpe
     weights = entry.weights_id(settings)
     model = model.to(device)
     frames = _check_frames(get_suite(suite, cache=cache, control=control.sub(0.0, 0.05)))
-    if frames.shape[:4] != (len(suite.classes), len(DIRECTIONS), suite.n_instances, suite.n_frames):
+    if frames.shape[:4] != (len(suite.names), len(DIRECTIONS), suite.n_instances, suite.n_frames):
         raise ValueError(f"the suite gave frames of shape {frames.shape}, which does not match {suite}")
     with _spill_folder(settings) as spill_dir:
         units, responses = _sample_and_record(model, specs, frames, sampling=sampling, seed=seed, device=device,
                                               batch_size=batch_size, truncate=entry.truncatable,
                                               spill_dir=spill_dir, control=control.sub(0.05, 1.0),
                                               workers=workers)
-    stimuli = tuple(CLASS_NAMES[c] for c in suite.classes)
+    stimuli = suite.names
     time = np.arange(suite.n_frames) / FRAME_RATE
     return {spec.name: ResponseSet(
         responses=responses[spec.name], stimuli=stimuli, directions=np.asarray(DIRECTIONS, dtype=np.float64),
