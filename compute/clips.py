@@ -48,8 +48,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageSequence
 
-from compute.stimuli import (BACKGROUND, CANVAS_SHAPE, DIRECTIONS, FRAME_RATE, FRAME_SHAPE, _check_int, _drift,
-                             _resize)
+from compute._validation import check_bool, check_choice, check_instance, check_int
+from compute.stimuli import BACKGROUND, CANVAS_SHAPE, DIRECTIONS, FRAME_RATE, FRAME_SHAPE, _drift, _resize
 
 VIDEO_EXTENSIONS = (".mp4", ".avi")
 CLIP_EXTENSIONS = (*VIDEO_EXTENSIONS, ".gif", ".npy")
@@ -80,14 +80,11 @@ class ClipSet:
     length: str = "suite"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.folder, (str, os.PathLike)):
-            raise TypeError(f"ClipSet.folder must be a path; got {type(self.folder).__name__}")
+        check_instance(self.folder, (str, os.PathLike), name="ClipSet.folder", what="a path")
         object.__setattr__(self, "folder", os.fspath(self.folder))
-        for name, choices in (("directions", DIRECTION_MODES), ("length", LENGTHS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"ClipSet.{name} must be one of {choices}; got {getattr(self, name)!r}")
-        if not isinstance(self.match_mean, bool):
-            raise TypeError(f"ClipSet.match_mean must be a bool; got {type(self.match_mean).__name__}")
+        check_choice(self.directions, DIRECTION_MODES, name="ClipSet.directions")
+        check_choice(self.length, LENGTHS, name="ClipSet.length")
+        object.__setattr__(self, "match_mean", check_bool(self.match_mean, name="ClipSet.match_mean"))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -332,9 +329,9 @@ def convert_clip(path, n_frames: int, *, directions: str = "8", match_mean: bool
         Directions in ``compute.stimuli.DIRECTIONS`` order.
     """
     path = Path(path)
-    n_frames = _check_int(n_frames, "n_frames", 1)
-    if directions not in DIRECTION_MODES:
-        raise ValueError(f"directions must be one of {DIRECTION_MODES}; got {directions!r}")
+    n_frames = check_int(n_frames, name="n_frames", low=1)
+    check_choice(directions, DIRECTION_MODES, name="directions")
+    match_mean = check_bool(match_mean, name="match_mean")
     fitted, starts, end = _read(path, n_frames)
     if _length(end) < n_frames:
         raise _bad(path, f"it lasts {end:.2f} s = {_length(end)} frame(s) at "
@@ -417,12 +414,14 @@ def choose_clips(settings, name: str | None, *, directions: str = "8", match_mea
     Every clip is read and converted first (``n_frames`` frames), so a bad file raises its ValueError here
     and nothing is chosen.
     """
+    check_int(n_frames, name="n_frames", low=1)
+    match_mean = check_bool(match_mean, name="match_mean")
     target = _active_file(settings)
     if name is None:
         target.unlink(missing_ok=True)
         return None
-    clips = ClipSet(folder=str(set_folder(settings, name)), directions=directions, match_mean=match_mean,
-                    length=length)
+    clips = ClipSet(folder=str(set_folder(settings, name)), directions=directions,
+                    match_mean=match_mean, length=length)
     frames = clips.frames_needed(n_frames)
     for path in clip_files(clips.folder).values():
         convert_clip(path, frames, directions=directions, match_mean=match_mean)

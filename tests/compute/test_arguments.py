@@ -68,7 +68,7 @@ def _kernel(n=20) -> np.ndarray:
 
 
 def _entries() -> dict[str, Entry]:
-    from compute import config, extraction, sampling, stimuli, workflows
+    from compute import clips, config, extraction, sampling, stimuli, workflows
     from compute.analysis import alignment, crossings, decoding, diagnostics, timebase, tubularity
 
     # compute.encoding re-exports functions named like its modules (permuted_cp, neural_matrix)
@@ -156,6 +156,10 @@ def _entries() -> dict[str, Entry]:
         "workflows.RunSettings": Entry(lambda **kw: workflows.RunSettings(**kw)),
         "cache.extract": Entry(lambda **kw: extraction.extract("conv3d-random", ["Conv1"], **kw)),
         "cache.load_responses": Entry(lambda **kw: extraction.load_responses("conv3d-random", "Conv1", **kw)),
+        "clips.ClipSet": Entry(lambda **kw: clips.ClipSet(folder="/nonexistent", **kw)),
+        "clips.convert_clip": Entry(lambda **kw: clips.convert_clip("/nonexistent.npy", **{"n_frames": 2, **kw})),
+        "clips.choose_clips": Entry(lambda **kw: clips.choose_clips(
+            config.Settings(cache_dir=Path("/nonexistent"), data_dir=Path("/nonexistent")), "none", **kw)),
         "config.Settings": Entry(lambda **kw: config.Settings(cache_dir=Path("."), data_dir=Path("."), **kw)),
     }
 
@@ -180,6 +184,7 @@ NOT_ENTRIES = {
     # extraction internals: called by extract / load_responses with their checked options
     **dict.fromkeys(["passes.activity_scores", "passes.record_units", "cache.responses_key", "workers.n_workers",
                      "workers.run_in_workers"], "extraction internals"),
+    "clips.load_clips": "called by the suite with its checked n_frames / n_instances",
 }
 
 

@@ -223,7 +223,7 @@ class TestBadInput:
         assert content_of(tmp_cache) == []
 
     def test_option_errors(self, folder):
-        with pytest.raises(ValueError, match=r"ClipSet.directions must be one of \('8', '1'\); got '4'"):
+        with pytest.raises(ValueError, match=r"ClipSet.directions must be one of \['8', '1'\]; got '4'"):
             ClipSet(str(folder), directions="4")
         with pytest.raises(TypeError, match="clips must be a compute.clips.ClipSet or None; got str"):
             SuiteSpec(clips=str(folder))
