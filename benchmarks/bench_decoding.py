@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._timing import alternating, timed  # noqa: E402
 from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, LOGISTIC_MAX_ITER, _fold_weights, _lbfgs,  # noqa: E402
                                        _logistic_cv, _Problems, _span_basis, _states, _window_means,
                                        decoding_accuracy, decoding_manifold, decoding_trajectories)
@@ -35,10 +35,10 @@ from compute.responses import ResponseSet  # noqa: E402
 from compute.stimuli import CLASS_NAMES  # noqa: E402
 
 
-def timed(label: str, fn):
-    start = time.perf_counter()
-    result = fn()
-    print(f"  {label:<42} {time.perf_counter() - start:8.2f} s")
+def reported(label: str, fn):
+    """``fn()``, printing its wall time after ``label``."""
+    result, wall, _ = timed(fn)
+    print(f"  {label:<42} {wall:8.2f} s")
     return result
 
 
@@ -63,9 +63,10 @@ def sklearn_cv(x: np.ndarray, y: np.ndarray, splits) -> np.ndarray:
                                   for tr, te in folds]) for folds in splits])
 
 
-def compare(n_windows: int) -> None:
+def _cv_problem():
+    """The 2000-unit synthetic set's states (n_conditions, n_time, n_units), labels (n_conditions,), CV splits
+    (CV_SEEDS x CV_FOLDS (train, test) index pairs) and fold weights (n_fits, n_conditions)."""
     from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits
 
     from benchmarks.bench_views import synthetic_set
 
@@ -73,20 +74,25 @@ def compare(n_windows: int) -> None:
     states, labels = _states(rs, rs.stimuli)
     y = labels[:, 0]
     splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=s).split(y, y)) for s in CV_SEEDS]
-    weights = _fold_weights(splits, len(y))
+    return rs, states, y, splits, _fold_weights(splits, len(y))
+
+
+def compare(n_windows: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    rs, states, y, splits, weights = _cv_problem()
     increasing, _ = _window_means(states)
     picks = np.linspace(0, rs.n_time - 1, n_windows).astype(int)
     times, gaps = {"before": [], "after": []}, []
     print(f"{rs.label} {rs.shape}: logistic CV (25 fits) per window, paired and alternating, 1 BLAS thread")
     with threadpool_limits(limits=1, user_api="blas"):
-        for i, t in enumerate(picks):
-            order = ("before", "after") if i % 2 == 0 else ("after", "before")
+        for t, order in zip(picks, alternating(len(picks))):
             result = {}
             for which in order:
-                start = time.perf_counter()
-                result[which] = (sklearn_cv(increasing[t], y, splits) if which == "before"
-                                 else _logistic_cv(increasing[t], y, len(rs.stimuli), weights, len(CV_SEEDS))[0])
-                times[which].append(time.perf_counter() - start)
+                result[which], wall, _ = timed(
+                    lambda: sklearn_cv(increasing[t], y, splits) if which == "before"
+                    else _logistic_cv(increasing[t], y, len(rs.stimuli), weights, len(CV_SEEDS))[0])
+                times[which].append(wall)
             gaps.append(np.abs(result["before"].mean() - result["after"].mean()))
             print(f"  window [0..{t:2d}]  before {times['before'][-1]:6.2f} s  after {times['after'][-1]:6.3f} s  "
                   f"accuracy {result['before'].mean():.3f} / {result['after'].mean():.3f}")
@@ -118,27 +124,20 @@ def _sweep_fits(windows: list[np.ndarray], y: np.ndarray, weights: np.ndarray, n
 
 
 def sweep(n_pairs: int) -> None:
-    from sklearn.model_selection import StratifiedKFold
     from threadpoolctl import threadpool_limits
 
-    from benchmarks.bench_views import synthetic_set
-
-    rs = synthetic_set(np.random.default_rng(0))
-    states, labels = _states(rs, rs.stimuli)
-    y = labels[:, 0]
-    splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=s).split(y, y)) for s in CV_SEEDS]
-    weights = _fold_weights(splits, len(y))
+    rs, states, y, _, weights = _cv_problem()
     increasing, decreasing = _window_means(states)
     windows = [states.mean(axis=1), *increasing, *decreasing]
     print(f"{rs.label} {rs.shape}: logistic CV of {len(windows)} windows x {len(weights)} fits, paired and "
           f"alternating, 1 BLAS thread")
     times, out = {"before": [], "after": []}, {}
     with threadpool_limits(limits=1, user_api="blas"):
-        for pair in range(n_pairs):
-            for which in ("before", "after") if pair % 2 == 0 else ("after", "before"):
-                start = time.perf_counter()
-                out[which] = _sweep_fits(windows, y, weights, len(rs.stimuli), v2=which == "before")
-                times[which].append(time.perf_counter() - start)
+        for order in alternating(n_pairs):
+            for which in order:
+                out[which], wall, _ = timed(
+                    lambda: _sweep_fits(windows, y, weights, len(rs.stimuli), v2=which == "before"))
+                times[which].append(wall)
                 n_iter = out[which][1]
                 print(f"  {which:<6} {times[which][-1]:6.2f} s  iterations median {np.median(n_iter):.0f}, "
                       f"p99 {np.percentile(n_iter, 99):.0f}, max {n_iter.max()}; "
@@ -165,17 +164,17 @@ def main(argv: list[str]) -> None:
         compare(args.compare)
         return
     windows = not args.quick
-    sets = [timed(f"load {name} (reconstructed)", lambda name=name: load_dataset(name)) for name in ("retina", "V1")]
+    sets = [reported(f"load {name} (reconstructed)", lambda name=name: load_dataset(name)) for name in ("retina", "V1")]
     sets.append(model_sized())
     for rs in sets:
         print(f"{rs.label}: {rs.shape}")
-        timed("decoding manifold", lambda: decoding_manifold(rs))
-        timed("decoding trajectories", lambda: decoding_trajectories(rs))
-        acc = timed("accuracy, whole trial (25 LR fits + LOO 3-NN)", lambda: decoding_accuracy(rs, windows=False))
+        reported("decoding manifold", lambda: decoding_manifold(rs))
+        reported("decoding trajectories", lambda: decoding_trajectories(rs))
+        acc = reported("accuracy, whole trial (25 LR fits + LOO 3-NN)", lambda: decoding_accuracy(rs, windows=False))
         print(f"    {acc.n_classes}-way: logistic {acc.logistic:.3f} +/- {acc.logistic_sd:.3f}, 3-NN {acc.knn:.3f}, "
               f"chance {acc.chance:.3f}, not converged {acc.not_converged}")
         if windows:
-            acc = timed(f"accuracy with {2 * rs.n_time} windows", lambda: decoding_accuracy(rs))
+            acc = reported(f"accuracy with {2 * rs.n_time} windows", lambda: decoding_accuracy(rs))
             peak = acc.window_logistic.max(axis=1)
             print(f"    best logistic: increasing {peak[0]:.3f}, decreasing {peak[1]:.3f}; "
                   f"not converged {acc.not_converged}")
