@@ -13,7 +13,11 @@ L-BFGS with a scalar initial Hessian), after = principal-axis coordinates and L-
 diagonal at zero (``_Problems.curvature``); prints time, iterations, fits at max_iter, and the largest
 difference in the window accuracies.
 
-Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2]``.
+``--blas N``: why the decoding kernels run with one BLAS thread (``_ONE_THREAD``): the median time of a
+48 x 1146 SVD (a decoding manifold of the retina's size) with 1 and with 2 BLAS threads, paired and
+alternating over N pairs. The gap grows with the machine's load: run it on a busy machine too.
+
+Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2] [--blas 4]``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._timing import alternating, timed  # noqa: E402
+from benchmarks._timing import alternating, call_times, timed  # noqa: E402
 from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, LOGISTIC_MAX_ITER, _fold_weights, _lbfgs,  # noqa: E402
                                        _logistic_cv, _Problems, _span_basis, _states, _window_means,
                                        decoding_accuracy, decoding_manifold, decoding_trajectories)
@@ -149,6 +153,20 @@ def sweep(n_pairs: int) -> None:
           f"most {np.abs(out['before'][0].mean(axis=1) - out['after'][0].mean(axis=1)).max():.4f}")
 
 
+def blas_threads(n_pairs: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    x = np.random.default_rng(0).normal(size=(48, 1146))
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for order in alternating(n_pairs, (1, 2)):
+        for threads in order:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                times[threads].append(float(np.median(call_times(lambda: np.linalg.svd(x, full_matrices=False), 20))))
+    one, two = np.median(times[1]), np.median(times[2])
+    print(f"48 x 1146 SVD, median of 20 calls per run, {n_pairs} pairs: 1 BLAS thread {1e3 * one:.2f} ms, "
+          f"2 threads {1e3 * two:.2f} ms, ratio 2/1 = {two / one:.1f}x")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the time-window sweeps")
@@ -156,7 +174,12 @@ def main(argv: list[str]) -> None:
                         help="only the paired before/after comparison over N windows")
     parser.add_argument("--sweep", type=int, default=0, metavar="N",
                         help="only the paired before/after of the whole window sweep's fits, N pairs")
+    parser.add_argument("--blas", type=int, default=0, metavar="N",
+                        help="only 1 vs 2 BLAS threads on a decoding-sized SVD, N pairs")
     args = parser.parse_args(argv)
+    if args.blas:
+        blas_threads(args.blas)
+        return
     if args.sweep:
         sweep(args.sweep)
         return
