@@ -1,11 +1,16 @@
 """Render a computed replication report (``compute.report``) as ONE self-contained HTML file: plotly.js
 inline once, every figure built by ``app.figures`` from the cached views, the comparison tables and the
-manifest; the data behind every figure next to it (``compute.report.write_data``)."""
+manifest; the data behind every figure next to it (``compute.report.write_data``).
+
+``python -m app.report OUT`` renders ``OUT/report.html`` of a report whose data is written under OUT; it is
+how ``python -m compute report`` renders (compute never imports app/, where plotly lives)."""
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from app import figures
-from compute.report import (SOURCE_VIEWS, UNTRAINED_NOTE, ReportResult, comparison_tables, write_data)
+from compute.report import (SOURCE_VIEWS, UNTRAINED_NOTE, ReportResult, comparison_tables, data_stem, write_data,
+                            written_result)
 from compute.workflows import accuracy_windows, alignment_series, alignment_table_data, load_view
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -103,7 +109,7 @@ def _alignment_html(result: ReportResult) -> str:
             f"<div class='figs'>{''.join(map(_figure_html, figs))}</div></section>")
 
 
-def _sources_html(result: ReportResult, stems: dict[str, str]) -> str:
+def _sources_html(result: ReportResult) -> str:
     parts = []
     for view in SOURCE_VIEWS:
         parts.append(f"<section id='{view}'><h2>{html.escape(view.capitalize())}</h2>")
@@ -114,8 +120,8 @@ def _sources_html(result: ReportResult, stems: dict[str, str]) -> str:
             extra = ""
             if view == "encoding" and meta.get("diagnostics"):
                 extra = f"<pre>rank diagnostics: {html.escape(json.dumps(meta['diagnostics'], default=str))}</pre>"
-            parts.append(f"<h3>{html.escape(meta['label'])}</h3><p>data: <code>data/{stems[item]}.npz</code>, "
-                         f"<code>data/{stems[item]}.json</code>; key <code>{key}</code></p>{extra}"
+            parts.append(f"<h3>{html.escape(meta['label'])}</h3><p>data: <code>data/{data_stem(item)}.npz</code>, "
+                         f"<code>data/{data_stem(item)}.json</code>; key <code>{key}</code></p>{extra}"
                          f"<div class='figs'>{''.join(map(_figure_html, view_figures(view, key, result)))}</div>")
         parts.append("</section>")
     return "".join(parts)
@@ -125,7 +131,12 @@ def render_report(result: ReportResult, out: str | Path) -> Path:
     """Write ``report.html`` plus ``manifest.json``, ``tables.json`` and ``data/`` under ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stems = write_data(result, out)
+    write_data(result, out)
+    return render_html(result, out)
+
+
+def render_html(result: ReportResult, out: Path) -> Path:
+    """Write ``out/report.html`` (its data files are ``write_data``'s); returns its path."""
     manifest = result.manifest
     plan = manifest["plan"]
     title = f"twinscope replication report: {plan['model']} ({plan['profile']} profile)"
@@ -135,10 +146,34 @@ def render_report(result: ReportResult, out: str | Path) -> Path:
             f"<section id='manifest'><h2>Manifest</h2><p>Regenerate: <code>python -m compute report --manifest "
             f"manifest.json</code> recomputes the same keys (served from the cache).</p>"
             f"<pre>{html.escape(json.dumps(manifest, indent=1, default=str))}</pre></section>"
-            + _tables_html(result) + _alignment_html(result) + _sources_html(result, stems))
+            + _tables_html(result) + _alignment_html(result) + _sources_html(result))
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script></head>"
             f"<body>{body}</body></html>")
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.report",
+                                     description="Render OUT/report.html of a replication report written under OUT "
+                                                 "(python -m compute report does this itself); its views are read "
+                                                 "from the cache (TWINSCOPE_CACHE_DIR).")
+    parser.add_argument("out", type=Path, help="the report's folder (with manifest.json and data/)")
+    args = parser.parse_args(argv)
+    try:
+        path = render_html(written_result(args.out), args.out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyError as error:
+        print(f"error: a view of this report is not in the cache ({error}); recompute it: python -m compute report "
+              f"--manifest {args.out / 'manifest.json'} --out {args.out}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

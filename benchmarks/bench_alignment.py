@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _module_like import module_like  # noqa: E402
+from benchmarks._timing import alternating, timed  # noqa: E402
 from compute.analysis.alignment import METHODS, alignment_scores  # noqa: E402
 from compute.bio.datasets import load_dataset  # noqa: E402
 
@@ -51,12 +51,11 @@ def main() -> None:
               f"DSA {args.dsa_method}, {args.threads} thread(s), {len(os.sched_getaffinity(0))} cores, "
               f"load {os.getloadavg()[0]:.1f})")
         results, times = {}, {"before": [], "after": []}
-        for pair in range(args.pairs):
-            for which in ("before", "after") if pair % 2 == 0 else ("after", "before"):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                results[which] = alignment_scores(module, v1, preset=args.preset, dsa_method=args.dsa_method,
-                                                  n_jobs=1 if which == "before" else None)
-                elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        for order in alternating(args.pairs):
+            for which in order:
+                results[which], elapsed, cpu = timed(lambda: alignment_scores(
+                    module, v1, preset=args.preset, dsa_method=args.dsa_method,
+                    n_jobs=1 if which == "before" else None))
                 times[which].append(elapsed)
                 print(f"  {which:<6} (n_jobs={'1' if which == 'before' else 'None'}): wall {elapsed:6.1f} s, "
                       f"CPU of this process {cpu:6.1f} s", flush=True)

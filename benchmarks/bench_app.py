@@ -21,14 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._timing import call_times  # noqa: E402
+
 
 def _timed(fn, repeats: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 95) * 1e3)
+    """Median and 95th percentile of ``repeats`` calls, in ms."""
+    p50, p95 = np.percentile(call_times(fn, repeats), [50, 95]) * 1e3
+    return float(p50), float(p95)
 
 
 def main(argv: list[str]) -> int:
@@ -65,7 +64,7 @@ def main(argv: list[str]) -> int:
     ctx = AppContext(settings, ArtifactCache(settings.cache_dir / "artifacts"),
                      get_catalog(settings))
     start = time.perf_counter()
-    result, error, _ = run_views(lambda p: None, {"page": "bench", "views": [
+    result, error, _ = run_views(lambda p: None, {"page": "explore", "views": [
         {"view": "decoding", "source": "bio:retina", "options": {}}]}, ctx=ctx)
     print(f"retina decoding view computed once: {time.perf_counter() - start:.1f} s {error}")
     arrays, meta = encoding_arrays(n_units=2000)
@@ -78,7 +77,7 @@ def main(argv: list[str]) -> int:
     result["views"].append({"view": "encoding", "source": token, "key": key})
 
     cases = {
-        "job on cached views (keys + summaries)": lambda: run_views(lambda p: None, {"page": "bench", "views": [
+        "job on cached views (keys + summaries)": lambda: run_views(lambda p: None, {"page": "explore", "views": [
             {"view": "decoding", "source": "bio:retina", "options": {}}]}, ctx=ctx),
         "decoding + trajectories (retina, 48 x 135)": lambda: explore.decoding_views(
             result, "bio:retina", None, False, 0.5, 2, ctx=ctx),

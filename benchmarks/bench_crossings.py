@@ -7,7 +7,6 @@ random walks of the same size. Run: ``python benchmarks/bench_crossings.py``.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._timing import call_times, timed  # noqa: E402
 from compute.analysis.crossings import crossing_events  # noqa: E402
 from tests.compute.test_crossings import brute_force_crossings  # noqa: E402
 
@@ -32,12 +32,7 @@ def trajectories() -> tuple[np.ndarray, str]:
 
 
 def best_of(fn, repeats: int = 7) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return float(call_times(fn, repeats).min())
 
 
 def main() -> None:
@@ -52,9 +47,7 @@ def main() -> None:
                   f"events in {1e3 * seconds:7.2f} ms")
     for fraction, delta in ((0.01, 0), (0.02, 5)):
         eps = fraction * extent
-        start = time.perf_counter()
-        expected = brute_force_crossings(traj, eps, delta)
-        brute = time.perf_counter() - start
+        expected, brute, _ = timed(lambda: brute_force_crossings(traj, eps, delta))
         fast = best_of(lambda: crossing_events(traj, eps, delta))
         assert crossing_events(traj, eps, delta).count == len(expected)
         print(f"epsilon {fraction:.0%}, delta {delta}: brute force {brute:.2f} s, KD-tree {1e3 * fast:.2f} ms, "

@@ -13,20 +13,24 @@ L-BFGS with a scalar initial Hessian), after = principal-axis coordinates and L-
 diagonal at zero (``_Problems.curvature``); prints time, iterations, fits at max_iter, and the largest
 difference in the window accuracies.
 
-Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2]``.
+``--blas N``: why the decoding kernels run with one BLAS thread (``_ONE_THREAD``): the median time of a
+48 x 1146 SVD (a decoding manifold of the retina's size) with 1 and with 2 BLAS threads, paired and
+alternating over N pairs. The gap grows with the machine's load: run it on a busy machine too.
+
+Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2] [--blas 4]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._timing import alternating, call_times, timed  # noqa: E402
 from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, LOGISTIC_MAX_ITER, _fold_weights, _lbfgs,  # noqa: E402
                                        _logistic_cv, _Problems, _span_basis, _states, _window_means,
                                        decoding_accuracy, decoding_manifold, decoding_trajectories)
@@ -35,10 +39,10 @@ from compute.responses import ResponseSet  # noqa: E402
 from compute.stimuli import CLASS_NAMES  # noqa: E402
 
 
-def timed(label: str, fn):
-    start = time.perf_counter()
-    result = fn()
-    print(f"  {label:<42} {time.perf_counter() - start:8.2f} s")
+def reported(label: str, fn):
+    """``fn()``, printing its wall time after ``label``."""
+    result, wall, _ = timed(fn)
+    print(f"  {label:<42} {wall:8.2f} s")
     return result
 
 
@@ -63,9 +67,10 @@ def sklearn_cv(x: np.ndarray, y: np.ndarray, splits) -> np.ndarray:
                                   for tr, te in folds]) for folds in splits])
 
 
-def compare(n_windows: int) -> None:
+def _cv_problem():
+    """The 2000-unit synthetic set's states (n_conditions, n_time, n_units), labels (n_conditions,), CV splits
+    (CV_SEEDS x CV_FOLDS (train, test) index pairs) and fold weights (n_fits, n_conditions)."""
     from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits
 
     from benchmarks.bench_views import synthetic_set
 
@@ -73,20 +78,25 @@ def compare(n_windows: int) -> None:
     states, labels = _states(rs, rs.stimuli)
     y = labels[:, 0]
     splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=s).split(y, y)) for s in CV_SEEDS]
-    weights = _fold_weights(splits, len(y))
+    return rs, states, y, splits, _fold_weights(splits, len(y))
+
+
+def compare(n_windows: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    rs, states, y, splits, weights = _cv_problem()
     increasing, _ = _window_means(states)
     picks = np.linspace(0, rs.n_time - 1, n_windows).astype(int)
     times, gaps = {"before": [], "after": []}, []
     print(f"{rs.label} {rs.shape}: logistic CV (25 fits) per window, paired and alternating, 1 BLAS thread")
     with threadpool_limits(limits=1, user_api="blas"):
-        for i, t in enumerate(picks):
-            order = ("before", "after") if i % 2 == 0 else ("after", "before")
+        for t, order in zip(picks, alternating(len(picks))):
             result = {}
             for which in order:
-                start = time.perf_counter()
-                result[which] = (sklearn_cv(increasing[t], y, splits) if which == "before"
-                                 else _logistic_cv(increasing[t], y, len(rs.stimuli), weights, len(CV_SEEDS))[0])
-                times[which].append(time.perf_counter() - start)
+                result[which], wall, _ = timed(
+                    lambda: sklearn_cv(increasing[t], y, splits) if which == "before"
+                    else _logistic_cv(increasing[t], y, len(rs.stimuli), weights, len(CV_SEEDS))[0])
+                times[which].append(wall)
             gaps.append(np.abs(result["before"].mean() - result["after"].mean()))
             print(f"  window [0..{t:2d}]  before {times['before'][-1]:6.2f} s  after {times['after'][-1]:6.3f} s  "
                   f"accuracy {result['before'].mean():.3f} / {result['after'].mean():.3f}")
@@ -118,27 +128,20 @@ def _sweep_fits(windows: list[np.ndarray], y: np.ndarray, weights: np.ndarray, n
 
 
 def sweep(n_pairs: int) -> None:
-    from sklearn.model_selection import StratifiedKFold
     from threadpoolctl import threadpool_limits
 
-    from benchmarks.bench_views import synthetic_set
-
-    rs = synthetic_set(np.random.default_rng(0))
-    states, labels = _states(rs, rs.stimuli)
-    y = labels[:, 0]
-    splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=s).split(y, y)) for s in CV_SEEDS]
-    weights = _fold_weights(splits, len(y))
+    rs, states, y, _, weights = _cv_problem()
     increasing, decreasing = _window_means(states)
     windows = [states.mean(axis=1), *increasing, *decreasing]
     print(f"{rs.label} {rs.shape}: logistic CV of {len(windows)} windows x {len(weights)} fits, paired and "
           f"alternating, 1 BLAS thread")
     times, out = {"before": [], "after": []}, {}
     with threadpool_limits(limits=1, user_api="blas"):
-        for pair in range(n_pairs):
-            for which in ("before", "after") if pair % 2 == 0 else ("after", "before"):
-                start = time.perf_counter()
-                out[which] = _sweep_fits(windows, y, weights, len(rs.stimuli), v2=which == "before")
-                times[which].append(time.perf_counter() - start)
+        for order in alternating(n_pairs):
+            for which in order:
+                out[which], wall, _ = timed(
+                    lambda: _sweep_fits(windows, y, weights, len(rs.stimuli), v2=which == "before"))
+                times[which].append(wall)
                 n_iter = out[which][1]
                 print(f"  {which:<6} {times[which][-1]:6.2f} s  iterations median {np.median(n_iter):.0f}, "
                       f"p99 {np.percentile(n_iter, 99):.0f}, max {n_iter.max()}; "
@@ -150,6 +153,20 @@ def sweep(n_pairs: int) -> None:
           f"most {np.abs(out['before'][0].mean(axis=1) - out['after'][0].mean(axis=1)).max():.4f}")
 
 
+def blas_threads(n_pairs: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    x = np.random.default_rng(0).normal(size=(48, 1146))
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for order in alternating(n_pairs, (1, 2)):
+        for threads in order:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                times[threads].append(float(np.median(call_times(lambda: np.linalg.svd(x, full_matrices=False), 20))))
+    one, two = np.median(times[1]), np.median(times[2])
+    print(f"48 x 1146 SVD, median of 20 calls per run, {n_pairs} pairs: 1 BLAS thread {1e3 * one:.2f} ms, "
+          f"2 threads {1e3 * two:.2f} ms, ratio 2/1 = {two / one:.1f}x")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the time-window sweeps")
@@ -157,7 +174,12 @@ def main(argv: list[str]) -> None:
                         help="only the paired before/after comparison over N windows")
     parser.add_argument("--sweep", type=int, default=0, metavar="N",
                         help="only the paired before/after of the whole window sweep's fits, N pairs")
+    parser.add_argument("--blas", type=int, default=0, metavar="N",
+                        help="only 1 vs 2 BLAS threads on a decoding-sized SVD, N pairs")
     args = parser.parse_args(argv)
+    if args.blas:
+        blas_threads(args.blas)
+        return
     if args.sweep:
         sweep(args.sweep)
         return
@@ -165,17 +187,17 @@ def main(argv: list[str]) -> None:
         compare(args.compare)
         return
     windows = not args.quick
-    sets = [timed(f"load {name} (reconstructed)", lambda name=name: load_dataset(name)) for name in ("retina", "V1")]
+    sets = [reported(f"load {name} (reconstructed)", lambda name=name: load_dataset(name)) for name in ("retina", "V1")]
     sets.append(model_sized())
     for rs in sets:
         print(f"{rs.label}: {rs.shape}")
-        timed("decoding manifold", lambda: decoding_manifold(rs))
-        timed("decoding trajectories", lambda: decoding_trajectories(rs))
-        acc = timed("accuracy, whole trial (25 LR fits + LOO 3-NN)", lambda: decoding_accuracy(rs, windows=False))
+        reported("decoding manifold", lambda: decoding_manifold(rs))
+        reported("decoding trajectories", lambda: decoding_trajectories(rs))
+        acc = reported("accuracy, whole trial (25 LR fits + LOO 3-NN)", lambda: decoding_accuracy(rs, windows=False))
         print(f"    {acc.n_classes}-way: logistic {acc.logistic:.3f} +/- {acc.logistic_sd:.3f}, 3-NN {acc.knn:.3f}, "
               f"chance {acc.chance:.3f}, not converged {acc.not_converged}")
         if windows:
-            acc = timed(f"accuracy with {2 * rs.n_time} windows", lambda: decoding_accuracy(rs))
+            acc = reported(f"accuracy with {2 * rs.n_time} windows", lambda: decoding_accuracy(rs))
             peak = acc.window_logistic.max(axis=1)
             print(f"    best logistic: increasing {peak[0]:.3f}, decreasing {peak[1]:.3f}; "
                   f"not converged {acc.not_converged}")

@@ -14,19 +14,13 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from benchmarks._timing import timed
 from compute import stimuli
 from compute.cache import ArtifactCache
-
-
-def _timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -40,11 +34,11 @@ def main() -> None:
         spec = stimuli.SuiteSpec(n_instances=args.instances, seed=seed)
         with tempfile.TemporaryDirectory() as tmp:
             cache = ArtifactCache(tmp)
-            frames, wall, cpu = _timed(lambda: stimuli.render_suite(spec))
+            frames, wall, cpu = timed(lambda: stimuli.render_suite(spec))
             print(f"render_suite           {wall:6.2f} s wall  {cpu:6.2f} s CPU  {frames.nbytes / 1e6:.0f} MB")
-            _, wall, cpu = _timed(lambda: stimuli.get_suite(spec, cache=cache))
+            _, wall, cpu = timed(lambda: stimuli.get_suite(spec, cache=cache))
             print(f"get_suite (miss, put)  {wall:6.2f} s wall  {cpu:6.2f} s CPU")
-            _, wall, cpu = _timed(lambda: stimuli.get_suite(spec, cache=cache))
+            _, wall, cpu = timed(lambda: stimuli.get_suite(spec, cache=cache))
             print(f"get_suite (cached)     {wall:6.2f} s wall  {cpu:6.2f} s CPU")
 
 

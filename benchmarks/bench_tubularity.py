@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _module_like import module_like  # noqa: E402
+from benchmarks._timing import timed  # noqa: E402
 from compute.jobs import ensure_control  # noqa: E402
 from compute.views import BUILDERS  # noqa: E402
 
@@ -60,12 +60,6 @@ def _after(rs, n_boot: int, eps_rule: str) -> np.ndarray:
     return np.stack([arrays["s_tight_boot"], arrays["s_cross_boot"]])
 
 
-def _timed(fn):
-    start, start_cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - start, time.process_time() - start_cpu
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default="main", help="git revision of the 'before' code (default: main)")
@@ -80,13 +74,13 @@ def main() -> None:
     times = {"before": [], "after": []}
     with threadpool_limits(args.threads):
         for r in range(args.repeats):
-            old, wall, cpu = _timed(lambda: _before(baseline, module, args.n_boot))
+            old, wall, cpu = timed(lambda: _before(baseline, module, args.n_boot))
             times["before"].append((wall, cpu))
-            new, wall_new, cpu_new = _timed(lambda: _after(module, args.n_boot, "exact"))
+            new, wall_new, cpu_new = timed(lambda: _after(module, args.n_boot, "exact"))
             times["after"].append((wall_new, cpu_new))
             print(f"  run {r + 1}: before wall {wall:.1f} s (CPU {cpu:.1f} s), after (exact eps) wall "
                   f"{wall_new:.1f} s (CPU {cpu_new:.1f} s), ratio {wall / wall_new:.2f}x")
-        authors, wall_a, cpu_a = _timed(lambda: _after(module, args.n_boot, "authors"))
+        authors, wall_a, cpu_a = timed(lambda: _after(module, args.n_boot, "authors"))
     for name, pairs in times.items():
         walls, cpus = np.array(pairs).T
         print(f"{name:6s}: wall median {np.median(walls):.1f} s, CPU median {np.median(cpus):.1f} s")

@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from app import figures
+from benchmarks._timing import call_times, timed
 from compute.cache import ArtifactCache
 from compute.config import Settings
 from compute.responses import ResponseSet
@@ -102,17 +103,11 @@ def main() -> None:
                "alignment": {"dataset": "V1"}}
     print(f"{'view':<11} {'compute s':>10} {'serve p50 ms':>13} {'serve p95 ms':>13}")
     for view in args.views:
-        t0 = time.perf_counter()
-        key = compute_view(view, source, cache=cache, settings=settings, **options.get(view, {}))
-        compute_s = time.perf_counter() - t0
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            figs = figures_for(view, key, cache)
-            for fig in figs:
-                fig.to_plotly_json()  # what Dash serialises
-            times.append(1e3 * (time.perf_counter() - t0))
-        p50, p95 = np.percentile(times, [50, 95])
+        key, compute_s, _ = timed(lambda: compute_view(view, source, cache=cache, settings=settings,
+                                                       **options.get(view, {})))
+        serve = call_times(lambda: [fig.to_plotly_json() for fig in figures_for(view, key, cache)],  # what Dash sends
+                           args.repeats)
+        p50, p95 = np.percentile(1e3 * serve, [50, 95])
         print(f"{view:<11} {compute_s:>10.2f} {p50:>13.1f} {p95:>13.1f}")
     try:
         import compute.analysis.diagnostics  # noqa: F401  (unit_response_map needs Task E's unit_tuning)

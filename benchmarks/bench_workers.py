@@ -23,6 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._timing import alternating, call_times  # noqa: E402
+
 MODULES = ("Conv1", "Conv2", "Conv3", "Pool", "Output")
 
 
@@ -81,8 +83,8 @@ def main(argv: list[str]) -> int:
         _run(web._background_manager, job_fn, [explore_request(MODULES[-1], "tubularity")], "cpu")  # warm: stimuli, imports
         cache_root = tmp / "cache" / "artifacts"
         times: dict[str, list[float]] = {"solo": [], "cpu": []}
-        for r in range(args.rounds):
-            for queue in (("solo", "cpu") if r % 2 == 0 else ("cpu", "solo")):
+        for r, order in enumerate(alternating(args.rounds, ("solo", "cpu"))):
+            for queue in order:
                 _forget_models(cache_root)
                 times[queue].append(_run(web._background_manager, job_fn, requests, queue))
                 print(f"round {r + 1}: {args.jobs} jobs on {'1 worker ' if queue == 'solo' else '2 workers'}: "
@@ -99,11 +101,7 @@ def main(argv: list[str]) -> int:
         _run(web._background_manager, job_fn, [cached], "solo")
         trips = [_run(web._background_manager, job_fn, [cached], "solo") for _ in range(args.overhead_repeats)]
         ctx = AppContext(settings=Settings.from_env(), cache=default_cache(), catalog=get_catalog(Settings.from_env()))
-        local = []
-        for _ in range(args.overhead_repeats):
-            start = time.perf_counter()
-            run_views(lambda update: None, cached, ctx=ctx)
-            local.append(time.perf_counter() - start)
+        local = call_times(lambda: run_views(lambda update: None, cached, ctx=ctx), args.overhead_repeats)
         trip, here = np.median(trips) * 1e3, np.median(local) * 1e3
         print(f"cached job: round trip through Redis + worker {trip:.0f} ms (p50), in-process {here:.0f} ms; "
               f"queue overhead {trip - here:.0f} ms per job")

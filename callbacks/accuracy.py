@@ -7,7 +7,7 @@ from dash import Input, Output
 from app.ids import AccuracyIds, JobIds
 from app.pages import accuracy as page
 from app.state import encode_query
-from callbacks.common import find_view, message_figure, named_views
+from callbacks.common import find_view, message_figure, named_views, register_source_picker
 from callbacks.context import AppContext
 
 
@@ -65,15 +65,8 @@ def window_view(result, token, *, ctx: AppContext):
 
 
 def register(app, ctx: AppContext) -> None:
-    @app.callback(Output(JobIds.query("accuracy"), "data"), Output(JobIds.request("accuracy"), "data"),
-                  Output(AccuracyIds.WINDOW_SOURCE, "options"), Output(AccuracyIds.WINDOW_SOURCE, "value"),
-                  Input(AccuracyIds.SOURCES, "value"), Input(AccuracyIds.WINDOW_SOURCE, "value"),
-                  prevent_initial_call=True)
-    def on_state(sources, window_source):
-        query, request = accuracy_state(sources)
-        sources = list(sources or [])
-        return (query, request, ctx.catalog.token_options(sources),
-                window_source if window_source in sources else (sources[0] if sources else None))
+    register_source_picker(app, "accuracy", AccuracyIds.SOURCES, AccuracyIds.WINDOW_SOURCE,
+                           lambda sources, _window_source: accuracy_state(sources), ctx=ctx)
 
     @app.callback(Output(AccuracyIds.WINDOWS, "figure"), Input(JobIds.result("accuracy"), "data"),
                   Input(AccuracyIds.WINDOW_SOURCE, "value"))

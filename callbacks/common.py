@@ -46,7 +46,7 @@ def _plain(obj):
 def plain_figure(fig: go.Figure) -> dict:
     """The figure as JSON-ready dicts with plain lists, so clientside callbacks can slice traces
     (``assets/twinscope.js``). Reads the figure's validated trace and layout dicts directly: plotly's
-    ``to_plotly_json`` would first encode every array as base64 (about 10x slower here)."""
+    ``to_plotly_json`` would first encode every array as base64, only for it to be decoded again."""
     return {"data": _plain(fig._data), "layout": _plain(fig._layout)}
 
 
@@ -73,3 +73,27 @@ def short_names(tokens: list[str], *, ctx) -> list[str]:
         kind, name, module = split_token(token)
         names.append(name if kind == "bio" else module if name == ctx.catalog.profile.model else f"{name}/{module}")
     return names
+
+
+def picked(token: str | None, sources: list[str]) -> str | None:
+    """``token`` while it is one of ``sources``, else the first source (None when there is none)."""
+    return token if token in sources else (sources[0] if sources else None)
+
+
+def register_source_picker(app, page: str, sources_id: str, picker_id: str, state, *, ctx) -> None:
+    """The page's URL query, job request and one-source picker follow its Sources selection.
+
+    ``state(sources, pick)`` gives (URL query, job request) of the selected sources (a list of tokens) and the
+    picker's source; the picker offers the selected sources and keeps its pick while it is among them.
+    """
+    from dash import Input, Output
+
+    from app.ids import JobIds
+
+    @app.callback(Output(JobIds.query(page), "data"), Output(JobIds.request(page), "data"),
+                  Output(picker_id, "options"), Output(picker_id, "value"),
+                  Input(sources_id, "value"), Input(picker_id, "value"), prevent_initial_call=True)
+    def on_state(sources, pick):
+        sources = list(sources or [])
+        pick = picked(pick, sources)
+        return (*state(sources, pick), ctx.catalog.token_options(sources), pick)

@@ -170,6 +170,26 @@ def job_failed(error: Exception) -> tuple:
     return no_update, f"Job failed: {reason}", "0", "failed"
 
 
+def job_bar_callback(app, result: Output, *inputs: Input | State) -> Callable:
+    """``app.callback`` of a background job that reports into the shell's job bar: it outputs ``result``, the
+    bar's error text, progress value and stage text; it sets progress (value, stage, live flag), the running
+    flags and Cancel, and ``job_failed`` answers for a job that ended without a result."""
+    return app.callback(
+        result,
+        Output(ShellIds.ERROR, "children", allow_duplicate=True),
+        Output(ShellIds.PROGRESS, "value", allow_duplicate=True),
+        Output(ShellIds.STAGE, "children", allow_duplicate=True),
+        *inputs,
+        background=True,
+        running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
+        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
+                  Output(ShellIds.LIVE, "data")],
+        cancel=[Input(ShellIds.CANCEL, "n_clicks")],
+        on_error=job_failed,
+        prevent_initial_call=True,
+    )
+
+
 def register_page_job(app, page: str, ctx: AppContext) -> None:
     """The background job and the export of one page (the same engine for every page).
 
@@ -181,22 +201,8 @@ def register_page_job(app, page: str, ctx: AppContext) -> None:
     only from its first poll on, so Cancel is enabled from the first progress update, not from the click.
     """
 
-    @app.callback(
-        Output(JobIds.result(page), "data"),
-        Output(ShellIds.ERROR, "children", allow_duplicate=True),
-        Output(ShellIds.PROGRESS, "value", allow_duplicate=True),
-        Output(ShellIds.STAGE, "children", allow_duplicate=True),
-        Input(JobIds.run(page), "n_clicks"),
-        State(JobIds.request(page), "data"),
-        State(ShellIds.SESSION, "data"),
-        background=True,
-        running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
-        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
-                  Output(ShellIds.LIVE, "data")],
-        cancel=[Input(ShellIds.CANCEL, "n_clicks")],
-        on_error=job_failed,
-        prevent_initial_call=True,
-    )
+    @job_bar_callback(app, Output(JobIds.result(page), "data"), Input(JobIds.run(page), "n_clicks"),
+                      State(JobIds.request(page), "data"), State(ShellIds.SESSION, "data"))
     def run_job(set_progress, clicks, request, _session):
         if not clicks:
             raise PreventUpdate

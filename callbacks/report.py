@@ -10,9 +10,10 @@ import flask
 from dash import Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.ids import ReportIds, ShellIds
+from app.ids import ReportIds
 from app.report import render_report
 from callbacks.context import AppContext
+from callbacks.jobs import job_bar_callback
 from compute.cache import content_key
 from compute.jobs import JobControl
 from compute.report import compute_report, plan_for
@@ -44,20 +45,8 @@ def register(app, ctx: AppContext) -> None:
             flask.abort(404)
         return flask.send_from_directory(reports_dir(ctx) / report_id, name)
 
-    @app.callback(
-        Output(ReportIds.LINK, "children"),
-        Output(ShellIds.ERROR, "children", allow_duplicate=True),
-        Output(ShellIds.PROGRESS, "value", allow_duplicate=True),
-        Output(ShellIds.STAGE, "children", allow_duplicate=True),
-        Input(ReportIds.RUN, "n_clicks"),
-        State(ReportIds.MODEL, "value"),
-        background=True,
-        running=[(Output(ShellIds.RUNNING, "data"), True, False), (Output(ShellIds.LIVE, "data"), False, False)],
-        progress=[Output(ShellIds.PROGRESS, "value"), Output(ShellIds.STAGE, "children"),
-                  Output(ShellIds.LIVE, "data")],
-        cancel=[Input(ShellIds.CANCEL, "n_clicks")],
-        prevent_initial_call=True,
-    )
+    @job_bar_callback(app, Output(ReportIds.LINK, "children"), Input(ReportIds.RUN, "n_clicks"),
+                      State(ReportIds.MODEL, "value"))
     def run_report(set_progress, clicks, model):
         if not clicks:
             raise PreventUpdate

@@ -7,18 +7,15 @@ from dash import Input, Output
 from app.ids import JobIds, TubularityIds
 from app.pages import tubularity as page
 from app.state import encode_query
-from callbacks.common import find_view, message_figure, named_views
+from callbacks.common import find_view, message_figure, named_views, register_source_picker
 from callbacks.context import AppContext
 
 NOT_RUN = "Press Run to compute tubularity."
 
 
-def tubularity_state(sources, tube) -> tuple[str, dict, list[dict], str | None]:
-    """(URL query, job request, tube-source options, tube source)."""
-    sources = list(sources or [])
-    tube = tube if tube in sources else (sources[0] if sources else None)
-    return (encode_query({"sources": sources, "tube": tube}), page.build_request(sources),
-            [{"label": t, "value": t} for t in sources], tube)
+def tubularity_state(sources: list[str], tube: str | None) -> tuple[str, dict]:
+    """(URL query, job request) of the selected sources and the source of the tube plot."""
+    return encode_query({"sources": sources, "tube": tube}), page.build_request(sources)
 
 
 def bars(result, *, ctx: AppContext):
@@ -49,14 +46,8 @@ def tube_views(result, tube, *, ctx: AppContext):
 
 
 def register(app, ctx: AppContext) -> None:
-    @app.callback(Output(JobIds.query("tubularity"), "data"), Output(JobIds.request("tubularity"), "data"),
-                  Output(TubularityIds.TUBE_SOURCE, "options"), Output(TubularityIds.TUBE_SOURCE, "value"),
-                  Input(TubularityIds.SOURCES, "value"), Input(TubularityIds.TUBE_SOURCE, "value"),
-                  prevent_initial_call=True)
-    def on_state(sources, tube):
-        query, request, options, tube = tubularity_state(sources, tube)
-        return query, request, [{"label": ctx.catalog.token_label(o["value"]), "value": o["value"]}
-                                for o in options], tube
+    register_source_picker(app, "tubularity", TubularityIds.SOURCES, TubularityIds.TUBE_SOURCE, tubularity_state,
+                           ctx=ctx)
 
     @app.callback(Output(TubularityIds.BARS, "figure"), Input(JobIds.result("tubularity"), "data"))
     def on_result(result):

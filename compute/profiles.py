@@ -5,7 +5,7 @@ TWINSCOPE_PROFILE selects one:
 | profile | default model | run settings |
 |---|---|---|
 | default | fnn-random | the study's: 3 instances x 37 frames, 2000 units (40 maps x 50 positions) |
-| quick | fnn-random | one instance per condition ("quick look", about 3x faster extraction) |
+| quick | fnn-random | one instance per condition ("quick look": 88 instead of 216 sequences to extract) |
 | test | conv3d-random | one instance, 12 frames, 200 units; encoding rank 4 (2 restarts), 5 tubularity bootstraps: browser tests finish a job in seconds |
 
 A profile may also set default view options (``compute.workflows.VIEW_OPTIONS``); a job request's own

@@ -152,10 +152,15 @@ def _now() -> str:
 def keys_from_manifest(manifest: Mapping[str, Any], settings: Settings | None = None) -> dict[str, str]:
     """Regenerate every cache key of a report from its manifest (equal to ``manifest["keys"]`` when code,
     data and weights files are unchanged)."""
+    return ReportPlan.from_json(_readable(manifest)["plan"]).keys(settings)
+
+
+def _readable(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``manifest`` when this code reads its report version; else ValueError."""
     if manifest.get("report_version") != REPORT_VERSION:
         raise ValueError(f"manifest has report_version {manifest.get('report_version')!r}; this twinscope "
                          f"reads version {REPORT_VERSION}; regenerate the report")
-    return ReportPlan.from_json(manifest["plan"]).keys(settings)
+    return manifest
 
 
 # ---------------------------------------------------------------------------------------------- compute
@@ -201,6 +206,17 @@ def compute_report(plan: ReportPlan, *, cache: ArtifactCache | None = None, sett
                 "started": started, "finished": _now(), "keys": keys}
     control.report(1.0, "report computed")
     return ReportResult(plan=plan, keys=keys, manifest=manifest, cache=cache)
+
+
+def written_result(out: str | Path, *, cache: ArtifactCache | None = None) -> ReportResult:
+    """The ReportResult of a report written under ``out`` (``write_data``): plan, keys and manifest from its
+    ``manifest.json``, the views from ``cache``; ValueError when it is missing or of another report version."""
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise ValueError(f"no manifest.json in {out}; write the report first: python -m compute report --out {out}")
+    manifest = _readable(json.loads(path.read_text()))
+    return ReportResult(plan=ReportPlan.from_json(manifest["plan"]), keys=dict(manifest["keys"]), manifest=manifest,
+                        cache=default_cache() if cache is None else cache)
 
 
 def _cpu_count() -> int | None:
@@ -269,21 +285,23 @@ def _alignment_pattern(result: ReportResult, meta: Mapping[str, Mapping[str, Any
 
 
 # ---------------------------------------------------------------------------------------------- files
-def write_data(result: ReportResult, out: Path) -> dict[str, str]:
-    """Write the arrays (``data/<item>.npz``) and metadata (``data/<item>.json``) of every view, the tables
-    (``tables.json``) and ``manifest.json`` under ``out``; returns item id -> data file stem."""
+def write_data(result: ReportResult, out: Path) -> None:
+    """Write the arrays (``data/<stem>.npz``) and metadata (``data/<stem>.json``, ``data_stem``) of every
+    view, the tables (``tables.json``) and ``manifest.json`` under ``out``."""
     data = Path(out) / "data"
     data.mkdir(parents=True, exist_ok=True)
-    stems = {}
     for item, key in result.keys.items():
         arrays, meta = load_view(key, cache=result.cache)
-        stem = item.replace("|", "__").replace(":", "_").replace("+", "_").replace(" ", "_")
-        np.savez_compressed(data / f"{stem}.npz", **arrays)
-        (data / f"{stem}.json").write_text(json.dumps({"key": key, **meta}, indent=1, default=_json_default))
-        stems[item] = stem
+        np.savez_compressed(data / f"{data_stem(item)}.npz", **arrays)
+        (data / f"{data_stem(item)}.json").write_text(json.dumps({"key": key, **meta}, indent=1,
+                                                                 default=_json_default))
     (Path(out) / "tables.json").write_text(json.dumps(comparison_tables(result), indent=1, default=_json_default))
     (Path(out) / "manifest.json").write_text(json.dumps(result.manifest, indent=1, default=_json_default))
-    return stems
+
+
+def data_stem(item: str) -> str:
+    """File name stem (no folder, no suffix) of a report item's data files: its id made path-safe."""
+    return item.replace("|", "__").replace(":", "_").replace("+", "_").replace(" ", "_")
 
 
 def _json_default(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Seed-study permuted-CP ranks and the encoding pipeline's published defaults (METHODS.md 5.2-5.7), in a
 module without dependencies so that the web layer and the CLI can show them without importing the encoding
-pipeline (``compute.encoding`` imports scikit-learn, about 2 s). ``compute.encoding`` re-exports them."""
+pipeline (``compute.encoding`` imports scikit-learn, a slow import). ``compute.encoding`` re-exports them."""
 
 DATASET_RANKS = {"retina": 16, "V1": 17}
 #: Seed-study ranks of the FNN modules.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,16 @@ def test_compute_imports_nothing_upward():
     """Every module of compute (the CLI's included), imported in one fresh interpreter."""
     assert {m.name for m in pkgutil.iter_modules([str(REPO / "compute")])} >= {"cli", "workflows", "views"}
     assert _top_level_modules("compute", "all") & set(UPWARD) == set()
+
+
+def test_compute_source_has_no_upward_import_even_a_lazy_one():
+    """v1's ``python -m compute report`` imported ``app.report`` inside its ``main``, which an import of every
+    module cannot see: the source text of compute/ is scanned for ``from X`` / ``import X`` of UPWARD."""
+    statement = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(UPWARD)})\b", re.MULTILINE)
+    found = [f"{path.relative_to(REPO)}: {match.group().strip()}" for path in sorted((REPO / "compute").rglob("*.py"))
+             for match in statement.finditer(path.read_text())]
+    assert found == []
+    assert statement.search("    from app.report import render_report") and not statement.search("import appdirs")
 
 
 @pytest.mark.parametrize("package", ["callbacks", "app"])

@@ -163,7 +163,7 @@ def figure(data: Sequence[Mapping[str, Any]] = (), layout: Mapping[str, Any] | N
     margins, ``uirevision`` so camera and zoom survive data updates); ``subtitle`` (e.g. ``counts_text``)
     is a smaller grey line under the title.
 
-    Built without plotly's per-property validation, which costs about 5 ms per trace (0.5 s for 88
+    Built without plotly's per-property validation, most of the cost of a figure with many traces (88
     trajectories); tests/app/test_figures.py checks every builder's output against the validating
     constructor instead.
     """

@@ -284,7 +284,7 @@ def _dsa_distance(x: np.ndarray, y: np.ndarray, score_method: str, seed: int) ->
 
     ``seed`` seeds torch's generator for the package's random start of the similarity transform (angular and
     euclidean), in a forked generator state. The package's optimiser works on k x k matrices, which more
-    torch threads only slow down (on 2 busy cores: ~5 s with one thread, minutes with two).
+    torch threads only slow down (``benchmarks/bench_alignment.py --threads 1`` against ``--threads 2``).
     """
     import torch  # keep torch out of module import
     from DSA import DSA

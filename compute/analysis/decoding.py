@@ -33,8 +33,8 @@ KNN_NEIGHBOURS = 3
 WINDOWS = ("increasing", "decreasing")
 _FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
 # _ONE_THREAD: every BLAS call here is small (a 48 x 1146 SVD, a 38-sample logistic fit, ARPACK
-# matrix-vector products). Measured on a busy 2-core machine, OpenBLAS threads made them 10-100x slower
-# (a 48 x 1146 SVD: 3.3 s with 2 threads, 0.02 s with 1), so the kernels run single-threaded.
+# matrix-vector products); on a busy machine OpenBLAS threads make them several times slower, not faster
+# (``python benchmarks/bench_decoding.py --blas 4`` measures it), so the kernels run single-threaded.
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,18 +1,27 @@
-"""``python -m compute report``: the replication report (one self-contained HTML file, its data, a manifest)."""
+"""``python -m compute report``: the replication report (one self-contained HTML file, its data, a manifest).
+
+This command computes the views and writes the data, the tables and the manifest; the HTML (plotly figures)
+is rendered by ``python -m app.report OUT`` in a child process, because compute never imports app/."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from compute.cli._tables import exit_on_error
+from compute.config import REPO_ROOT
 from compute.jobs import JobControl, interrupted
 from compute.profiles import PROFILES
-from compute.report import ReportPlan, compute_report, plan_for
+from compute.report import ReportPlan, compute_report, plan_for, write_data
 from compute.workflows import RunSettings
+
+
+RENDERER = "app.report"  # the module that renders report.html (run as python -m, never imported here)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,11 +67,16 @@ def plan_from_args(args: argparse.Namespace):
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     with exit_on_error() as failure:
-        from app.report import render_report  # HTML with plotly: the one command that renders through app/
-
         result = compute_report(plan_from_args(args), control=tqdm_control())
-        path = render_report(result, args.out)
+        write_data(result, args.out)
     if failure.exit_code is not None:
         return failure.exit_code
-    print(f"wrote {path} ({len(result.keys)} views; manifest {args.out / 'manifest.json'})")
+    rendered = subprocess.run([sys.executable, "-m", RENDERER, str(args.out.resolve())], cwd=REPO_ROOT,
+                              capture_output=True, text=True)
+    if rendered.returncode != 0:
+        print(f"{rendered.stderr}error: the data is written under {args.out}, but report.html is not: "
+              f"python -m {RENDERER} {args.out} renders it", file=sys.stderr)
+        return rendered.returncode
+    print(f"wrote {args.out / 'report.html'} ({len(result.keys)} views; data, tables.json and manifest.json "
+          f"beside it)")
     return 0

@@ -13,8 +13,8 @@ Layout conventions
 - The 4 ensemble members ("streams") run together as grouped convolutions; every core tensor has
   ``4 * C`` channels, stream-major: channels ``[s * C, (s + 1) * C)`` belong to stream s.
 - On CPU the feedforward core keeps its maps channels-last (NHWC memory, same logical (N, C, H, W)
-  shape): oneDNN's grouped 3x3 kernels run faster on it, and the core took 495 instead of 755 ms per
-  frame of a batch of 9 on 2 cores. The values agree with the NCHW path to float32 rounding.
+  shape): oneDNN's grouped 3x3 kernels run faster on it (``benchmarks/bench_fnn.py`` measures the
+  forward). The values agree with the NCHW path to float32 rounding.
 - Effective (standardised) weights are computed once and reused while no gradient is recorded
   (``torch.inference_mode`` / ``torch.no_grad``); they are recomputed whenever a parameter changes
   (load_state_dict, an optimiser step, an in-place edit) and on every call when gradients are on.

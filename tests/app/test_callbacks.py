@@ -19,7 +19,7 @@ from app.pages import stimuli as stimuli_page
 from app.pages import tubularity as tubularity_page
 from app.state import Reader, encode_query
 from callbacks import accuracy, alignment, compare, explore, jobs, shell, stimuli, tubularity
-from callbacks.common import find_view, named_views, plain_figure
+from callbacks.common import find_view, named_views, picked, plain_figure
 from tests.app.conftest import decoding_arrays, encoding_arrays, plant_view
 
 RETINA = "bio:retina"
@@ -527,9 +527,9 @@ class TestOtherPages:
         assert "Press Run" in _annotation_text(accuracy.window_view(None, RETINA, ctx=ctx))
 
     def test_page_states(self):
-        query, request, options, tube = tubularity.tubularity_state([RETINA, "bio:V1"], "bio:nope")
-        assert tube == RETINA and len(request["views"]) == 2 and "sources=" in query
-        assert tubularity.tubularity_state([], None)[3] is None
+        assert picked("bio:nope", [RETINA, "bio:V1"]) == RETINA and picked(None, []) is None
+        query, request = tubularity.tubularity_state([RETINA, "bio:V1"], RETINA)
+        assert len(request["views"]) == 2 and "sources=" in query and "tube=" in query
         query, request = alignment.alignment_state([CONV1], ["retina", "V1"])
         assert [v["options"]["dataset"] for v in request["views"]] == ["retina", "V1"]
         assert accuracy.accuracy_state(None)[1]["views"] == []

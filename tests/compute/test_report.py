@@ -112,3 +112,5 @@ def test_cli_writes_the_report(built, tmp_path, monkeypatch, capsys):
     assert "wrote" in capsys.readouterr().out
     again = json.loads((tmp_path / "again" / "manifest.json").read_text())
     assert again["keys"] == json.loads(manifest.read_text())["keys"]
+    # the HTML comes from python -m app.report in a child process (compute never imports app/)
+    assert (tmp_path / "again" / "report.html").read_text().count("Plotly.newPlot") >= 3 * 4 + 2

@@ -105,6 +105,17 @@ def _state_equal(a: dict, b: dict) -> bool:
     return list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _refused(dest, data: bytes, match: str, *, md5: str | None = None) -> None:
+    """``download_weights`` of ``data`` served at /weights.zip raises a ValueError matching ``match``; ``md5``
+    is the expected checksum (default: the data's own, so that the archive check is what refuses)."""
+    srv = _Server({"/weights.zip": data})
+    try:
+        with pytest.raises(ValueError, match=match):
+            download_weights(dest, url=srv.url("/weights.zip"), md5=md5 or hashlib.md5(data).hexdigest())
+    finally:
+        srv.close()
+
+
 # ------------------------------------------------------------------------------------------------------
 # download -> verify -> load
 # ------------------------------------------------------------------------------------------------------
@@ -142,58 +153,32 @@ def test_download_resumes_a_truncated_part_file(release, server, tmp_path):
 def test_corrupted_download_is_removed(release, tmp_path):
     corrupted = bytearray(release["zip"])
     corrupted[len(corrupted) // 3] ^= 0xFF
-    srv = _Server({"/weights.zip": bytes(corrupted)})
-    try:
-        with pytest.raises(ValueError, match=f"MD5 mismatch .* expected {release['md5']}"):
-            download_weights(tmp_path, url=srv.url("/weights.zip"), md5=release["md5"])
-    finally:
-        srv.close()
+    _refused(tmp_path, bytes(corrupted), f"MD5 mismatch .* expected {release['md5']}", md5=release["md5"])
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("member", ["../evil.pt", "/tmp/evil.pt", "sub/../../evil.pt"])
 def test_archive_with_unsafe_member_is_refused(release, tmp_path, member):
     data = _zip({"params_core.pt": b"x", member: b"evil"})
-    srv = _Server({"/weights.zip": data})
-    dest = tmp_path / "fnn"
-    try:
-        with pytest.raises(ValueError, match="unsafe path"):
-            download_weights(dest, url=srv.url("/weights.zip"), md5=hashlib.md5(data).hexdigest())
-    finally:
-        srv.close()
+    _refused(tmp_path / "fnn", data, "unsafe path")
     assert [p.name for p in tmp_path.rglob("*")] == ["fnn"]  # nothing extracted, the archive deleted
 
 
 def test_archive_without_core_file_is_refused(tmp_path):
     data = _zip({"scans.csv": b"session,scan_idx,units\n"})
-    srv = _Server({"/weights.zip": data})
-    try:
-        with pytest.raises(ValueError, match="holds no params_core.pt"):
-            download_weights(tmp_path, url=srv.url("/weights.zip"), md5=hashlib.md5(data).hexdigest())
-    finally:
-        srv.close()
+    _refused(tmp_path, data, "holds no params_core.pt")
     assert not (tmp_path / MANIFEST).exists()
 
 
 def test_archive_that_is_not_a_zip_is_refused(tmp_path):
     data = b"<html>not a zip</html>"
-    srv = _Server({"/weights.zip": data})
-    try:
-        with pytest.raises(ValueError, match="is not a valid zip archive"):
-            download_weights(tmp_path, url=srv.url("/weights.zip"), md5=hashlib.md5(data).hexdigest())
-    finally:
-        srv.close()
+    _refused(tmp_path, data, "is not a valid zip archive")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_archive_with_duplicate_member_is_refused(tmp_path):
     data = _zip({"params_core.pt": b"x", "copy/params_core.pt": b"y"})
-    srv = _Server({"/weights.zip": data})
-    try:
-        with pytest.raises(ValueError, match="'params_core.pt' appears twice"):
-            download_weights(tmp_path, url=srv.url("/weights.zip"), md5=hashlib.md5(data).hexdigest())
-    finally:
-        srv.close()
+    _refused(tmp_path, data, "'params_core.pt' appears twice")
 
 
 # ------------------------------------------------------------------------------------------------------

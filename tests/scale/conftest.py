@@ -171,6 +171,6 @@ def job_key(prefix: str = "job") -> str:
 
 def pytest_setup_options():
     """Headless Chromium for the browser test of this folder (the same flags as tests/browser)."""
-    from tests.browser.conftest import pytest_setup_options as browser_options
+    from tests._browser import chromium_options
 
-    return browser_options()
+    return chromium_options()
