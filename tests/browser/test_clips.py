@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, graph_js, shoot
-from tests.browser.test_flows import _js, _no_console_errors, _run_job, _traces, _wait
+from tests._browser import Rig, graph_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,7 +27,6 @@ def clip_app(monkeypatch, tmp_path, data_dir):
     np.save(data / "clips" / "walks" / "square.npy", square)
     ramp = np.broadcast_to((np.arange(5) * 50).astype(np.uint8)[:, None, None], (5, 90, 160))
     iio.imwrite(data / "clips" / "walks" / "ramp.gif", ramp, duration=100, loop=0)
-    ARTIFACTS.mkdir(exist_ok=True)
     monkeypatch.setenv("TWINSCOPE_PROFILE", "test")
     monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data))
     monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path / "cache"))
@@ -36,30 +34,29 @@ def clip_app(monkeypatch, tmp_path, data_dir):
 
 
 def test_choose_a_clip_set_and_decode_its_classes(dash_duo, clip_app):
-    dash_duo.start_server(clip_app)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/stimuli")
+    rig = Rig(dash_duo, clip_app)
+    rig.open("/stimuli", "#stimuli-clip-status")
     dash_duo.wait_for_contains_text("#stimuli-clip-status", "No clip set in use", timeout=60)
-    assert _wait(dash_duo, lambda: _traces(dash_duo, "stimuli-thumbnails") == 11, 30, "suite thumbnails")
+    rig.wait(lambda: rig.traces("stimuli-thumbnails") == 11, 30, "suite thumbnails")
     dash_duo.select_dcc_dropdown("#stimuli-clip-set", value="walks")
     dash_duo.find_element("#stimuli-clip-use").click()
     dash_duo.wait_for_contains_text("#stimuli-clip-status", "In use: clip set 'walks' with 2 clip class(es) "
                                     "(clip_ramp, clip_square)", timeout=60)
-    assert _wait(dash_duo, lambda: _traces(dash_duo, "stimuli-thumbnails") == 13, 30, "clip thumbnails")
+    rig.wait(lambda: rig.traces("stimuli-thumbnails") == 13, 30, "clip thumbnails")
     g = graph_js("stimuli-thumbnails")
-    assert _js(dash_duo, f"{g}.data.slice(-2).map(t => t.name)") == ["clip_ramp", "clip_square"]
+    assert rig.js(f"{g}.data.slice(-2).map(t => t.name)") == ["clip_ramp", "clip_square"]
     dash_duo.select_dcc_dropdown("#stimuli-class", value="clip_square")
     dash_duo.wait_for_contains_text("#stimuli-caption", "clip_square, moving at 0 deg: 12 frames", timeout=60)
-    shoot(dash_duo, "stimuli-clips")
-    _no_console_errors(dash_duo)
+    rig.shoot("stimuli-clips")
+    rig.assert_no_console_errors()
 
-    dash_duo.wait_for_page(f"{dash_duo.server_url}/explore?source=model:conv3d-random&modules=Conv1"
-                           "&preset=custom&stimuli=grat_W12,clip_ramp,clip_square")
-    dash_duo.wait_for_element("#explore-source", timeout=30)
-    _run_job(dash_duo, "explore")
-    assert dash_duo.find_element("#shell-job-error").text == ""
+    rig.open("/explore?source=model:conv3d-random&modules=Conv1&preset=custom&stimuli=grat_W12,clip_ramp,clip_square",
+             "#explore-source")
+    rig.run_job("explore")
+    assert rig.text("#shell-job-error") == ""
     manifold = graph_js("explore-decoding")
-    names = _wait(dash_duo, lambda: _js(dash_duo, f"{manifold} && {manifold}.data.length && "
-                                                  f"{manifold}.data.map(t => t.name)"), 60, "decoding manifold")
+    names = rig.wait(lambda: rig.js(f"{manifold} && {manifold}.data.length && {manifold}.data.map(t => t.name)"),
+                     60, "decoding manifold")
     assert {"grat_W12", "clip_ramp", "clip_square"} <= set(names), names
-    shoot(dash_duo, "explore-clips")
-    _no_console_errors(dash_duo)
+    rig.shoot("explore-clips")
+    rig.assert_no_console_errors()
