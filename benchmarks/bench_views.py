@@ -24,9 +24,9 @@ from compute.cache import ArtifactCache
 from compute.config import Settings
 from compute.responses import ResponseSet
 from compute.stimuli import CLASS_NAMES
-from compute.workflows import (RunSettings, Source, accuracy_windows, alignment_series, alignment_table_data,
-                               compute_view, load_view, source_key, source_responses, tubularity_comparison,
-                               unit_response_map)
+from compute.sources import RunSettings, Source, source_key, source_responses
+from compute.workflows import (accuracy_windows, alignment_series, alignment_table_data, compute_view, load_view,
+                               tubularity_comparison, unit_response_map)
 
 
 def synthetic_set(rng: np.random.Generator, n_units: int = 2000) -> ResponseSet:

@@ -152,7 +152,7 @@ class TwinscopeCeleryManager(CeleryManager):
 def needs_extraction(args, *, ctx) -> bool:
     """Whether a job's callback arguments ``[n_clicks, request]`` ask for an uncached model module."""
     from callbacks.jobs import parse_request
-    from compute.workflows import source_key
+    from compute.sources import source_key
 
     request = args[-1] if isinstance(args, (list, tuple)) and args else None
     try:

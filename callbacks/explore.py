@@ -289,7 +289,8 @@ def clicked_unit(click_data) -> int:
 
 def psth_view(unit, result, source, show, *, ctx: AppContext):
     from app.figures import psth_figure
-    from compute.workflows import Source, unit_response_map
+    from compute.sources import Source
+    from compute.workflows import unit_response_map
 
     token = shown_token(source, show)
     if unit is None or token is None or find_view(result, "encoding", token) is None:

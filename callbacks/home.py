@@ -42,7 +42,7 @@ def weights_status(ctx: AppContext) -> tuple[bool, str]:
 def extracted_modules(ctx: AppContext) -> list[tuple[str, int]]:
     """(token label, bytes on disk) of every model module whose responses are cached for this profile."""
     from app.catalog import responses_ready
-    from compute.workflows import Source, source_key
+    from compute.sources import Source, source_key
 
     found = []
     for token in ctx.catalog.model_tokens():

@@ -25,7 +25,8 @@ from compute.cache import ArtifactCache, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.seed_values import PUBLISHED_ACCURACY, PUBLISHED_TUBULARITY
-from compute.workflows import RunSettings, Source, compute_view, load_view, view_key
+from compute.sources import RunSettings, Source
+from compute.workflows import compute_view, load_view, view_key
 
 REPORT_VERSION = 1
 DATASETS = ("retina", "V1")

@@ -137,7 +137,7 @@ def _tubularity(rs: ResponseSet, ctx, *, control: JobControl, stimuli, drop_flag
 def _alignment(rs: ResponseSet, ctx, *, control: JobControl, dataset, drop_flagged, preset, methods, n_boot,
                n_nulls, dsa_method, random_state) -> Artifact:
     from compute.analysis.alignment import alignment_scores
-    from compute.workflows import Source
+    from compute.sources import Source
 
     rs, _ = _prepare(rs, None, drop_flagged)
     bio = ctx.load(Source("bio", dataset), control.sub(0.0, 0.1))

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from compute.cache import default_cache
 from compute.jobs import Cancelled, console_control, end_progress_line, stop_on_interrupt
 from compute.profiles import run_profile
-from compute.workflows import VIEW_OPTIONS, Source, compute_view, load_view
+from compute.sources import Source
+from compute.workflows import VIEW_OPTIONS, compute_view, load_view
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130

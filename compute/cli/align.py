@@ -7,7 +7,8 @@ import argparse
 from typing import Any
 
 from compute.cli._tables import cli_view, exit_on_error, format_table, load_or_skip, view_default, write_csv
-from compute.workflows import VIEW_OPTIONS, Source
+from compute.sources import Source
+from compute.workflows import VIEW_OPTIONS
 
 METHODS = VIEW_OPTIONS["alignment"]["methods"]
 

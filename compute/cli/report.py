@@ -12,7 +12,7 @@ from compute.cli._tables import exit_on_error
 from compute.jobs import JobControl, interrupted
 from compute.profiles import PROFILES
 from compute.report import ReportPlan, compute_report, plan_for
-from compute.workflows import RunSettings
+from compute.sources import RunSettings
 
 
 def _parser() -> argparse.ArgumentParser:

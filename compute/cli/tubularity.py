@@ -8,7 +8,7 @@ from typing import Any
 
 from compute.cli._tables import (cli_view, exit_on_error, format_table, load_or_skip, view_default,
                                   write_csv)
-from compute.workflows import Source
+from compute.sources import Source
 
 CSV_HEADER = ("source", "label", "reconstructed", "n_boot", "q", "smoothing", "eps_rule", "s_tight_mean",
               "s_tight_se", "s_cross_mean", "s_cross_se")

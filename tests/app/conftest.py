@@ -35,7 +35,8 @@ def ctx(tmp_path, data_dir, catalog) -> AppContext:
 
 def plant_view(ctx: AppContext, view: str, token: str, arrays: dict, meta: dict, **options) -> str:
     """Store a view artefact under the key ``compute_view`` would use, so callbacks find it."""
-    from compute.workflows import Source, normalise_options, view_key
+    from compute.sources import Source
+    from compute.workflows import normalise_options, view_key
 
     source = Source.parse(token)
     key = view_key(view, source, run=ctx.run, settings=ctx.settings, **options)

@@ -14,8 +14,8 @@ from compute.bio.datasets import BIO_STIMULI
 from compute.config import Settings
 from compute.jobs import JobControl
 from compute.responses import ResponseSet
-from compute.workflows import (VIEW_OPTIONS, RunSettings, Source, compute_view, load_view, source_key,
-                               source_responses, unit_response_map, view_key, view_summary)
+from compute.sources import RunSettings, Source, source_key, source_responses
+from compute.workflows import VIEW_OPTIONS, compute_view, load_view, unit_response_map, view_key, view_summary
 
 N_UNITS, N_TIME = 24, 12
 
