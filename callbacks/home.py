@@ -111,13 +111,13 @@ DECISIONS = (
       ("frame (H, W)", "compute.stimuli:FRAME_SHAPE"), ("frames", "compute.stimuli:N_FRAMES")],
      "compute/stimuli.py"),
     ("1 [v2]", "Gratings: the 3 instances are one sequence, run once per direction; dot flows keep 3 seeded "
-     "layouts.", [("instances per condition", "compute.workflows:RunSettings.instances")],
-     "compute/stimuli.py, compute/workflows.py RunSettings; TWINSCOPE_PROFILE=quick: 1 instance"),
+     "layouts.", [("instances per condition", "compute.sources:RunSettings.instances")],
+     "compute/stimuli.py, compute/sources.py RunSettings; TWINSCOPE_PROFILE=quick: 1 instance"),
     ("1", "Model-vs-biology comparisons use the bio-matched six classes; 'authors-lowsf' / 'authors-highsf' "
      "presets for replication.", [("presets", "compute.stimuli:PRESETS")],
      "compute/stimuli.py PRESETS; the Explore page's class picker"),
     ("2.1", "Untrained FNN: core initialised as the package does, readout positions uniform, weights "
-     "N(0, 1/128), biases N(0, 0.1^2), one seed.", [("seed", "compute.workflows:RunSettings.seed")],
+     "N(0, 1/128), biases N(0, 0.1^2), one seed.", [("seed", "compute.sources:RunSettings.seed")],
      "compute/models/registry.py; official weights with `python -m compute weights download`"),
     ("2.3", "Conv-layer crop 'authors' (top/left margins only); Rec/RecOut/Readout: first 40 channels "
      "('authors'); clip(mean over instances) [v2].",
@@ -126,9 +126,9 @@ DECISIONS = (
       ("maps", "compute.sampling:SamplingSettings.n_maps"),
       ("positions", "compute.sampling:SamplingSettings.n_positions"),
       ("output units", "compute.sampling:SamplingSettings.n_output")],
-     "compute/sampling.py SamplingSettings; compute/workflows.py RunSettings"),
+     "compute/sampling.py SamplingSettings; compute/sources.py RunSettings"),
     ("3", "Biology without the authors' traces is reconstructed from the published factors, each neuron with a "
-     "seeded direction offset; labelled 'reconstructed'.", [("seed", "compute.workflows:RunSettings.seed")],
+     "seeded direction offset; labelled 'reconstructed'.", [("seed", "compute.sources:RunSettings.seed")],
      "TWINSCOPE_BIO_TRACES (folder with the full traces) replaces the reconstruction"),
     ("4", "Decoding accuracy: all 11 classes, logistic (5 seeds) and 3-NN; increasing / decreasing windows.",
      [("view options", "compute.workflows:VIEW_OPTIONS[accuracy]")], "compute/workflows.py VIEW_OPTIONS"),

@@ -2,16 +2,15 @@
 
 The layer between the analyses and the pages, and the one route to a result: the Dash background jobs and
 every analysis command of the CLI (``compute.cli._tables.cli_view``) call ``compute_view``; view callbacks
-call ``load_view`` / ``view_summary`` / ``unit_response_map`` and the collectors (``accuracy_series``,
-``tubularity_comparison``, ``alignment_series``) whose dicts are the keyword arguments of the figure builders
-in ``app/figures``. Nothing here imports torch at import time, and the read-side functions never import it at
-all: a model's responses are found through a small pointer artefact written when they were extracted.
+call ``load_view`` / ``view_summary`` / ``unit_response_map``. Sources, run settings and loading a source's
+responses live in ``compute.sources``; the builders of each view (plain functions of response sets and
+options) in ``compute.views``. Nothing here imports torch at import time, and the read-side functions never
+import it at all.
 
 Keys
 ----
-``source_key`` identifies a source's response set (model + module + run settings, or dataset + seed + traces
-folder); ``view_key`` = content key of (view, source key, normalised options). Both are computable in the web
-process without data, so a page can ask ``key in cache`` before offering to run anything.
+``view_key`` = content key of (view, ``compute.sources.source_key``, normalised options), computable in the
+web process without data, so a page can ask ``key in cache`` before offering to run anything.
 """
 
 from __future__ import annotations
