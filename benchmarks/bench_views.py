@@ -20,13 +20,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from app import figures
+from app.collect import accuracy_windows, alignment_series, alignment_table_data, tubularity_comparison
 from compute.cache import ArtifactCache
 from compute.config import Settings
 from compute.responses import ResponseSet
-from compute.stimuli import CLASS_NAMES
 from compute.sources import RunSettings, Source, source_key, source_responses
-from compute.workflows import (accuracy_windows, alignment_series, alignment_table_data, compute_view, load_view,
-                               tubularity_comparison, unit_response_map)
+from compute.stimuli import CLASS_NAMES
+from compute.workflows import compute_view, load_view, unit_response_map
 
 
 def synthetic_set(rng: np.random.Generator, n_units: int = 2000) -> ResponseSet:

@@ -15,12 +15,13 @@ web process without data, so a page can ask ``key in cache`` before offering to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from compute._validation import Bound, check_bound
+from compute.bio.datasets import load_factors
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
@@ -29,6 +30,7 @@ from compute.seed_ranks import STIMULUS_CHOICES
 from compute.sources import (RunSettings, Source, cached_responses, resolve_defaults, source_key,
                              source_responses)
 from compute.stimuli import resolve
+from compute.views import BUILDERS, PRECHECKS, VIEW_TYPES, Inputs, View
 
 # ---------------------------------------------------------------------------------------------- view keys
 VIEWS = ("decoding", "accuracy", "tubularity", "alignment", "encoding")
@@ -113,15 +115,14 @@ def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), set
 
 
 # ---------------------------------------------------------------------------------------------- compute / load
-@dataclass(frozen=True)
-class ViewContext:
-    """What a view builder gets besides the source's responses."""
-
-    source: Source
-    run: RunSettings
-    cache: ArtifactCache
-    settings: Settings
-    load: Callable[[Source, JobControl], ResponseSet] = field(repr=False)
+def _inputs(view: str, source: Source, opts: Mapping[str, Any], load: Callable[[Source, JobControl], ResponseSet],
+            settings: Settings, control: JobControl) -> Inputs:
+    """Everything the builder of ``view`` reads besides the source's responses (``compute.views.Inputs``)."""
+    bio = load(Source("bio", opts["dataset"]), control) if view == "alignment" else None
+    factors = None
+    if view == "encoding" and source.kind == "bio":
+        factors = load_factors(source.name, data_dir=settings.bio_dir)
+    return Inputs(module=source.module, bio=bio, factors=factors)
 
 
 def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(), cache: ArtifactCache | None = None,
@@ -132,13 +133,11 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
     compute once). Progress: 0-50 % source responses, 50-100 % the analysis. Options: ``VIEW_OPTIONS``.
     The artefact layout of each view is documented in ``compute.views``.
     """
-    from compute.views import BUILDERS, PRECHECKS
-
     cache, settings = resolve_defaults(cache, settings)
     control = ensure_control(control)
     opts = normalise_options(view, options)
     if view in PRECHECKS:
-        PRECHECKS[view](source, **opts)
+        PRECHECKS[view](source.module, **opts)
     key = view_key(view, source, run=run, settings=settings, **opts)
     if key in cache:
         control.report(1.0, f"{view}: from cache")
@@ -151,14 +150,12 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
     def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         rs = load(source, control.sub(0.0, 0.5))
         control.check()
-        ctx = ViewContext(source=source, run=run, cache=cache, settings=settings, load=load)
-        arrays, meta = BUILDERS[view](rs, ctx, control=control.sub(0.5, 1.0), **opts)
-        provenance = rs.provenance
-        meta = {"view": view, "source": source.to_token(), "label": rs.label, "options": opts,
-                "untrained": bool(provenance.get("untrained", False)),
-                "reconstructed": bool(provenance.get("reconstructed", False)),
-                "input_hash": rs.content_hash(), **meta}
-        return arrays, meta
+        built = BUILDERS[view](rs, _inputs(view, source, opts, load, settings, control.sub(0.5, 0.55)),
+                               control=control.sub(0.5, 1.0), **opts)
+        flags = {name: bool(rs.provenance.get(name, False)) if getattr(built, name) is None else getattr(built, name)
+                 for name in ("untrained", "reconstructed")}
+        return replace(built, view=view, source=source.to_token(), label=rs.label, options=opts,
+                       input_hash=rs.content_hash(), **flags).to_arrays()
 
     cache.get_or_compute(key, build)
     control.report(1.0, f"{view}: done")
@@ -166,8 +163,18 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
 
 
 def load_view(key: str, *, cache: ArtifactCache | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and metadata of a view artefact (KeyError when absent). Layouts: ``compute.views``."""
+    """Arrays and metadata of a view artefact as stored (KeyError when absent), e.g. for export."""
     return (default_cache() if cache is None else cache).get(key)
+
+
+def load_typed(key: str, *, cache: ArtifactCache | None = None) -> View:
+    """The typed artefact of a view (``compute.views.VIEW_TYPES``: ``DecodingView`` ...); KeyError when absent,
+    ValueError when the stored layout is not its view's."""
+    arrays, meta = load_view(key, cache=cache)
+    if meta.get("view") not in VIEW_TYPES:
+        raise ValueError(f"{key!r} is not a view artefact (meta 'view' = {meta.get('view')!r}; "
+                         f"views are {list(VIEW_TYPES)})")
+    return VIEW_TYPES[meta["view"]].from_arrays(arrays, meta)
 
 
 _SUMMARY_FIELDS = ("view", "source", "label", "untrained", "reconstructed", "counts", "headline")
@@ -223,106 +230,3 @@ def unit_response_map(source: Source, unit_index: int, *, run: RunSettings = Run
         "unit": {k: v[unit_index].item() for k, v in rs.units.items()},
         "label": rs.label, "unit_index": int(unit_index),
     }
-
-
-# ---------------------------------------------------------------------------------------------- collectors
-# Each returns the keyword arguments of one figure builder of app/figures (small: means, not units).
-def _flags(metas: Sequence[Mapping[str, Any]]) -> dict[str, bool]:
-    return {"untrained": any(m.get("untrained") for m in metas),
-            "reconstructed": any(m.get("reconstructed") for m in metas)}
-
-
-def accuracy_series(keys: Mapping[str, str], *, cache: ArtifactCache | None = None) -> dict[str, Any]:
-    """Whole-trial accuracy per module, for ``app.figures.accuracy_figure(**result)``.
-
-    keys : mapping module name -> key of an "accuracy" view, in display order
-    """
-    metas = [(default_cache() if cache is None else cache).meta(k) for k in keys.values()]
-    if len({m["chance"] for m in metas}) > 1:
-        raise ValueError("accuracy views decode different numbers of classes; compare like with like")
-    return {"x": list(keys), "x_title": "module", "chance": metas[0]["chance"] if metas else 0.0,
-            "series": {"logistic regression": [m["logistic"] for m in metas], "3-NN": [m["knn"] for m in metas]},
-            "errors": {"logistic regression": [m["logistic_sd"] for m in metas]}, **_flags(metas)}
-
-
-def accuracy_windows(key: str, *, cache: ArtifactCache | None = None) -> dict[str, Any]:
-    """Accuracy per time window of one "accuracy" view, for ``app.figures.accuracy_figure(**result)``."""
-    arrays, meta = load_view(key, cache=cache)
-    series, errors = {}, {}
-    for w, window in enumerate(("increasing [0..t]", "decreasing [t..end]")):
-        series[f"logistic, {window}"] = arrays["window_logistic"][w]
-        errors[f"logistic, {window}"] = arrays["window_logistic_sd"][w]
-        series[f"3-NN, {window}"] = arrays["window_knn"][w]
-    return {"x": arrays["time"], "x_title": f"window boundary t ({meta['time_unit']})", "chance": meta["chance"],
-            "series": series, "errors": errors, "title": meta["label"], **_flags([meta])}
-
-
-def tubularity_comparison(keys: Mapping[str, str], *, reference: str | None = None,
-                          cache: ArtifactCache | None = None) -> dict[str, Any]:
-    """S_tight / S_cross of several sources, for ``app.figures.tubularity_bars(**result)``.
-
-    keys : mapping display name ("retina", "V1", "Enc L1", ...) -> key of a "tubularity" view
-    reference : name in ``keys``, optional
-        p_tight[name] = one-sided Mann-Whitney p that the reference's bootstrap S_tight values are lower
-        (tighter) than those of ``name`` (``compute.analysis.tubularity.compare_groups``).
-    """
-    from compute.analysis.tubularity import compare_groups
-
-    if reference is not None and reference not in keys:
-        raise ValueError(f"reference {reference!r} is not one of the compared sources {list(keys)}")
-    loaded = {name: load_view(key, cache=cache) for name, key in keys.items()}
-    out: dict[str, Any] = {"names": list(keys), "reference": reference,
-                           "unreliable_cross": [n for n, (_, m) in loaded.items() if m.get("reconstructed")]}
-    for name in ("s_tight", "s_tight_se", "s_cross", "s_cross_se"):
-        out[name] = [float(m[name]) for _, m in loaded.values()]
-    out["n_boot"] = [m.get("n_boot") for _, m in loaded.values()]
-    if reference is not None:
-        ref = loaded[reference][0]["s_tight_boot"]
-        out["p_tight"] = {n: float(compare_groups(ref, a["s_tight_boot"]).p)
-                          for n, (a, _) in loaded.items() if n != reference}
-    return out
-
-
-def _alignment_metas(keys: Mapping[str, Mapping[str, str]], cache: ArtifactCache | None
-                     ) -> tuple[list[str], list[str], dict[tuple[str, str], dict]]:
-    cache = default_cache() if cache is None else cache
-    metas = {(module, dataset): cache.meta(key) for module, per in keys.items() for dataset, key in per.items()}
-    datasets = list(dict.fromkeys(dataset for _, dataset in metas))
-    return list(keys), datasets, metas
-
-
-def alignment_series(keys: Mapping[str, Mapping[str, str]], *, cache: ArtifactCache | None = None
-                     ) -> dict[str, Any]:
-    """Scores per module and dataset, for ``app.figures.alignment_figure(**result)``.
-
-    keys : mapping module -> dataset -> key of an "alignment" view (modules in display order)
-
-    Returns {"modules", "scores": dataset -> method -> {"mean", "low", "high"} lists (NaN where missing),
-    with "dsa_z" as a method without interval, "untrained", "reconstructed"}.
-    """
-    modules, datasets, metas = _alignment_metas(keys, cache)
-    nan = float("nan")
-    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for dataset in datasets:
-        per_method: dict[str, dict[str, list[float]]] = {}
-        methods = dict.fromkeys(m for (_, d), meta in metas.items() if d == dataset for m in meta["methods"])
-        for method in methods:
-            rows = [metas.get((module, dataset), {}).get("scores", {}).get(method, {}) for module in modules]
-            per_method[method] = {k: [r.get(k, nan) for r in rows] for k in ("mean", "low", "high")}
-        if "dsa" in methods:
-            z = [metas.get((module, dataset), {}).get("dsa_z") for module in modules]
-            per_method["dsa_z"] = {"mean": [nan if v is None else v for v in z]}
-        scores[dataset] = per_method
-    return {"modules": modules, "scores": scores, "n_boot": [m.get("counts", {}).get("n_boot") for m in metas.values()],
-            **_flags(list(metas.values()))}
-
-
-def alignment_table_data(keys: Mapping[str, Mapping[str, str]], *, cache: ArtifactCache | None = None
-                         ) -> dict[str, Any]:
-    """Mean alignment (mean of the method scores) per module and dataset, for
-    ``app.figures.alignment_table(**result)`` / ``alignment_table_figure(**result)``: {"modules", "means":
-    dataset -> list per module (NaN where missing)}."""
-    modules, datasets, metas = _alignment_metas(keys, cache)
-    return {"modules": modules,
-            "means": {d: [metas[(m, d)]["mean_alignment"] if (m, d) in metas else float("nan") for m in modules]
-                      for d in datasets}}
