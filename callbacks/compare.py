@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State
 
+from app.figures import decoding_manifold_figure, encoding_figure, trajectories_figure
 from app.ids import MAX_PANELS, CompareIds, JobIds
 from app.requests import compare_request
 from app.state import encode_query
 from callbacks.common import find_view, message_figure
 from callbacks.context import AppContext
+from compute.workflows import load_typed
 
 
 def compare_state(sources, view, link, *, ctx: AppContext) -> tuple[str, dict, str]:
@@ -25,9 +27,6 @@ def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
     """One panel: the decoding manifold, trajectories or encoding manifold of ``token``, with its legend
     (stimuli; for the encoding manifold the source's default colouring: cell type / layer for biology,
     clusters for a model) and its counts under the title."""
-    from app.figures import decoding_manifold_figure, encoding_figure, trajectories_figure
-    from compute.workflows import load_typed
-
     if token is None:
         return message_figure("Add a source (up to four).")
     artefact = "encoding" if view == "encoding" else "decoding"

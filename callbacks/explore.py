@@ -10,13 +10,17 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from dash.exceptions import PreventUpdate
 
+from app.catalog import source_tokens
+from app.figures import (crossing_matrix_figure, crossing_trace, decoding_manifold_figure, encoding_figure,
+                         nn_distance_histogram, psth_figure, trajectories_figure)
 from app.ids import DELTA_DEFAULT, EPSILON_DEFAULT, RANK_HIGH, RANK_LOW, ExploreIds, JobIds
 from app.requests import explore_request, model_only_style
 from app.state import encode_query
 from callbacks.common import find_view, message_figure, plain_figure, plain_trace
 from callbacks.context import AppContext
+from compute.sources import Source
 from compute.views import DecodingView, EncodingView
-from compute.workflows import load_typed
+from compute.workflows import load_typed, unit_response_map
 
 NOT_RUN = "Press Run to compute this view."
 MAX_DRAWN_CROSSINGS = 2000  # the count is exact; only the drawn midpoint layer is thinned
@@ -28,8 +32,6 @@ HOVER_COLUMNS = ("module", "cell_type", "layer", "put_type", "experiment", "cell
 
 def shown_token(source: str, show: str | None) -> str | None:
     """Source token whose views are drawn: the shown module of a model, or the dataset."""
-    from app.catalog import source_tokens
-
     kind = source.partition(":")[0]
     if kind == "bio":
         return source_tokens(source, [])[0]
@@ -118,8 +120,6 @@ def _decoding_figures(cache, key: str, crossing_layer: bool) -> tuple[dict, dict
     depends on epsilon / delta. With ``crossing_layer`` the trajectories end with an empty crossing layer
     (and carry the note on reconstructed biology) for ``decoding_views`` to replace. Callers must not
     mutate the returned dicts."""
-    from app.figures import decoding_manifold_figure, trajectories_figure
-
     art = _decoding_artifact(cache, key)
     flags = {**art.flags(), "title": art.label, "counts": art.counts}
     manifold = decoding_manifold_figure(art.coords, art.labels, art.stimuli, directions=art.directions,
@@ -167,8 +167,6 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
 def decoding_panel(result, source, show, crossings, percent, delta, *, ctx: AppContext):
     """``decoding_views`` with epsilon in percent of the trajectories' bounding-box diagonal, plus the
     figure of crossing events per stimulus pair: (manifold, trajectories, count text, matrix, last)."""
-    from app.figures import crossing_matrix_figure
-
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None or not crossings:
         manifold, trajectories, count_text, last = decoding_views(result, source, show, False, 1.0, delta, ctx=ctx)
@@ -187,8 +185,6 @@ def decoding_panel(result, source, show, crossings, percent, delta, *, ctx: AppC
 
 def _decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext, words: str):
     """(manifold, trajectories, count text, CrossingEvents or None, last time index or None)."""
-    from app.figures import crossing_trace
-
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None:
         blank = plain_figure(message_figure(NOT_RUN))
@@ -196,7 +192,7 @@ def _decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppCont
     curves = _decoding_artifact(ctx.cache, entry["key"]).curves
     count_text, midpoints, events = "", None, None
     if crossings:
-        from compute.analysis.crossings import crossing_events
+        from compute.analysis.crossings import crossing_events  # scipy, about 1 s: only when asked for
 
         try:
             events = crossing_events(curves, float(eps), int(delta))
@@ -223,8 +219,6 @@ def slider_value(t: int | None, last: int) -> int:
 
 def encoding_view(result, source, show, color, projection="3d", *, ctx: AppContext):
     """(encoding figure as plain JSON, colour-by options); ``projection`` "3d" or "2d" (print)."""
-    from app.figures import encoding_figure
-
     entry = find_view(result, "encoding", shown_token(source, show))
     if entry is None:
         return message_figure(NOT_RUN), no_update
@@ -254,8 +248,6 @@ def _encoding_title(art: EncodingView) -> str:
 
 def nn_histogram_view(result, source, show, *, ctx: AppContext):
     """The 1-NN distance histogram of the shown encoding manifold (outliers removed before IAN in red)."""
-    from app.figures import nn_distance_histogram
-
     entry = find_view(result, "encoding", shown_token(source, show))
     if entry is None:
         return message_figure(NOT_RUN)
@@ -274,10 +266,6 @@ def clicked_unit(click_data) -> int:
 
 
 def psth_view(unit, result, source, show, *, ctx: AppContext):
-    from app.figures import psth_figure
-    from compute.sources import Source
-    from compute.workflows import unit_response_map
-
     token = shown_token(source, show)
     if unit is None or token is None or find_view(result, "encoding", token) is None:
         return message_figure("Click a unit in the encoding manifold.")

@@ -9,8 +9,13 @@ from dataclasses import MISSING, fields, is_dataclass
 
 from dash import Input, Output, html
 
+from app.catalog import responses_ready
 from app.ids import HomeIds, MethodsIds
 from callbacks.context import AppContext
+from compute.bio.datasets import resolve_bio_dir
+from compute.bio.fetch import FILES
+from compute.models.registry import MODELS
+from compute.sources import Source, source_key
 
 NOT_FOUND = "(not in this version)"
 
@@ -18,9 +23,6 @@ NOT_FOUND = "(not in this version)"
 # ---------------------------------------------------------------------------------------------- data status
 def bio_status(ctx: AppContext) -> tuple[bool, str]:
     """(present, text): the published retina / V1 files, or the command that fetches them."""
-    from compute.bio.datasets import resolve_bio_dir
-    from compute.bio.fetch import FILES
-
     folder = resolve_bio_dir(ctx.settings.bio_dir)
     missing = [name for name in FILES if not (folder / name).exists()]
     if not missing:
@@ -31,8 +33,6 @@ def bio_status(ctx: AppContext) -> tuple[bool, str]:
 
 def weights_status(ctx: AppContext) -> tuple[bool, str]:
     """(present, text): the official FNN weights, or the command that downloads them."""
-    from compute.models.registry import MODELS
-
     if MODELS["fnn-official"].available(ctx.settings):
         return True, "Official FNN weights: present (model 'FNN (official weights ...)' in the pickers)."
     return False, ("Official FNN weights: not downloaded; the FNN runs with seeded random weights. Download "
@@ -41,9 +41,6 @@ def weights_status(ctx: AppContext) -> tuple[bool, str]:
 
 def extracted_modules(ctx: AppContext) -> list[tuple[str, int]]:
     """(token label, bytes on disk) of every model module whose responses are cached for this profile."""
-    from app.catalog import responses_ready
-    from compute.sources import Source, source_key
-
     found = []
     for token in ctx.catalog.model_tokens():
         if responses_ready(token, cache=ctx.cache, run=ctx.run, settings=ctx.settings):

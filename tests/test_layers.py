@@ -61,3 +61,16 @@ def test_view_builders_import_no_loader():
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stdout.replace("'", '"')))
     assert {"compute.workflows", "compute.sources"} & loaded == set()
+
+
+def test_callbacks_import_no_page_module():
+    """Callbacks read what they share with a page's layout from app/ids.py or app/requests.py, never from a page
+    module (issue 12 item 4; v1 imported app.pages.<page> for build_request and model_only_style)."""
+    offenders = []
+    for path in sorted((REPO / "callbacks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("app.pages")]
+    assert offenders == []
