@@ -14,13 +14,13 @@ decoding
 accuracy
     time (n_time,), window_logistic / window_logistic_sd / window_knn (2, n_time) (row 0 increasing [0..t],
     row 1 decreasing [t..end]; n_time = 0 without windows), logistic_repeats (5,);
-    meta: stimuli, chance, logistic, logistic_sd, knn, not_converged, time_unit
+    meta: stimuli, missing_stimuli, chance, logistic, logistic_sd, knn, not_converged, time_unit
 tubularity
     s_tight_boot, s_cross_boot (n_boot,), bundle_curves (n_curves, n_points, 3), bundle_labels (n_curves,),
     centerlines (n_bundles, n_center, 3) (curves of one fit on all units, first 3 of 10 PCA dimensions);
     with the sensitivity option: sensitivity_qs (n_q,), sensitivity_smoothings (n_s,), sensitivity_s_tight
     (n_q, n_s), sensitivity_s_cross (n_s,) (means over bootstraps; S_cross does not depend on q);
-    meta: stimuli (bundle names), s_tight, s_tight_se, s_cross, s_cross_se, n_boot
+    meta: stimuli (bundle names), missing_stimuli, s_tight, s_tight_se, s_cross, s_cross_se, n_boot
 alignment (model module vs the dataset of option ``dataset``; ``compute.analysis.alignment``)
     values (n_methods, n_boot), per_time (n_methods, n_boot, n_time) (NaN rows for DSA), time (n_time,),
     dsa_null (n_nulls,); meta: dataset, methods, scores {method: {mean, low, high}} (95 % percentile
