@@ -23,11 +23,12 @@ def prefix(name: str) -> Any:
     return field(default_factory=dict, metadata={"prefix": name})
 
 
-def _kind(f: Field) -> str:
-    """"array" (annotated ``np.ndarray`` or ``np.ndarray | None``), "prefix" or "meta"."""
+def field_kind(f: Field) -> str:
+    """How a field is stored: "array" (annotated ``np.ndarray`` or ``np.ndarray | None``, as a string or a
+    type), "prefix" (declared with ``prefix``) or "meta"."""
     if "prefix" in f.metadata:
         return "prefix"
-    return "array" if str(f.type).startswith("np.ndarray") else "meta"
+    return "array" if "ndarray" in str(f.type) else "meta"
 
 
 def _required(f: Field) -> bool:
@@ -42,7 +43,7 @@ class Packed:
         arrays: dict[str, np.ndarray] = {}
         meta: dict[str, Any] = {}
         for f in fields(self):
-            value, kind = getattr(self, f.name), _kind(f)
+            value, kind = getattr(self, f.name), field_kind(f)
             if kind == "prefix":
                 arrays.update({f"{f.metadata['prefix']}{k}": v for k, v in value.items()})
             elif kind == "array":
@@ -58,7 +59,7 @@ class Packed:
         values: dict[str, Any] = {}
         left, meta_names = dict(arrays), set()
         for f in fields(cls):
-            kind = _kind(f)
+            kind = field_kind(f)
             if kind == "prefix":
                 p = f.metadata["prefix"]
                 values[f.name] = {k[len(p):]: left.pop(k) for k in list(left) if k.startswith(p)}

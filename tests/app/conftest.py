@@ -41,13 +41,14 @@ def complete_artifact(view: str, arrays: dict, meta: dict) -> tuple[dict, dict]:
     test does not set are blank (empty arrays, 0, "", [], {}; None where allowed)."""
     from dataclasses import MISSING, fields
 
+    from compute.artifacts import field_kind
     from compute.views import VIEW_TYPES
 
     arrays, meta = dict(arrays), {"view": view, "counts": {}, "headline": {}, **meta}
     for f in fields(VIEW_TYPES[view]):
         if f.name in arrays or f.name in meta or f.default is not MISSING or f.default_factory is not MISSING:
             continue
-        if str(f.type).startswith("np.ndarray"):
+        if field_kind(f) == "array":
             arrays[f.name] = np.zeros(0)
         else:
             meta[f.name] = None if "None" in str(f.type) else _BLANK[str(f.type)]()

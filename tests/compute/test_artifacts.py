@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, make_dataclass
 
 import numpy as np
 import pytest
 
 import compute.views
-from compute.artifacts import Packed, prefix
+from compute.artifacts import Packed, field_kind, prefix
 from compute.views import VIEW_TYPES, EncodingView
 
 
@@ -64,3 +64,12 @@ def test_encoding_colours_are_color_prefixed_arrays():
     arrays, meta = view.to_arrays()
     assert "color__OSI" in arrays and "colors" not in meta
     assert list(EncodingView.from_arrays(arrays, meta).colors) == ["OSI"]
+
+
+def test_array_fields_are_found_with_or_without_string_annotations():
+    """A module without ``from __future__ import annotations`` gives types, not strings: still arrays."""
+    Typed = make_dataclass("Typed", [("values", np.ndarray), ("maybe", np.ndarray | None, None), ("name", str)],
+                           bases=(Packed,), frozen=True, kw_only=True, eq=False)
+    assert [field_kind(f) for f in fields(Typed)] == ["array", "array", "meta"]
+    arrays, meta = Typed(values=np.ones(2), name="x").to_arrays()
+    assert list(arrays) == ["values"] and meta == {"name": "x"}
