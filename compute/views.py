@@ -52,7 +52,6 @@ from compute.seed_ranks import N_RESTARTS, default_rank
 from compute.stimuli import present
 
 
-
 # ---------------------------------------------------------------------------------------------- artefacts
 @dataclass(frozen=True, kw_only=True, eq=False)
 class View(Packed):
@@ -77,6 +76,8 @@ class View(Packed):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DecodingView(View):
+    """The "decoding" view: decoding manifold and trajectories (fields and shapes: the module docstring)."""
+
     coords: np.ndarray
     manifold_evr: np.ndarray
     labels: np.ndarray
@@ -91,6 +92,8 @@ class DecodingView(View):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class AccuracyView(View):
+    """The "accuracy" view: decoding accuracy, whole trial and per time window (fields and shapes: the module docstring)."""
+
     time: np.ndarray
     window_logistic: np.ndarray
     window_logistic_sd: np.ndarray
@@ -108,6 +111,8 @@ class AccuracyView(View):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class TubularityView(View):
+    """The "tubularity" view: S_tight / S_cross bootstraps, tube curves, sensitivity grid (fields and shapes: the module docstring)."""
+
     s_tight_boot: np.ndarray
     s_cross_boot: np.ndarray
     bundle_curves: np.ndarray
@@ -128,6 +133,8 @@ class TubularityView(View):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class AlignmentView(View):
+    """The "alignment" view: alignment scores with one dataset (fields and shapes: the module docstring)."""
+
     values: np.ndarray
     per_time: np.ndarray
     time: np.ndarray
@@ -142,6 +149,8 @@ class AlignmentView(View):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EncodingView(View):
+    """The "encoding" view: encoding manifold, colour-by columns, 1-NN distances (fields and shapes: the module docstring)."""
+
     coords: np.ndarray
     unit_index: np.ndarray
     colors: dict = prefix("color__")
