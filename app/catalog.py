@@ -150,13 +150,13 @@ class Catalog:
 
 
 def source_token(kind: str, name: str, module: str | None = None) -> str:
-    from compute.workflows import Source
+    from compute.sources import Source
 
     return Source(kind, name, module).to_token()
 
 
 def split_token(token: str) -> tuple[str, str, str | None]:
-    from compute.workflows import Source
+    from compute.sources import Source
 
     source = Source.parse(token)
     return source.kind, source.name, source.module
@@ -206,7 +206,7 @@ def _clip_classes(settings: Settings) -> tuple[str, ...]:
 
 def responses_ready(token: str, *, cache, run, settings: Settings) -> bool:
     """Whether the responses of source ``token`` are in ``cache`` for run settings ``run``."""
-    from compute.workflows import Source, source_key
+    from compute.sources import Source, source_key
 
     source = Source.parse(token)
     key = source_key(source, run=run, settings=settings)

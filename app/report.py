@@ -18,9 +18,10 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from app import figures
+from app.collect import accuracy_windows, alignment_series, alignment_table_data
 from compute.report import (SOURCE_VIEWS, UNTRAINED_NOTE, ReportResult, comparison_tables, data_stem, write_data,
                             written_result)
-from compute.workflows import accuracy_windows, alignment_series, alignment_table_data, load_view
+from compute.workflows import load_typed
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -33,34 +34,28 @@ def _figure_html(fig: go.Figure) -> str:
     return f"<div>{fig.to_html(full_html=False, include_plotlyjs=False, config={'displaylogo': False})}</div>"
 
 
-def _flags(meta: dict[str, Any]) -> dict[str, bool]:
-    return {"untrained": meta["untrained"], "reconstructed": meta["reconstructed"]}
-
-
 def view_figures(view: str, key: str, result: ReportResult) -> list[go.Figure]:
     """The figures of one source's view (the app's own builders)."""
-    arrays, meta = load_view(key, cache=result.cache)
+    art = load_typed(key, cache=result.cache)
     if view == "decoding":
-        return [figures.decoding_manifold_figure(arrays["coords"], arrays["labels"], meta["stimuli"],
-                                                 explained_variance=arrays["manifold_evr"], **_flags(meta)),
-                figures.trajectories_figure(arrays["curves"], arrays["labels"], meta["stimuli"], time=arrays["time"],
-                                            explained_variance=arrays["trajectory_evr"], **_flags(meta))]
+        return [figures.decoding_manifold_figure(art.coords, art.labels, art.stimuli,
+                                                 explained_variance=art.manifold_evr, **art.flags()),
+                figures.trajectories_figure(art.curves, art.labels, art.stimuli, time=art.time,
+                                            explained_variance=art.trajectory_evr, **art.flags())]
     if view == "accuracy":
         return [figures.accuracy_figure(**accuracy_windows(key, cache=result.cache))]
     if view == "tubularity":
-        out = [figures.tube_figure(arrays["bundle_curves"], arrays["bundle_labels"], arrays["centerlines"],
-                                   meta["stimuli"], **_flags(meta))]
-        if "sensitivity_s_tight" in arrays:
-            out.append(figures.sensitivity_heatmap(arrays["sensitivity_qs"], arrays["sensitivity_smoothings"],
-                                                   arrays["sensitivity_s_tight"]))
+        out = [figures.tube_figure(art.bundle_curves, art.bundle_labels, art.centerlines, art.stimuli, **art.flags())]
+        if art.sensitivity_s_tight is not None:
+            out.append(figures.sensitivity_heatmap(art.sensitivity_qs, art.sensitivity_smoothings,
+                                                   art.sensitivity_s_tight))
         return out
     if view == "encoding":
-        options = meta.get("color_options", {})
+        options = art.color_options
         name = "cluster" if "cluster" in options else next(iter(options), "")
-        color = arrays.get(f"color__{name}")
-        return [figures.encoding_figure(arrays["coords"], color=color, color_name=name,
-                                        categorical=options.get(name) == "categorical",
-                                        unit_index=arrays["unit_index"], **_flags(meta))]
+        return [figures.encoding_figure(art.coords, color=art.colors.get(name), color_name=name,
+                                        categorical=options.get(name) == "categorical", unit_index=art.unit_index,
+                                        **art.flags())]
     raise ValueError(f"no report figures for view {view!r}; views are {list(SOURCE_VIEWS)}")
 
 
@@ -116,11 +111,11 @@ def _sources_html(result: ReportResult) -> str:
         for source in result.plan.sources():
             item = f"{view}|{source.to_token()}"
             key = result.keys[item]
-            meta = load_view(key, cache=result.cache)[1]
+            art = load_typed(key, cache=result.cache)
             extra = ""
-            if view == "encoding" and meta.get("diagnostics"):
-                extra = f"<pre>rank diagnostics: {html.escape(json.dumps(meta['diagnostics'], default=str))}</pre>"
-            parts.append(f"<h3>{html.escape(meta['label'])}</h3><p>data: <code>data/{data_stem(item)}.npz</code>, "
+            if view == "encoding" and art.diagnostics:
+                extra = f"<pre>rank diagnostics: {html.escape(json.dumps(art.diagnostics, default=str))}</pre>"
+            parts.append(f"<h3>{html.escape(art.label)}</h3><p>data: <code>data/{data_stem(item)}.npz</code>, "
                          f"<code>data/{data_stem(item)}.json</code>; key <code>{key}</code></p>{extra}"
                          f"<div class='figs'>{''.join(map(_figure_html, view_figures(view, key, result)))}</div>")
         parts.append("</section>")

@@ -55,9 +55,8 @@ def _before(tub: types.ModuleType, rs, n_boot: int) -> np.ndarray:
 
 
 def _after(rs, n_boot: int, eps_rule: str) -> np.ndarray:
-    arrays, _ = BUILDERS["tubularity"](rs, None, control=ensure_control(None), n_boot=n_boot, eps_rule=eps_rule,
-                                       **OPTIONS)
-    return np.stack([arrays["s_tight_boot"], arrays["s_cross_boot"]])
+    view = BUILDERS["tubularity"](rs, None, control=ensure_control(None), n_boot=n_boot, eps_rule=eps_rule, **OPTIONS)
+    return np.stack([view.s_tight_boot, view.s_cross_boot])
 
 
 def main() -> None:

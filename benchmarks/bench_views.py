@@ -20,14 +20,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from app import figures
+from app.collect import accuracy_windows, alignment_series, alignment_table_data, tubularity_comparison
 from benchmarks._timing import call_times, timed
 from compute.cache import ArtifactCache
 from compute.config import Settings
 from compute.responses import ResponseSet
+from compute.sources import RunSettings, Source, source_key, source_responses
 from compute.stimuli import CLASS_NAMES
-from compute.workflows import (RunSettings, Source, accuracy_windows, alignment_series, alignment_table_data,
-                               compute_view, load_view, source_key, source_responses, tubularity_comparison,
-                               unit_response_map)
+from compute.workflows import compute_view, load_view, unit_response_map
 
 
 def synthetic_set(rng: np.random.Generator, n_units: int = 2000) -> ResponseSet:

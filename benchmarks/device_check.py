@@ -38,7 +38,8 @@ from compute.extraction import extract  # noqa: E402
 from compute.models.fnn import build_fnn  # noqa: E402
 from compute.models.registry import FNN_MODULE_SPECS, configure_tf32, get_model  # noqa: E402
 from compute.stimuli import SuiteSpec, get_suite  # noqa: E402
-from compute.workflows import VIEWS, RunSettings, Source, compute_view  # noqa: E402
+from compute.sources import RunSettings, Source  # noqa: E402
+from compute.workflows import VIEWS, compute_view  # noqa: E402
 
 SMALL_VIEW_OPTIONS = {"accuracy": {"windows": False}, "tubularity": {"n_boot": 2, "sensitivity": False},
                       "alignment": {"dataset": "V1", "methods": ("rsa", "cca", "lp")},

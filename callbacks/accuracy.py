@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from dash import Input, Output
 
+from app.collect import accuracy_series, accuracy_windows
+from app.figures import accuracy_bars, accuracy_figure
 from app.ids import AccuracyIds, JobIds
-from app.pages import accuracy as page
+from app.requests import accuracy_request
 from app.state import encode_query
 from callbacks.common import find_view, message_figure, named_views, register_source_picker
 from callbacks.context import AppContext
+from compute.seed_values import PUBLISHED_ACCURACY
+from compute.workflows import load_typed
 
 
 def accuracy_state(sources) -> tuple[str, dict]:
     sources = list(sources or [])
-    return encode_query({"sources": sources}), page.build_request(sources)
+    return encode_query({"sources": sources}), accuracy_request(sources)
 
 
 def accuracy_views(result, *, ctx: AppContext):
     """(figure of accuracy per source, with the time-window curves of each source below; table props)."""
-    from app.figures import accuracy_bars
-    from compute.seed_values import PUBLISHED_ACCURACY
-    from compute.workflows import accuracy_series
-
     named = named_views(result, "accuracy", ctx=ctx)
     if not named:
         return message_figure("Press Run to compute decoding accuracy."), [], []
@@ -44,7 +44,7 @@ def mixed_chance_text(named: list[tuple[str, dict]], *, ctx: AppContext) -> str:
     like (models decode all 11 classes, biology its six)."""
     groups: dict[int, list[str]] = {}
     for name, entry in named:
-        n_classes = round(1 / ctx.cache.meta(entry["key"])["chance"])
+        n_classes = round(1 / load_typed(entry["key"], cache=ctx.cache).chance)
         groups.setdefault(n_classes, []).append(name)
     if len(groups) < 2:
         return ""
@@ -55,9 +55,6 @@ def mixed_chance_text(named: list[tuple[str, dict]], *, ctx: AppContext) -> str:
 
 def window_view(result, token, *, ctx: AppContext):
     """Accuracy of growing [0..t] and shrinking [t..end] time windows of one source."""
-    from app.figures import accuracy_figure
-    from compute.workflows import accuracy_windows
-
     entry = find_view(result, "accuracy", token)
     if entry is None:
         return message_figure("Press Run, then pick a source to see its time windows.")

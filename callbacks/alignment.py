@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dash import Input, Output
 
+from app.collect import alignment_series, alignment_table_data
+from app.figures import alignment_figure, alignment_heatmap, alignment_table
 from app.ids import AlignmentIds, JobIds
-from app.pages import alignment as page
+from app.requests import alignment_request
 from app.state import encode_query
 from callbacks.common import message_figure, named_views
 from callbacks.context import AppContext
@@ -15,7 +17,7 @@ NOT_RUN = "Press Run to compute alignment with biology."
 
 def alignment_state(sources, datasets) -> tuple[str, dict]:
     sources, datasets = list(sources or []), list(datasets or [])
-    return encode_query({"sources": sources, "datasets": datasets}), page.build_request(sources, datasets)
+    return encode_query({"sources": sources, "datasets": datasets}), alignment_request(sources, datasets)
 
 
 def _alignment_keys(result, *, ctx: AppContext) -> dict[str, dict[str, str]]:
@@ -28,9 +30,6 @@ def _alignment_keys(result, *, ctx: AppContext) -> dict[str, dict[str, str]]:
 
 def alignment_views(result, *, ctx: AppContext):
     """(score figure, table columns, table rows)."""
-    from app.figures import alignment_figure, alignment_table
-    from compute.workflows import alignment_series, alignment_table_data
-
     keys = _alignment_keys(result, ctx=ctx)
     if not keys:
         return message_figure(NOT_RUN), [], []
@@ -40,9 +39,6 @@ def alignment_views(result, *, ctx: AppContext):
 
 def heatmap_view(result, *, ctx: AppContext):
     """The metric x module heatmap of every dataset (the paper-style summary)."""
-    from app.figures import alignment_heatmap
-    from compute.workflows import alignment_series
-
     keys = _alignment_keys(result, ctx=ctx)
     return alignment_heatmap(**alignment_series(keys, cache=ctx.cache)) if keys else message_figure(NOT_RUN)
 

@@ -22,10 +22,13 @@ import time
 from typing import Any, Callable
 
 from celery import Celery, signals
+from celery.worker import state as worker_state
 from celery.worker.control import inspect_command
 from dash import CeleryManager
 
+from callbacks.jobs import parse_request
 from compute.locks import lease_seconds
+from compute.sources import source_key
 
 HEARTBEAT_PREFIX = "twinscope:alive:"
 WORKERS_TTL_S = 10.0
@@ -76,8 +79,6 @@ def _stop_heartbeat(task_id=None, **_):
 @inspect_command()
 def twinscope_worker(state) -> dict:
     """What ``/health`` shows of a worker: queues, visible GPU and number of running jobs."""
-    from celery.worker import state as worker_state
-
     queues = sorted(q.name for q in state.consumer.task_consumer.queues)
     return {"queues": queues, "gpu": os.environ.get("CUDA_VISIBLE_DEVICES") or None,
             "active": len(worker_state.active_requests)}
@@ -151,9 +152,6 @@ class TwinscopeCeleryManager(CeleryManager):
 
 def needs_extraction(args, *, ctx) -> bool:
     """Whether a job's callback arguments ``[n_clicks, request]`` ask for an uncached model module."""
-    from callbacks.jobs import parse_request
-    from compute.workflows import source_key
-
     request = args[-1] if isinstance(args, (list, tuple)) and args else None
     try:
         items = parse_request(request)

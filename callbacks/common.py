@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from app.catalog import split_token
+from app.figures import empty_figure
+
 
 def _entries(result, view: str) -> list[dict]:
     """The well-formed summaries of ``view`` in a job result from the browser: dicts with string ``source``
@@ -58,16 +61,12 @@ def plain_trace(trace: dict) -> dict:
 
 def message_figure(text: str) -> go.Figure:
     """A figure that says why nothing is drawn (compute's error text or "run the job first")."""
-    from app.figures import empty_figure
-
     return empty_figure(text)
 
 
 def short_names(tokens: list[str], *, ctx) -> list[str]:
     """Axis names of sources: the module for the profile's model, "model/module" for others, the dataset
     name for biology."""
-    from app.catalog import split_token
-
     names = []
     for token in tokens:
         kind, name, module = split_token(token)

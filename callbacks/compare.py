@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State
 
+from app.figures import decoding_manifold_figure, encoding_figure, trajectories_figure
 from app.ids import MAX_PANELS, CompareIds, JobIds
-from app.pages import compare as page
+from app.requests import compare_request
 from app.state import encode_query
 from callbacks.common import find_view, message_figure
 from callbacks.context import AppContext
+from compute.workflows import load_typed
 
 
 def compare_state(sources, view, link, *, ctx: AppContext) -> tuple[str, dict, str]:
@@ -18,40 +20,34 @@ def compare_state(sources, view, link, *, ctx: AppContext) -> tuple[str, dict, s
               if len(sources) > MAX_PANELS else "")
     sources = sources[:MAX_PANELS]
     state = {"sources": sources, "view": view, "link": bool(link)}
-    return encode_query(state), page.build_request(sources, view, ctx.catalog), notice
+    return encode_query(state), compare_request(sources, view, ctx.catalog), notice
 
 
 def panel_figure(result, token: str | None, view: str, *, ctx: AppContext):
     """One panel: the decoding manifold, trajectories or encoding manifold of ``token``, with its legend
     (stimuli; for the encoding manifold the source's default colouring: cell type / layer for biology,
     clusters for a model) and its counts under the title."""
-    from app.figures import decoding_manifold_figure, encoding_figure, trajectories_figure
-    from compute.workflows import load_view
-
     if token is None:
         return message_figure("Add a source (up to four).")
     artefact = "encoding" if view == "encoding" else "decoding"
     entry = find_view(result, artefact, token)
     if entry is None:
         return message_figure("Press Run to compute this view.")
-    arrays, meta = load_view(entry["key"], cache=ctx.cache)
-    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False),
-             "title": meta["label"], "counts": meta.get("counts")}
+    art = load_typed(entry["key"], cache=ctx.cache)
+    flags = {**art.flags(), "title": art.label, "counts": art.counts}
     if view == "encoding":
-        options = meta.get("color_options", {})
+        options = art.color_options
         color = ctx.catalog.default_color(token)
         color = color if color in options else "cluster"
-        fig = encoding_figure(arrays["coords"], color=arrays.get(f"color__{color}"), color_name=color,
+        fig = encoding_figure(art.coords, color=art.colors.get(color), color_name=color,
                               categorical=options.get(color, "categorical") == "categorical",
-                              unit_index=arrays["unit_index"], **flags)
+                              unit_index=art.unit_index, **flags)
     elif view == "trajectories":
-        fig = trajectories_figure(arrays["curves"], arrays["labels"], meta["stimuli"],
-                                  directions=arrays["directions"], time=arrays["time"], time_unit=meta["time_unit"],
-                                  explained_variance=arrays["trajectory_evr"], **flags)
+        fig = trajectories_figure(art.curves, art.labels, art.stimuli, directions=art.directions, time=art.time,
+                                  time_unit=art.time_unit, explained_variance=art.trajectory_evr, **flags)
     else:
-        fig = decoding_manifold_figure(arrays["coords"], arrays["labels"], meta["stimuli"],
-                                       directions=arrays["directions"], explained_variance=arrays["manifold_evr"],
-                                       **flags)
+        fig = decoding_manifold_figure(art.coords, art.labels, art.stimuli, directions=art.directions,
+                                       explained_variance=art.manifold_evr, **flags)
     fig.update_layout(uirevision=f"{entry['key']}-{view}", legend={"font": {"size": 10}})
     return fig
 

@@ -10,11 +10,17 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from dash.exceptions import PreventUpdate
 
+from app.catalog import source_tokens
+from app.figures import (crossing_matrix_figure, crossing_trace, decoding_manifold_figure, encoding_figure,
+                         nn_distance_histogram, psth_figure, trajectories_figure)
 from app.ids import DELTA_DEFAULT, EPSILON_DEFAULT, RANK_HIGH, RANK_LOW, ExploreIds, JobIds
-from app.pages import explore as page
+from app.requests import explore_request, model_only_style
 from app.state import encode_query
 from callbacks.common import find_view, message_figure, plain_figure, plain_trace
 from callbacks.context import AppContext
+from compute.sources import Source
+from compute.views import DecodingView, EncodingView
+from compute.workflows import load_typed, unit_response_map
 
 NOT_RUN = "Press Run to compute this view."
 MAX_DRAWN_CROSSINGS = 2000  # the count is exact; only the drawn midpoint layer is thinned
@@ -26,8 +32,6 @@ HOVER_COLUMNS = ("module", "cell_type", "layer", "put_type", "experiment", "cell
 
 def shown_token(source: str, show: str | None) -> str | None:
     """Source token whose views are drawn: the shown module of a model, or the dataset."""
-    from app.catalog import source_tokens
-
     kind = source.partition(":")[0]
     if kind == "bio":
         return source_tokens(source, [])[0]
@@ -96,20 +100,18 @@ def page_state(source, modules, preset, stimuli, show, color, t, crossings, eps,
              "color": color, "t": t, "cross": bool(crossings), "eps": eps, "delta": delta,
              "proj": projection, "unit": unit, "hl": hl,
              "rank": None if rank_notice else rank}
-    request = page.build_request(source, list(modules or []), list(stimuli or []), rank)
+    request = explore_request(source, list(modules or []), list(stimuli or []), rank)
     return encode_query(state), request, rank_notice
 
 
 @functools.lru_cache(maxsize=16)
-def _decoding_artifact(cache, key: str) -> tuple[dict, dict]:
-    """Arrays and meta of a decoding artefact, read once per process (an artefact never changes under its
-    content key); the arrays are read-only."""
-    from compute.workflows import load_view
-
-    arrays, meta = load_view(key, cache=cache)
-    for array in arrays.values():
+def _decoding_artifact(cache, key: str) -> DecodingView:
+    """A decoding artefact, read once per process (an artefact never changes under its content key); its
+    arrays are read-only."""
+    art = load_typed(key, cache=cache)
+    for array in art.to_arrays()[0].values():
         array.flags.writeable = False
-    return arrays, meta
+    return art
 
 
 @functools.lru_cache(maxsize=16)
@@ -118,17 +120,12 @@ def _decoding_figures(cache, key: str, crossing_layer: bool) -> tuple[dict, dict
     depends on epsilon / delta. With ``crossing_layer`` the trajectories end with an empty crossing layer
     (and carry the note on reconstructed biology) for ``decoding_views`` to replace. Callers must not
     mutate the returned dicts."""
-    from app.figures import decoding_manifold_figure, trajectories_figure
-
-    arrays, meta = _decoding_artifact(cache, key)
-    flags = {"untrained": meta.get("untrained", False), "reconstructed": meta.get("reconstructed", False),
-             "title": meta["label"], "counts": meta.get("counts")}
-    labels, stimuli = arrays["labels"], meta["stimuli"]
-    manifold = decoding_manifold_figure(arrays["coords"], labels, stimuli, directions=arrays["directions"],
-                                        explained_variance=arrays["manifold_evr"], **flags)
-    trajectories = trajectories_figure(arrays["curves"], labels, stimuli, directions=arrays["directions"],
-                                       time=arrays["time"], time_unit=meta["time_unit"],
-                                       explained_variance=arrays["trajectory_evr"],
+    art = _decoding_artifact(cache, key)
+    flags = {**art.flags(), "title": art.label, "counts": art.counts}
+    manifold = decoding_manifold_figure(art.coords, art.labels, art.stimuli, directions=art.directions,
+                                        explained_variance=art.manifold_evr, **flags)
+    trajectories = trajectories_figure(art.curves, art.labels, art.stimuli, directions=art.directions,
+                                       time=art.time, time_unit=art.time_unit, explained_variance=art.trajectory_evr,
                                        crossings=np.zeros((0, 3)) if crossing_layer else None, **flags)
     for fig in (manifold, trajectories):
         fig.update_layout(uirevision=key)
@@ -170,37 +167,32 @@ def decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppConte
 def decoding_panel(result, source, show, crossings, percent, delta, *, ctx: AppContext):
     """``decoding_views`` with epsilon in percent of the trajectories' bounding-box diagonal, plus the
     figure of crossing events per stimulus pair: (manifold, trajectories, count text, matrix, last)."""
-    from app.figures import crossing_matrix_figure
-
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None or not crossings:
         manifold, trajectories, count_text, last = decoding_views(result, source, show, False, 1.0, delta, ctx=ctx)
         note = NOT_RUN if entry is None else "Tick 'crossing events' to count them per stimulus pair."
         return manifold, trajectories, count_text, plain_figure(message_figure(note)), last
-    arrays, meta = _decoding_artifact(ctx.cache, entry["key"])
-    epsilon = crossing_epsilon(arrays["curves"], percent)
+    art = _decoding_artifact(ctx.cache, entry["key"])
+    epsilon = crossing_epsilon(art.curves, percent)
     words = (f"epsilon {float(percent):g} % of the diagonal = {epsilon:.3g} PCA units, delta {int(delta)} bins"
-             f"{bins_in_ms(arrays['time'], meta['time_unit'], int(delta))}")
+             f"{bins_in_ms(art.time, art.time_unit, int(delta))}")
     manifold, trajectories, count_text, events, last = _decoding_views(result, source, show, True, epsilon, delta,
                                                                        ctx=ctx, words=words)
     matrix = (message_figure(count_text) if events is None else
-              crossing_matrix_figure(pair_counts(events, arrays["labels"][:, 0], len(meta["stimuli"])),
-                                     meta["stimuli"]))
+              crossing_matrix_figure(pair_counts(events, art.labels[:, 0], len(art.stimuli)), art.stimuli))
     return manifold, trajectories, count_text, plain_figure(matrix), last
 
 
 def _decoding_views(result, source, show, crossings, eps, delta, *, ctx: AppContext, words: str):
     """(manifold, trajectories, count text, CrossingEvents or None, last time index or None)."""
-    from app.figures import crossing_trace
-
     entry = find_view(result, "decoding", shown_token(source, show))
     if entry is None:
         blank = plain_figure(message_figure(NOT_RUN))
         return blank, blank, "", None, None
-    curves = _decoding_artifact(ctx.cache, entry["key"])[0]["curves"]
+    curves = _decoding_artifact(ctx.cache, entry["key"]).curves
     count_text, midpoints, events = "", None, None
     if crossings:
-        from compute.analysis.crossings import crossing_events
+        from compute.analysis.crossings import crossing_events  # scipy, about 1 s: only when asked for
 
         try:
             events = crossing_events(curves, float(eps), int(delta))
@@ -227,56 +219,42 @@ def slider_value(t: int | None, last: int) -> int:
 
 def encoding_view(result, source, show, color, projection="3d", *, ctx: AppContext):
     """(encoding figure as plain JSON, colour-by options); ``projection`` "3d" or "2d" (print)."""
-    from app.figures import encoding_figure
-    from compute.workflows import load_view
-
     entry = find_view(result, "encoding", shown_token(source, show))
     if entry is None:
         return message_figure(NOT_RUN), no_update
-    arrays, meta = load_view(entry["key"], cache=ctx.cache)
-    options = dict(meta.get("color_options", {}))
-    column = _color_column(color, options)
-    values = None if column is None else arrays.get(column)
-    hover = {name: arrays[f"color__{name}"] for name in options if name in HOVER_COLUMNS and name != color}
-    fig = encoding_figure(arrays["coords"], color=values, color_name=color if values is not None else "",
-                          categorical=None if column is None else options[color] == "categorical",
-                          cyclic=color in CYCLIC_COLUMNS, unit_index=arrays["unit_index"], hover=hover,
-                          projection=projection if projection in ("3d", "2d") else "3d", counts=meta.get("counts"),
-                          title=_encoding_title(meta), untrained=meta.get("untrained", False),
-                          reconstructed=meta.get("reconstructed", False))
+    art = load_typed(entry["key"], cache=ctx.cache)
+    options = dict(art.color_options)
+    values = art.colors.get(color) if color in options else None
+    hover = {name: art.colors[name] for name in options if name in HOVER_COLUMNS and name != color}
+    fig = encoding_figure(art.coords, color=values, color_name=color if values is not None else "",
+                          categorical=None if values is None else options[color] == "categorical",
+                          cyclic=color in CYCLIC_COLUMNS, unit_index=art.unit_index, hover=hover,
+                          projection=projection if projection in ("3d", "2d") else "3d", counts=art.counts,
+                          title=_encoding_title(art), **art.flags())
     fig.update_layout(uirevision=f"{entry['key']}-{projection}")
     # plain lists: plotly.js keeps base64 arrays as typed arrays, whose clickData customdata is not a list
     return plain_figure(fig), [{"label": name, "value": name} for name in options]
 
 
-def _encoding_title(meta: dict) -> str:
+def _encoding_title(art: EncodingView) -> str:
     """The source label, with the CP rank the job was asked for (a dataset's published factors have none)
     and the restarts when fewer than the authors' (interactive preset)."""
-    rank = meta.get("options", {}).get("rank")
-    if rank is None or meta.get("source", "").startswith("bio:"):
-        return meta["label"]
-    note = meta.get("restarts_note", "")
-    return f"{meta['label']}, CP rank {rank}" + (f", {note}" if "preset" in note else "")
+    rank = art.options.get("rank")
+    if rank is None or art.source.startswith("bio:"):
+        return art.label
+    note = art.restarts_note
+    return f"{art.label}, CP rank {rank}" + (f", {note}" if "preset" in note else "")
 
 
 def nn_histogram_view(result, source, show, *, ctx: AppContext):
     """The 1-NN distance histogram of the shown encoding manifold (outliers removed before IAN in red)."""
-    from app.figures import nn_distance_histogram
-    from compute.workflows import load_view
-
     entry = find_view(result, "encoding", shown_token(source, show))
     if entry is None:
         return message_figure(NOT_RUN)
-    arrays, meta = load_view(entry["key"], cache=ctx.cache)
-    d = meta.get("diagnostics", {})
+    art = load_typed(entry["key"], cache=ctx.cache)
+    d = art.diagnostics
     title = f"1-NN distances (k_far {d.get('k_far', 0)}, k_near {d.get('k_near', 0)} removed before IAN)"
-    return plain_figure(nn_distance_histogram(arrays.get("nn_distances", np.zeros(0)), arrays.get("nn_removed"),
-                                              title=title))
-
-
-def _color_column(color: str | None, options: dict) -> str | None:
-    """Array name of a colour-by option in the encoding artefact (``compute.views``: ``color__<name>``)."""
-    return f"color__{color}" if color in options else None
+    return plain_figure(nn_distance_histogram(art.nn_distances, art.nn_removed, title=title))
 
 
 def clicked_unit(click_data) -> int:
@@ -288,9 +266,6 @@ def clicked_unit(click_data) -> int:
 
 
 def psth_view(unit, result, source, show, *, ctx: AppContext):
-    from app.figures import psth_figure
-    from compute.workflows import Source, unit_response_map
-
     token = shown_token(source, show)
     if unit is None or token is None or find_view(result, "encoding", token) is None:
         return message_figure("Click a unit in the encoding manifold.")
@@ -321,7 +296,7 @@ def register(app, ctx: AppContext) -> None:
     @app.callback(Output({"type": ExploreIds.MODEL_ONLY, "index": ALL}, "style"), Input(ExploreIds.SOURCE, "value"),
                   State({"type": ExploreIds.MODEL_ONLY, "index": ALL}, "id"), prevent_initial_call=True)
     def on_source_controls(source, wrappers):
-        return [page.model_only_style(source)] * len(wrappers)
+        return [model_only_style(source)] * len(wrappers)
 
     @app.callback(Output(ExploreIds.RANK, "value"), Output(ExploreIds.RANK, "disabled"),
                   Output(ExploreIds.COLOR_BY, "value"), Input(ExploreIds.SOURCE, "value"), prevent_initial_call=True)

@@ -9,8 +9,13 @@ from dataclasses import MISSING, fields, is_dataclass
 
 from dash import Input, Output, html
 
+from app.catalog import responses_ready
 from app.ids import HomeIds, MethodsIds
 from callbacks.context import AppContext
+from compute.bio.datasets import resolve_bio_dir
+from compute.bio.fetch import FILES
+from compute.models.registry import MODELS
+from compute.sources import Source, source_key
 
 NOT_FOUND = "(not in this version)"
 
@@ -18,9 +23,6 @@ NOT_FOUND = "(not in this version)"
 # ---------------------------------------------------------------------------------------------- data status
 def bio_status(ctx: AppContext) -> tuple[bool, str]:
     """(present, text): the published retina / V1 files, or the command that fetches them."""
-    from compute.bio.datasets import resolve_bio_dir
-    from compute.bio.fetch import FILES
-
     folder = resolve_bio_dir(ctx.settings.bio_dir)
     missing = [name for name in FILES if not (folder / name).exists()]
     if not missing:
@@ -31,8 +33,6 @@ def bio_status(ctx: AppContext) -> tuple[bool, str]:
 
 def weights_status(ctx: AppContext) -> tuple[bool, str]:
     """(present, text): the official FNN weights, or the command that downloads them."""
-    from compute.models.registry import MODELS
-
     if MODELS["fnn-official"].available(ctx.settings):
         return True, "Official FNN weights: present (model 'FNN (official weights ...)' in the pickers)."
     return False, ("Official FNN weights: not downloaded; the FNN runs with seeded random weights. Download "
@@ -41,9 +41,6 @@ def weights_status(ctx: AppContext) -> tuple[bool, str]:
 
 def extracted_modules(ctx: AppContext) -> list[tuple[str, int]]:
     """(token label, bytes on disk) of every model module whose responses are cached for this profile."""
-    from app.catalog import responses_ready
-    from compute.workflows import Source, source_key
-
     found = []
     for token in ctx.catalog.model_tokens():
         if responses_ready(token, cache=ctx.cache, run=ctx.run, settings=ctx.settings):
@@ -111,13 +108,13 @@ DECISIONS = (
       ("frame (H, W)", "compute.stimuli:FRAME_SHAPE"), ("frames", "compute.stimuli:N_FRAMES")],
      "compute/stimuli.py"),
     ("1 [v2]", "Gratings: the 3 instances are one sequence, run once per direction; dot flows keep 3 seeded "
-     "layouts.", [("instances per condition", "compute.workflows:RunSettings.instances")],
-     "compute/stimuli.py, compute/workflows.py RunSettings; TWINSCOPE_PROFILE=quick: 1 instance"),
+     "layouts.", [("instances per condition", "compute.sources:RunSettings.instances")],
+     "compute/stimuli.py, compute/sources.py RunSettings; TWINSCOPE_PROFILE=quick: 1 instance"),
     ("1", "Model-vs-biology comparisons use the bio-matched six classes; 'authors-lowsf' / 'authors-highsf' "
      "presets for replication.", [("presets", "compute.stimuli:PRESETS")],
      "compute/stimuli.py PRESETS; the Explore page's class picker"),
     ("2.1", "Untrained FNN: core initialised as the package does, readout positions uniform, weights "
-     "N(0, 1/128), biases N(0, 0.1^2), one seed.", [("seed", "compute.workflows:RunSettings.seed")],
+     "N(0, 1/128), biases N(0, 0.1^2), one seed.", [("seed", "compute.sources:RunSettings.seed")],
      "compute/models/registry.py; official weights with `python -m compute weights download`"),
     ("2.3", "Conv-layer crop 'authors' (top/left margins only); Rec/RecOut/Readout: first 40 channels "
      "('authors'); clip(mean over instances) [v2].",
@@ -126,9 +123,9 @@ DECISIONS = (
       ("maps", "compute.sampling:SamplingSettings.n_maps"),
       ("positions", "compute.sampling:SamplingSettings.n_positions"),
       ("output units", "compute.sampling:SamplingSettings.n_output")],
-     "compute/sampling.py SamplingSettings; compute/workflows.py RunSettings"),
+     "compute/sampling.py SamplingSettings; compute/sources.py RunSettings"),
     ("3", "Biology without the authors' traces is reconstructed from the published factors, each neuron with a "
-     "seeded direction offset; labelled 'reconstructed'.", [("seed", "compute.workflows:RunSettings.seed")],
+     "seeded direction offset; labelled 'reconstructed'.", [("seed", "compute.sources:RunSettings.seed")],
      "TWINSCOPE_BIO_TRACES (folder with the full traces) replaces the reconstruction"),
     ("4", "Decoding accuracy: all 11 classes, logistic (5 seeds) and 3-NN; increasing / decreasing windows.",
      [("view options", "compute.workflows:VIEW_OPTIONS[accuracy]")], "compute/workflows.py VIEW_OPTIONS"),

@@ -25,7 +25,8 @@ from app.ids import JobIds, ShellIds
 from callbacks.context import AppContext
 from callbacks.export import csv_table
 from compute.jobs import JobControl
-from compute.workflows import VIEWS, Source, load_view, normalise_options, view_summary
+from compute.sources import Source
+from compute.workflows import VIEWS, load_view, normalise_options, view_summary
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 40

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dash import ALL, MATCH, Input, Output, State, no_update
 
+from app.catalog import split_token
 from app.components import graph_config
 from app.ids import JobIds, ShellIds
 from callbacks.context import AppContext
+from callbacks.plan import cached_result, plan_summary, same_views
 
 UNTRAINED = "untrained (random weights)"
 RECONSTRUCTED = "biology reconstructed from published factors"
@@ -21,8 +23,6 @@ def job_bar_state(running: bool, live: bool, n_run_buttons: int) -> tuple[bool, 
 
 def badges(requests: list, *, ctx: AppContext) -> str:
     """Badge of what the current page computes on: untrained models and reconstructed biology are named."""
-    from app.catalog import split_token
-
     models, bio = set(), False
     for request in requests or []:
         for item in (request or {}).get("views", []):
@@ -76,8 +76,6 @@ def register(app, ctx: AppContext) -> None:
                   Input({"type": JobIds.REQUEST, "page": MATCH}, "data"),
                   Input({"type": JobIds.RESULT, "page": MATCH}, "data"))
     def show_plan(request, _result):
-        from callbacks.plan import plan_summary
-
         return plan_summary(request, ctx=ctx)
 
     @app.callback(Output({"type": JobIds.RESULT, "page": MATCH}, "data", allow_duplicate=True),
@@ -87,8 +85,6 @@ def register(app, ctx: AppContext) -> None:
     def show_cached(request, _tick, _running, shown):
         """Views of the current request already in the cache: on opening a URL, while a job runs (its
         finished views appear one by one) and after a Cancel."""
-        from callbacks.plan import cached_result, same_views
-
         # The first answer is always written, even without views: the page's view callbacks wait on this
         # store and Dash would skip their first call (placeholders included) if it were left unchanged.
         found = cached_result(request, ctx=ctx)

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from dash import Input, Output
 
+from app.collect import tubularity_comparison
+from app.figures import sensitivity_heatmap, tube_figure, tubularity_bars
 from app.ids import JobIds, TubularityIds
-from app.pages import tubularity as page
+from app.requests import tubularity_request
 from app.state import encode_query
 from callbacks.common import find_view, message_figure, named_views, register_source_picker
 from callbacks.context import AppContext
+from compute.workflows import load_typed
 
 NOT_RUN = "Press Run to compute tubularity."
 
 
 def tubularity_state(sources: list[str], tube: str | None) -> tuple[str, dict]:
     """(URL query, job request) of the selected sources and the source of the tube plot."""
-    return encode_query({"sources": sources, "tube": tube}), page.build_request(sources)
+    return encode_query({"sources": sources, "tube": tube}), tubularity_request(sources)
 
 
 def bars(result, *, ctx: AppContext):
-    from app.figures import tubularity_bars
-    from compute.workflows import tubularity_comparison
-
     named = named_views(result, "tubularity", ctx=ctx)
     if not named:
         return message_figure(NOT_RUN)
@@ -30,18 +30,16 @@ def bars(result, *, ctx: AppContext):
 
 def tube_views(result, tube, *, ctx: AppContext):
     """(tube figure, sensitivity heatmap) of one source."""
-    from app.figures import sensitivity_heatmap, tube_figure
-    from compute.workflows import load_view
-
     entry = find_view(result, "tubularity", tube)
     if entry is None:
         return message_figure(NOT_RUN), message_figure(NOT_RUN)
-    arrays, meta = load_view(entry["key"], cache=ctx.cache)
-    tube_fig = tube_figure(arrays["bundle_curves"], arrays["bundle_labels"], arrays["centerlines"], meta["stimuli"],
-                           title=meta["label"], untrained=meta.get("untrained", False),
-                           reconstructed=meta.get("reconstructed", False))
-    grid = sensitivity_heatmap(arrays["sensitivity_qs"], arrays["sensitivity_smoothings"],
-                               arrays["sensitivity_s_tight"], title=meta["label"])
+    art = load_typed(entry["key"], cache=ctx.cache)
+    tube_fig = tube_figure(art.bundle_curves, art.bundle_labels, art.centerlines, art.stimuli, title=art.label,
+                           **art.flags())
+    if art.sensitivity_s_tight is None:
+        return tube_fig, message_figure("No sensitivity grid: this view was run with the sensitivity option off.")
+    grid = sensitivity_heatmap(art.sensitivity_qs, art.sensitivity_smoothings, art.sensitivity_s_tight,
+                               title=art.label)
     return tube_fig, grid
 
 

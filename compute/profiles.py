@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from compute.workflows import RunSettings
+from compute.sources import RunSettings
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {"model": "fnn-random", "run": {}},

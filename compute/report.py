@@ -25,7 +25,9 @@ from compute.cache import ArtifactCache, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.seed_values import PUBLISHED_ACCURACY, PUBLISHED_TUBULARITY
-from compute.workflows import RunSettings, Source, compute_view, load_view, view_key
+from compute.sources import RunSettings, Source
+from compute.views import View
+from compute.workflows import compute_view, load_typed, load_view, view_key
 
 REPORT_VERSION = 1
 DATASETS = ("retina", "V1")
@@ -245,31 +247,31 @@ def comparison_tables(result: ReportResult) -> dict[str, list[dict[str, Any]]]:
     S_cross (mean +- SE over bootstraps) per source; alignment: the published pattern, checked. A row's
     ``disagrees`` is True when the values differ by more than 2 x our spread plus the published rounding.
     """
-    meta = {item: load_view(key, cache=result.cache)[1] for item, key in result.keys.items()}
+    arts = {item: load_typed(key, cache=result.cache) for item, key in result.keys.items()}
     names = {s.to_token(): (s.module or s.name) for s in result.plan.sources()}
     decoding, tubularity = [], []
     for token, name in names.items():
-        acc = meta[f"accuracy|{token}"]
+        acc = arts[f"accuracy|{token}"]
         if name in PUBLISHED_ACCURACY and token.startswith("model:"):
             published = PUBLISHED_ACCURACY[name]
-            decoding.append({"source": name, "twinscope": acc["logistic"], "spread": acc["logistic_sd"],
-                             "published": published, "knn": acc["knn"], "chance": acc["chance"],
-                             "disagrees": _disagrees(acc["logistic"], acc["logistic_sd"], published, 0.005)})
-        tub = meta[f"tubularity|{token}"]
+            decoding.append({"source": name, "twinscope": acc.logistic, "spread": acc.logistic_sd,
+                             "published": published, "knn": acc.knn, "chance": acc.chance,
+                             "disagrees": _disagrees(acc.logistic, acc.logistic_sd, published, 0.005)})
+        tub = arts[f"tubularity|{token}"]
         if name in PUBLISHED_TUBULARITY:
             for i, metric in enumerate(("s_tight", "s_cross")):
                 published = PUBLISHED_TUBULARITY[name][i]
-                tubularity.append({"source": name, "metric": metric, "twinscope": tub[metric],
-                                   "spread": tub[f"{metric}_se"], "published": published,
-                                   "disagrees": _disagrees(tub[metric], tub[f"{metric}_se"], published,
-                                                           _rounding(published))})
-    return {"decoding": decoding, "tubularity": tubularity, "alignment": _alignment_pattern(result, meta)}
+                value, spread = getattr(tub, metric), getattr(tub, f"{metric}_se")
+                tubularity.append({"source": name, "metric": metric, "twinscope": value, "spread": spread,
+                                   "published": published,
+                                   "disagrees": _disagrees(value, spread, published, _rounding(published))})
+    return {"decoding": decoding, "tubularity": tubularity, "alignment": _alignment_pattern(result, arts)}
 
 
-def _alignment_pattern(result: ReportResult, meta: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _alignment_pattern(result: ReportResult, arts: Mapping[str, View]) -> list[dict[str, Any]]:
     modules = list(result.plan.modules)
     token = {m: Source("model", result.plan.model, m).to_token() for m in modules}
-    means = {(m, d): meta[f"alignment|{token[m]}|{d}"]["mean_alignment"] for m in modules for d in result.plan.datasets}
+    means = {(m, d): arts[f"alignment|{token[m]}|{d}"].mean_alignment for m in modules for d in result.plan.datasets}
     rows = []
     for dataset in result.plan.datasets:
         best = max(modules, key=lambda m: means[(m, dataset)])

@@ -2,238 +2,36 @@
 
 The layer between the analyses and the pages, and the one route to a result: the Dash background jobs and
 every analysis command of the CLI (``compute.cli._tables.cli_view``) call ``compute_view``; view callbacks
-call ``load_view`` / ``view_summary`` / ``unit_response_map`` and the collectors (``accuracy_series``,
-``tubularity_comparison``, ``alignment_series``) whose dicts are the keyword arguments of the figure builders
-in ``app/figures``. Nothing here imports torch at import time, and the read-side functions never import it at
-all: a model's responses are found through a small pointer artefact written when they were extracted.
+call ``load_view`` / ``view_summary`` / ``unit_response_map``. Sources, run settings and loading a source's
+responses live in ``compute.sources``; the builders of each view (plain functions of response sets and
+options) in ``compute.views``. Nothing here imports torch at import time, and the read-side functions never
+import it at all.
 
 Keys
 ----
-``source_key`` identifies a source's response set (model + module + run settings, or dataset + seed + traces
-folder); ``view_key`` = content key of (view, source key, normalised options). Both are computable in the web
-process without data, so a page can ask ``key in cache`` before offering to run anything.
+``view_key`` = content key of (view, ``compute.sources.source_key``, normalised options), computable in the
+web process without data, so a page can ask ``key in cache`` before offering to run anything.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import quote_plus, unquote_plus
+from dataclasses import replace
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from compute._validation import Bound, check_bound, check_int
-from compute.bio import datasets as bio_datasets
+from compute.bio.datasets import load_factors
 from compute.cache import ArtifactCache, content_key, default_cache
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
-from compute.models.registry import get_model
 from compute.responses import ResponseSet
-from compute.sampling import SamplingSettings
 from compute.seed_ranks import STIMULUS_CHOICES
-from compute.clips import ClipSet, clip_names_in
-from compute.stimuli import CLASS_NAMES, SuiteSpec, resolve
-
-KINDS = ("model", "bio")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-_RECONSTRUCTED = "reconstructed from published factors"
-
-
-# ---------------------------------------------------------------------------------------------- sources
-@dataclass(frozen=True)
-class Source:
-    """What a view is computed on: a model module or a biological dataset.
-
-    kind : "model" | "bio"
-    name : model registry name ("fnn-random", "fnn-official", "conv3d-random") or dataset ("retina", "V1")
-    module : module name of a model ("Enc L1", ..., "Output"); None for biology
-
-    Names may hold letters, digits, space, '.', '_' and '-' (never a path); whether a name exists is
-    checked by the registry / loader when data is first needed.
-    """
-
-    kind: str
-    name: str
-    module: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"source kind must be one of {KINDS}; got {self.kind!r}")
-        for what, value in (("name", self.name), ("module", self.module)):
-            if value is None and what == "module":
-                continue
-            if not isinstance(value, str) or not _NAME.match(value):
-                raise ValueError(f"source {what} must be 1-64 letters, digits, spaces, '.', '_' or '-'; "
-                                 f"got {value!r}")
-        if self.kind == "model" and self.module is None:
-            raise ValueError(f"a model source needs a module, e.g. 'model:{self.name}:Rec'")
-        if self.kind == "bio" and self.module is not None:
-            raise ValueError(f"a biological source has no module; use 'bio:{self.name}'")
-
-    def to_token(self) -> str:
-        """URL-safe token: 'model:fnn-random:Enc+L1' or 'bio:V1' (spaces become '+')."""
-        parts = [self.kind, self.name] + ([] if self.module is None else [self.module])
-        return ":".join(quote_plus(p) for p in parts)
-
-    @classmethod
-    def parse(cls, token: str) -> "Source":
-        """Inverse of ``to_token``; also accepts spaces in place of '+'."""
-        if not isinstance(token, str):
-            raise TypeError(f"source token must be a str; got {type(token).__name__}")
-        parts = [unquote_plus(p) for p in token.split(":")]
-        if len(parts) not in (2, 3) or parts[0] not in KINDS:
-            raise ValueError(f"cannot read source {token!r}; expected 'model:<model>:<module>' "
-                             "(e.g. 'model:fnn-random:Rec') or 'bio:<dataset>' (e.g. 'bio:V1')")
-        return cls(*parts)
-
-    @property
-    def label(self) -> str:
-        """Human label, e.g. 'FNN (untrained, random weights) / Rec' or
-        'V1 (reconstructed from published factors)'. For a model this asks the model registry (which may
-        probe weight files); in the web process read ``view_summary(key)["label"]`` instead."""
-        if self.kind == "bio":
-            return _bio_label(self.name, Settings.from_env().bio_traces_dir is None)
-        return f"{get_model(self.name).label} / {self.module}"
-
-
-def _bio_label(name: str, reconstructed: bool) -> str:
-    return f"{name} ({_RECONSTRUCTED})" if reconstructed else name
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How a model's responses are produced (stimulus suite + unit sampling) and the seeds.
-
-    instances : stimulus instances per condition (3 = the study; 1 = "quick look")
-    n_frames, classes, suite_seed : the stimulus suite (``compute.stimuli.SuiteSpec``)
-    seed : unit-sampling seed for models; direction-offset seed of reconstructed biology
-    crop, recurrent_channels, n_maps, n_positions, n_output : ``compute.sampling.SamplingSettings``
-    clips : ``compute.clips.ClipSet`` or None, the user's clips as extra classes (their content hash enters
-        every key through ``key_parts``)
-    """
-
-    instances: int = 3
-    n_frames: int = 37
-    classes: tuple[int, ...] = tuple(range(11))
-    suite_seed: int = 0
-    seed: int = 0
-    crop: str = "authors"
-    recurrent_channels: str = "authors"
-    n_maps: int = 40
-    n_positions: int = 50
-    n_output: int = 2000
-    clips: ClipSet | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("instances", "n_frames", "suite_seed", "seed", "n_maps", "n_positions", "n_output"):
-            check_int(getattr(self, name), name=f"RunSettings.{name}", low=0 if "seed" in name else 1)
-        classes = tuple(int(c) for c in self.classes)
-        if not classes or len(set(classes)) != len(classes):
-            raise ValueError(f"RunSettings.classes must be distinct class indices; got {self.classes}")
-        object.__setattr__(self, "classes", classes)
-        if self.clips is not None and not isinstance(self.clips, ClipSet):
-            raise TypeError(f"RunSettings.clips must be a compute.clips.ClipSet or None; got {type(self.clips).__name__}")
-
-    @classmethod
-    def quick_look(cls, **changes: Any) -> "RunSettings":
-        """One stimulus instance per condition: 88 sequences instead of 216 (gratings run once either way)."""
-        return cls(**{"instances": 1, **changes})
-
-    def key_parts(self) -> dict[str, Any]:
-        # Clips enter by their content hash (a folder path would serve stale responses after an edit),
-        # and only when set, so clip-free keys are unchanged.
-        parts = {k: v for k, v in asdict(self).items() if k != "clips"}
-        if self.clips is not None:
-            parts["clips"] = self.clips.key_parts()
-        return parts
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The stimulus names of a model's responses: the chosen classes, then the clips."""
-        return self.suite_spec().names
-
-    def suite_spec(self) -> SuiteSpec:
-        return SuiteSpec(n_instances=self.instances, n_frames=self.n_frames, seed=self.suite_seed,
-                         classes=self.classes, clips=self.clips)
-
-    def sampling_settings(self) -> SamplingSettings:
-        return SamplingSettings(n_maps=self.n_maps, n_positions=self.n_positions, crop=self.crop,
-                                recurrent_channels=self.recurrent_channels, n_output=self.n_output)
-
-
-def _resolve(cache: ArtifactCache | None, settings: Settings | None) -> tuple[ArtifactCache, Settings]:
-    return (default_cache() if cache is None else cache), (Settings.from_env() if settings is None else settings)
-
-
-def source_key(source: Source, *, run: RunSettings = RunSettings(), settings: Settings | None = None) -> str:
-    """Content key of a source's response set (for a model: of the pointer to its extraction)."""
-    settings = Settings.from_env() if settings is None else settings
-    if source.kind == "model":
-        # Size and mtime of the weight files (official FNN): replaced weights give new keys, without torch here.
-        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (p.name, None, None)
-                 for p in map(Path, get_model(source.name).source_files(settings))]
-        parts: dict[str, Any] = {"run": run.key_parts(), "weights_files": files}
-    else:
-        traces = settings.bio_traces_dir
-        parts = {"seed": run.seed, "traces": None if traces is None else str(traces)}
-    return content_key("source", source=source.to_token(), **parts)
-
-
-@functools.lru_cache(maxsize=4)
-def _read_responses(root: str, key: str) -> ResponseSet:
-    # Memo for repeated unit clicks; artefacts are content-addressed, so an entry never goes stale.
-    return ArtifactCache(root).get_responses(key)
-
-
-def _cached_responses(source: Source, run: RunSettings, cache: ArtifactCache, settings: Settings
-                      ) -> ResponseSet | None:
-    key = source_key(source, run=run, settings=settings)
-    if key not in cache:
-        return None
-    if source.kind == "model":
-        key = cache.meta(key)["responses_key"]
-        if key not in cache:
-            return None
-    return _read_responses(str(cache.root), key)
-
-
-def source_responses(source: Source, *, run: RunSettings = RunSettings(), cache: ArtifactCache | None = None,
-                     settings: Settings | None = None, control: JobControl | None = None) -> ResponseSet:
-    """The response set of a source, computed once and then read from the cache.
-
-    Model: extracts the module (``compute.extraction.extract``, progress through ``control``) unless cached,
-    then records a pointer to the extraction's key. Biology: ``compute.bio.datasets.load_dataset`` with
-    ``random_state=run.seed`` (the traces folder of ``settings`` when set), stored in the cache.
-
-    Returns
-    -------
-    ResponseSet of shape (n_units, n_stimuli, 8, n_time)
-    """
-    cache, settings = _resolve(cache, settings)
-    control = ensure_control(control)
-    found = _cached_responses(source, run, cache, settings)
-    if found is not None:
-        control.report(1.0, "responses from cache")
-        return found
-    key = source_key(source, run=run, settings=settings)
-    if source.kind == "bio":
-        def load() -> ResponseSet:
-            control.report(0.0, f"loading {source.name}")
-            return bio_datasets.load_dataset(source.name, data_dir=settings.bio_dir, random_state=run.seed)
-
-        rs = cache.get_or_compute_responses(key, load)
-        control.report(1.0, f"{source.name} loaded")
-        return rs
-    from compute.extraction import extract
-
-    keys = extract(source.name, [source.module], suite=run.suite_spec(), sampling=run.sampling_settings(),
-                   seed=run.seed, cache=cache, settings=settings, control=control)
-    cache.put(key, {}, {"type": "pointer", "responses_key": keys[source.module], "source": source.to_token()})
-    return _read_responses(str(cache.root), keys[source.module])
-
+from compute.clips import clip_names_in
+from compute.sources import (RunSettings, Source, cached_responses, resolve_defaults, source_key,
+                             source_responses)
+from compute.stimuli import CLASS_NAMES, resolve
+from compute.views import BUILDERS, PRECHECKS, VIEW_TYPES, Inputs, View
 
 # ---------------------------------------------------------------------------------------------- view keys
 VIEWS = ("decoding", "accuracy", "tubularity", "alignment", "encoding")
@@ -326,15 +124,14 @@ def view_key(view: str, source: Source, *, run: RunSettings = RunSettings(), set
 
 
 # ---------------------------------------------------------------------------------------------- compute / load
-@dataclass(frozen=True)
-class ViewContext:
-    """What a view builder gets besides the source's responses."""
-
-    source: Source
-    run: RunSettings
-    cache: ArtifactCache
-    settings: Settings
-    load: Callable[[Source, JobControl], ResponseSet] = field(repr=False)
+def _inputs(view: str, source: Source, opts: Mapping[str, Any], load: Callable[[Source, JobControl], ResponseSet],
+            settings: Settings, control: JobControl) -> Inputs:
+    """Everything the builder of ``view`` reads besides the source's responses (``compute.views.Inputs``)."""
+    bio = load(Source("bio", opts["dataset"]), control) if view == "alignment" else None
+    factors = None
+    if view == "encoding" and source.kind == "bio":
+        factors = load_factors(source.name, data_dir=settings.bio_dir)
+    return Inputs(module=source.module, bio=bio, factors=factors)
 
 
 def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(), cache: ArtifactCache | None = None,
@@ -345,13 +142,11 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
     compute once). Progress: 0-50 % source responses, 50-100 % the analysis. Options: ``VIEW_OPTIONS``.
     The artefact layout of each view is documented in ``compute.views``.
     """
-    from compute.views import BUILDERS, PRECHECKS
-
-    cache, settings = _resolve(cache, settings)
+    cache, settings = resolve_defaults(cache, settings)
     control = ensure_control(control)
     opts = normalise_options(view, options, clips=_run_clips(source, run))
     if view in PRECHECKS:
-        PRECHECKS[view](source, **opts)
+        PRECHECKS[view](source.module, **opts)
     key = view_key(view, source, run=run, settings=settings, **opts)
     if key in cache:
         control.report(1.0, f"{view}: from cache")
@@ -368,16 +163,14 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
     def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         rs = load(source, control.sub(0.0, 0.5))
         control.check()
-        ctx = ViewContext(source=source, run=run, cache=cache, settings=settings, load=load)
-        arrays, meta = BUILDERS[view](rs, ctx, control=control.sub(0.5, 1.0), **opts)
-        provenance = rs.provenance
-        left_out = [s for s in meta.get("missing_stimuli", ()) if s in clip_names_in([s])]
+        built = BUILDERS[view](rs, _inputs(view, source, opts, load, settings, control.sub(0.5, 0.55)),
+                               control=control.sub(0.5, 1.0), **opts)
+        left_out = [s for s in getattr(built, "missing_stimuli", ()) if s in clip_names_in([s])]
         note = "; clip stimuli have no biological responses, left out" if left_out and source.kind == "bio" else ""
-        meta = {"view": view, "source": source.to_token(), "label": rs.label + note, "options": opts,
-                "untrained": bool(provenance.get("untrained", False)),
-                "reconstructed": bool(provenance.get("reconstructed", False)),
-                "input_hash": rs.content_hash(), **meta}
-        return arrays, meta
+        flags = {name: bool(rs.provenance.get(name, False)) if getattr(built, name) is None else getattr(built, name)
+                 for name in ("untrained", "reconstructed")}
+        return replace(built, view=view, source=source.to_token(), label=rs.label + note, options=opts,
+                       input_hash=rs.content_hash(), **flags).to_arrays()
 
     cache.get_or_compute(key, build)
     control.report(1.0, f"{view}: done")
@@ -385,8 +178,18 @@ def compute_view(view: str, source: Source, *, run: RunSettings = RunSettings(),
 
 
 def load_view(key: str, *, cache: ArtifactCache | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and metadata of a view artefact (KeyError when absent). Layouts: ``compute.views``."""
+    """Arrays and metadata of a view artefact as stored (KeyError when absent), e.g. for export."""
     return (default_cache() if cache is None else cache).get(key)
+
+
+def load_typed(key: str, *, cache: ArtifactCache | None = None) -> View:
+    """The typed artefact of a view (``compute.views.VIEW_TYPES``: ``DecodingView`` ...); KeyError when absent,
+    ValueError when the stored layout is not its view's."""
+    arrays, meta = load_view(key, cache=cache)
+    if meta.get("view") not in VIEW_TYPES:
+        raise ValueError(f"{key!r} is not a view artefact (meta 'view' = {meta.get('view')!r}; "
+                         f"views are {list(VIEW_TYPES)})")
+    return VIEW_TYPES[meta["view"]].from_arrays(arrays, meta)
 
 
 _SUMMARY_FIELDS = ("view", "source", "label", "untrained", "reconstructed", "counts", "headline")
@@ -419,16 +222,14 @@ def unit_response_map(source: Source, unit_index: int, *, run: RunSettings = Run
     """
     from compute.analysis.diagnostics import unit_tuning
 
-    cache, settings = _resolve(cache, settings)
-    rs = _cached_responses(source, run, cache, settings)
+    check_int(unit_index, name="unit_index", low=0)
+    cache, settings = resolve_defaults(cache, settings)
+    rs = cached_responses(source, run, cache, settings)
     if rs is None:
         if source.kind == "model":
             raise KeyError(f"responses of {source.to_token()!r} are not computed yet; run a view first")
         rs = source_responses(source, run=run, cache=cache, settings=settings)
-    if isinstance(unit_index, bool) or not isinstance(unit_index, (int, np.integer)):
-        raise TypeError(f"unit_index must be an int; got {type(unit_index).__name__}")
-    if not 0 <= unit_index < rs.n_units:
-        raise ValueError(f"unit_index {unit_index} out of range 0..{rs.n_units - 1} for {rs.label}")
+    check_int(unit_index, name="unit_index", low=0, high=rs.n_units - 1, why=f" (the units of {rs.label})")
     one = rs.select(units=[int(unit_index)])
     preferred = float(np.asarray(unit_tuning(one).preferred_direction).reshape(-1)[0]) % 360.0
     step = 360.0 / len(rs.directions)
@@ -442,106 +243,3 @@ def unit_response_map(source: Source, unit_index: int, *, run: RunSettings = Run
         "unit": {k: v[unit_index].item() for k, v in rs.units.items()},
         "label": rs.label, "unit_index": int(unit_index),
     }
-
-
-# ---------------------------------------------------------------------------------------------- collectors
-# Each returns the keyword arguments of one figure builder of app/figures (small: means, not units).
-def _flags(metas: Sequence[Mapping[str, Any]]) -> dict[str, bool]:
-    return {"untrained": any(m.get("untrained") for m in metas),
-            "reconstructed": any(m.get("reconstructed") for m in metas)}
-
-
-def accuracy_series(keys: Mapping[str, str], *, cache: ArtifactCache | None = None) -> dict[str, Any]:
-    """Whole-trial accuracy per module, for ``app.figures.accuracy_figure(**result)``.
-
-    keys : mapping module name -> key of an "accuracy" view, in display order
-    """
-    metas = [(default_cache() if cache is None else cache).meta(k) for k in keys.values()]
-    if len({m["chance"] for m in metas}) > 1:
-        raise ValueError("accuracy views decode different numbers of classes; compare like with like")
-    return {"x": list(keys), "x_title": "module", "chance": metas[0]["chance"] if metas else 0.0,
-            "series": {"logistic regression": [m["logistic"] for m in metas], "3-NN": [m["knn"] for m in metas]},
-            "errors": {"logistic regression": [m["logistic_sd"] for m in metas]}, **_flags(metas)}
-
-
-def accuracy_windows(key: str, *, cache: ArtifactCache | None = None) -> dict[str, Any]:
-    """Accuracy per time window of one "accuracy" view, for ``app.figures.accuracy_figure(**result)``."""
-    arrays, meta = load_view(key, cache=cache)
-    series, errors = {}, {}
-    for w, window in enumerate(("increasing [0..t]", "decreasing [t..end]")):
-        series[f"logistic, {window}"] = arrays["window_logistic"][w]
-        errors[f"logistic, {window}"] = arrays["window_logistic_sd"][w]
-        series[f"3-NN, {window}"] = arrays["window_knn"][w]
-    return {"x": arrays["time"], "x_title": f"window boundary t ({meta['time_unit']})", "chance": meta["chance"],
-            "series": series, "errors": errors, "title": meta["label"], **_flags([meta])}
-
-
-def tubularity_comparison(keys: Mapping[str, str], *, reference: str | None = None,
-                          cache: ArtifactCache | None = None) -> dict[str, Any]:
-    """S_tight / S_cross of several sources, for ``app.figures.tubularity_bars(**result)``.
-
-    keys : mapping display name ("retina", "V1", "Enc L1", ...) -> key of a "tubularity" view
-    reference : name in ``keys``, optional
-        p_tight[name] = one-sided Mann-Whitney p that the reference's bootstrap S_tight values are lower
-        (tighter) than those of ``name`` (``compute.analysis.tubularity.compare_groups``).
-    """
-    from compute.analysis.tubularity import compare_groups
-
-    if reference is not None and reference not in keys:
-        raise ValueError(f"reference {reference!r} is not one of the compared sources {list(keys)}")
-    loaded = {name: load_view(key, cache=cache) for name, key in keys.items()}
-    out: dict[str, Any] = {"names": list(keys), "reference": reference,
-                           "unreliable_cross": [n for n, (_, m) in loaded.items() if m.get("reconstructed")]}
-    for name in ("s_tight", "s_tight_se", "s_cross", "s_cross_se"):
-        out[name] = [float(m[name]) for _, m in loaded.values()]
-    out["n_boot"] = [m.get("n_boot") for _, m in loaded.values()]
-    if reference is not None:
-        ref = loaded[reference][0]["s_tight_boot"]
-        out["p_tight"] = {n: float(compare_groups(ref, a["s_tight_boot"]).p)
-                          for n, (a, _) in loaded.items() if n != reference}
-    return out
-
-
-def _alignment_metas(keys: Mapping[str, Mapping[str, str]], cache: ArtifactCache | None
-                     ) -> tuple[list[str], list[str], dict[tuple[str, str], dict]]:
-    cache = default_cache() if cache is None else cache
-    metas = {(module, dataset): cache.meta(key) for module, per in keys.items() for dataset, key in per.items()}
-    datasets = list(dict.fromkeys(dataset for _, dataset in metas))
-    return list(keys), datasets, metas
-
-
-def alignment_series(keys: Mapping[str, Mapping[str, str]], *, cache: ArtifactCache | None = None
-                     ) -> dict[str, Any]:
-    """Scores per module and dataset, for ``app.figures.alignment_figure(**result)``.
-
-    keys : mapping module -> dataset -> key of an "alignment" view (modules in display order)
-
-    Returns {"modules", "scores": dataset -> method -> {"mean", "low", "high"} lists (NaN where missing),
-    with "dsa_z" as a method without interval, "untrained", "reconstructed"}.
-    """
-    modules, datasets, metas = _alignment_metas(keys, cache)
-    nan = float("nan")
-    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for dataset in datasets:
-        per_method: dict[str, dict[str, list[float]]] = {}
-        methods = dict.fromkeys(m for (_, d), meta in metas.items() if d == dataset for m in meta["methods"])
-        for method in methods:
-            rows = [metas.get((module, dataset), {}).get("scores", {}).get(method, {}) for module in modules]
-            per_method[method] = {k: [r.get(k, nan) for r in rows] for k in ("mean", "low", "high")}
-        if "dsa" in methods:
-            z = [metas.get((module, dataset), {}).get("dsa_z") for module in modules]
-            per_method["dsa_z"] = {"mean": [nan if v is None else v for v in z]}
-        scores[dataset] = per_method
-    return {"modules": modules, "scores": scores, "n_boot": [m.get("counts", {}).get("n_boot") for m in metas.values()],
-            **_flags(list(metas.values()))}
-
-
-def alignment_table_data(keys: Mapping[str, Mapping[str, str]], *, cache: ArtifactCache | None = None
-                         ) -> dict[str, Any]:
-    """Mean alignment (mean of the method scores) per module and dataset, for
-    ``app.figures.alignment_table(**result)`` / ``alignment_table_figure(**result)``: {"modules", "means":
-    dataset -> list per module (NaN where missing)}."""
-    modules, datasets, metas = _alignment_metas(keys, cache)
-    return {"modules": modules,
-            "means": {d: [metas[(m, d)]["mean_alignment"] if (m, d) in metas else float("nan") for m in modules]
-                      for d in datasets}}

@@ -3,6 +3,7 @@ every module of it, pulls in no dash / plotly / flask and nothing of callbacks/ 
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import re
@@ -56,3 +57,31 @@ def test_compute_source_has_no_upward_import_even_a_lazy_one():
 def test_each_package_imports_on_its_own(package):
     loaded = _top_level_modules(package, "package")
     assert package in loaded and "compute" in loaded
+
+
+def test_view_builders_import_no_loader():
+    """The view builders are plain functions of arrays and options (issue 12 item 2): compute/views.py imports
+    neither compute.workflows nor compute.sources, not even inside a function (v1 imported Source lazily to
+    load alignment's biological dataset, a views <-> workflows circle)."""
+    tree = ast.parse((REPO / "compute" / "views.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert {"compute.workflows", "compute.sources"} & imported == set()
+    done = subprocess.run([sys.executable, "-c", "import compute.views, sys; print(sorted(sys.modules))"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.replace("'", '"')))
+    assert {"compute.workflows", "compute.sources"} & loaded == set()
+
+
+def test_callbacks_import_no_page_module():
+    """Callbacks read what they share with a page's layout from app/ids.py or app/requests.py, never from a page
+    module (issue 12 item 4; v1 imported app.pages.<page> for build_request and model_only_style)."""
+    offenders = []
+    for path in sorted((REPO / "callbacks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("app.pages")]
+    assert offenders == []

@@ -6,6 +6,7 @@ from dash import dash_table, dcc, html
 
 from app.components import field, graph, job_controls, notice
 from app.ids import AccuracyIds
+from app.requests import accuracy_request
 from app.state import Reader, encode_query
 
 PAGE = {"path": "/accuracy", "name": "Decoding accuracy", "title": "twinscope - decoding accuracy"}
@@ -18,10 +19,6 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
         reader.notices
 
 
-def build_request(tokens: list[str]) -> dict:
-    return {"page": "accuracy", "views": [{"view": "accuracy", "source": token, "options": {}} for token in tokens]}
-
-
 def layout(catalog, **query) -> html.Div:
     state, notices = read_state(query, catalog)
     return html.Div([
@@ -29,7 +26,7 @@ def layout(catalog, **query) -> html.Div:
         html.Div([
             field("Sources", dcc.Dropdown(id=AccuracyIds.SOURCES, options=catalog.token_options(),
                                           value=state["sources"], multi=True)),
-            *job_controls("accuracy", build_request(state["sources"]), encode_query(state)),
+            *job_controls("accuracy", accuracy_request(state["sources"]), encode_query(state)),
         ], className="controls"),
         html.Div([html.H3("Accuracy per module and time window (chance = dashed line)"),
                   graph(AccuracyIds.CURVES, height=480)], className="panel wide"),

@@ -6,6 +6,7 @@ from dash import dash_table, dcc, html
 
 from app.components import field, graph, job_controls, notice
 from app.ids import AlignmentIds
+from app.requests import alignment_request
 from app.state import Reader, encode_query
 
 PAGE = {"path": "/alignment", "name": "Alignment", "title": "twinscope - alignment"}
@@ -19,12 +20,6 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     return state, reader.notices
 
 
-def build_request(tokens: list[str], datasets: list[str]) -> dict:
-    return {"page": "alignment",
-            "views": [{"view": "alignment", "source": token, "options": {"dataset": dataset}}
-                      for dataset in datasets for token in tokens]}
-
-
 def layout(catalog, **query) -> html.Div:
     state, notices = read_state(query, catalog)
     return html.Div([
@@ -34,7 +29,7 @@ def layout(catalog, **query) -> html.Div:
                                                 options=catalog.token_options(catalog.model_tokens()))),
             field("Biological datasets", dcc.Checklist(id=AlignmentIds.DATASETS, value=state["datasets"],
                                                        options=list(catalog.datasets), inline=True)),
-            *job_controls("alignment", build_request(state["sources"], state["datasets"]), encode_query(state)),
+            *job_controls("alignment", alignment_request(state["sources"], state["datasets"]), encode_query(state)),
         ], className="controls"),
         html.Div([html.H3("Alignment with biology: metric x module (mean over unit bootstraps)"),
                   graph(AlignmentIds.HEATMAP, height=360)], className="panel wide"),

@@ -6,6 +6,7 @@ from dash import dcc, html
 
 from app.components import field, graph, job_controls, notice
 from app.ids import MAX_PANELS, CompareIds
+from app.requests import compare_request
 from app.state import Reader, encode_query
 
 PAGE = {"path": "/compare", "name": "Compare", "title": "twinscope - compare"}
@@ -24,23 +25,6 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     return state, reader.notices
 
 
-def build_request(tokens: list[str], view: str, catalog) -> dict:
-    """One artefact per panel: the decoding view (manifold and trajectories) or the encoding view (each
-    model module at its default CP rank, ``Catalog.default_rank``)."""
-    from app.catalog import split_token
-
-    def options(token: str) -> dict:
-        if view != "encoding":
-            return {}
-        kind, name, module = split_token(token)
-        rank = catalog.default_rank(f"{kind}:{name}", module)
-        return {} if rank is None else {"rank": rank}
-
-    artefact = "encoding" if view == "encoding" else "decoding"
-    return {"page": "compare", "views": [{"view": artefact, "source": token, "options": options(token)}
-                                         for token in tokens[:MAX_PANELS]]}
-
-
 def layout(catalog, **query) -> html.Div:
     state, notices = read_state(query, catalog)
     return html.Div([
@@ -52,7 +36,7 @@ def layout(catalog, **query) -> html.Div:
                                          options=[{"label": v, "value": k} for k, v in COMPARE_VIEWS.items()])),
             dcc.Checklist(id=CompareIds.LINK, options=[{"label": "link cameras", "value": "on"}],
                           value=["on"] if state["link"] else [], inline=True),
-            *job_controls("compare", build_request(state["sources"], state["view"], catalog), encode_query(state)),
+            *job_controls("compare", compare_request(state["sources"], state["view"], catalog), encode_query(state)),
         ], className="controls"),
         html.Div([html.Div(graph(CompareIds.graph(i), height=420), className="panel",
                            id=CompareIds.panel(i)) for i in range(MAX_PANELS)],

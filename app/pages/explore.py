@@ -7,6 +7,7 @@ from dash import dcc, html
 
 from app.components import field, graph, job_controls, notice
 from app.ids import DELTA_DEFAULT, EPSILON_DEFAULT, RANK_HIGH, RANK_LOW, ExploreIds
+from app.requests import explore_request, model_only_style
 from app.state import Reader, encode_query
 
 PAGE = {"path": "/explore", "name": "Explore", "title": "twinscope - explore"}
@@ -48,22 +49,6 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     return state, reader.notices
 
 
-def model_only_style(source: str) -> dict:
-    """Module and rank controls are hidden for a dataset (it has neither)."""
-    return {} if source.startswith("model:") else {"display": "none"}
-
-
-def build_request(source: str, modules: list[str], stimuli: list[str], rank: int | None = None) -> dict:
-    """What the Run button computes: the decoding and encoding views of each module (or of the dataset);
-    ``rank`` (None: the view's default) is the CP rank of every encoding view."""
-    from app.catalog import source_tokens
-
-    options = {"decoding": {"stimuli": list(stimuli)}, "encoding": {} if rank is None else {"rank": int(rank)}}
-    return {"page": "explore",
-            "views": [{"view": view, "source": token, "options": dict(options[view])}
-                      for token in source_tokens(source, modules) for view in ("decoding", "encoding")]}
-
-
 def layout(catalog, **query) -> html.Div:
     state, notices = read_state(query, catalog)
     return html.Div([
@@ -90,7 +75,7 @@ def layout(catalog, **query) -> html.Div:
                                 disabled=state["rank"] is None)),
                 html.Span(id=ExploreIds.RANK_NOTICE, className="count", role="alert"),
             ]),
-            *job_controls("explore", build_request(state["source"], state["modules"], state["stimuli"],
+            *job_controls("explore", explore_request(state["source"], state["modules"], state["stimuli"],
                                                    state["rank"]), encode_query(state)),
         ], className="controls"),
         html.Div(id=ExploreIds.SUMMARY, className="summary"),

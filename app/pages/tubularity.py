@@ -6,6 +6,7 @@ from dash import dcc, html
 
 from app.components import field, graph, job_controls, notice
 from app.ids import TubularityIds
+from app.requests import tubularity_request
 from app.state import Reader, encode_query
 
 PAGE = {"path": "/tubularity", "name": "Tubularity", "title": "twinscope - tubularity"}
@@ -20,11 +21,6 @@ def read_state(query: dict, catalog) -> tuple[dict, list[str]]:
     return state, reader.notices
 
 
-def build_request(tokens: list[str]) -> dict:
-    return {"page": "tubularity",
-            "views": [{"view": "tubularity", "source": token, "options": {}} for token in tokens]}
-
-
 def layout(catalog, **query) -> html.Div:
     state, notices = read_state(query, catalog)
     return html.Div([
@@ -32,7 +28,7 @@ def layout(catalog, **query) -> html.Div:
         html.Div([
             field("Sources", dcc.Dropdown(id=TubularityIds.SOURCES, options=catalog.token_options(),
                                           value=state["sources"], multi=True)),
-            *job_controls("tubularity", build_request(state["sources"]), encode_query(state)),
+            *job_controls("tubularity", tubularity_request(state["sources"]), encode_query(state)),
         ], className="controls"),
         html.Div([
             html.Div([html.H3("S_tight and S_cross (mean +- SE over bootstraps)"),

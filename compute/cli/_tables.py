@@ -3,7 +3,7 @@ or read a view through the app's route (or skip a missing source), turn errors i
 aligned text table, write a CSV.
 
 One route to a result: every analysis command is a thin shell over ``compute.workflows.compute_view`` /
-``load_view`` with the run profile of TWINSCOPE_PROFILE (``compute.profiles``) and the option defaults of
+``load_typed`` with the run profile of TWINSCOPE_PROFILE (``compute.profiles``) and the option defaults of
 ``compute.workflows.VIEW_OPTIONS``, exactly as the app's jobs call it; so a view computed here is served by
 the app from its cache under the same key, and the reverse."""
 
@@ -22,7 +22,9 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from compute.cache import default_cache
 from compute.jobs import Cancelled, console_control, end_progress_line, stop_on_interrupt
 from compute.profiles import run_profile
-from compute.workflows import VIEW_OPTIONS, Source, compute_view, load_view
+from compute.sources import Source
+from compute.views import View
+from compute.workflows import VIEW_OPTIONS, compute_view, load_typed
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -54,9 +56,8 @@ def view_default(view: str, option: str) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def cli_view(view: str, source: Source, *, seed: int = 0, **options: Any
-             ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Compute (or read from the cache) one view as the app does: (key, arrays, meta).
+def cli_view(view: str, source: Source, *, seed: int = 0, **options: Any) -> tuple[str, View]:
+    """Compute (or read from the cache) one view as the app does: (key, typed artefact of ``compute.views``).
 
     ``seed`` is the run's seed (unit sampling of a model, direction offsets of reconstructed biology);
     options left None take the profile's, else the view's default. Model modules are extracted when
@@ -65,8 +66,7 @@ def cli_view(view: str, source: Source, *, seed: int = 0, **options: Any
     given = {name: value for name, value in options.items() if value is not None}
     key = compute_view(view, source, run=dataclasses.replace(profile.run, seed=seed), control=console_control(),
                        **{**profile.options_for(view), **given})
-    arrays, meta = load_view(key)
-    return key, arrays, meta
+    return key, load_typed(key)
 
 
 def artefact_line(name: str, key: str) -> str:

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from compute.cli._tables import cli_view, exit_on_error, format_table, load_or_skip, view_default, write_csv
-from compute.workflows import VIEW_OPTIONS, Source
+from compute.sources import Source
+from compute.views import AlignmentView
+from compute.workflows import VIEW_OPTIONS
 
 METHODS = VIEW_OPTIONS["alignment"]["methods"]
 
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     options = dict(preset=args.preset, n_boot=args.n_boot, n_nulls=args.n_nulls, dsa_method=args.dsa_method,
                    drop_flagged=args.drop_flagged, random_state=args.seed)
-    results: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+    results: list[tuple[str, str, AlignmentView]] = []
     skipped = 0
     with exit_on_error(errors=(ValueError, TypeError, OSError)) as failure:
         for module in args.modules:
@@ -52,20 +53,20 @@ def main(argv: list[str]) -> int:
                 if found is None:
                     skipped += 1
                     break
-                results.append((module, dataset, *found[1:]))
+                results.append((module, dataset, found[1]))
     if failure.exit_code is not None:
         return failure.exit_code
     if not results:
         return 1
     rows, csv_rows = [], []
-    for module, dataset, arrays, meta in results:
-        scores = [tuple(meta["scores"][m][s] for s in ("mean", "low", "high")) for m in METHODS]
-        dsa_z = float("nan") if meta["dsa_z"] is None else meta["dsa_z"]
+    for module, dataset, art in results:
+        scores = [tuple(art.scores[m][s] for s in ("mean", "low", "high")) for m in METHODS]
+        dsa_z = float("nan") if art.dsa_z is None else art.dsa_z
         rows.append((module, dataset, *[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in scores], f"{dsa_z:.2f}",
-                     f"{meta['mean_alignment']:.3f}"))
-        csv_rows.append((module, dataset, arrays["values"].shape[1], *[v for score in scores for v in score], dsa_z,
-                         meta["mean_alignment"]))
-    used = results[0][3]["options"]
+                     f"{art.mean_alignment:.3f}"))
+        csv_rows.append((module, dataset, art.values.shape[1], *[v for score in scores for v in score], dsa_z,
+                         art.mean_alignment))
+    used = results[0][2].options
     print(f"alignment with biology, bootstrap mean [95 % interval] ({used['preset']} preset, DSA {used['dsa_method']})")
     print(format_table(("module", "dataset", "RSA", "CCA", "LP", "DSA (1 - distance)", "DSA z", "mean"), rows))
     if args.csv:

@@ -43,17 +43,17 @@ def main(argv: list[str]) -> int:
     options = dict(stimuli=_stimuli(args.stimuli), drop_flagged=args.drop_flagged)
     with exit_on_error(interrupted="interrupted; nothing was written") as failure:
         source = source_of(args)
-        accuracy_key, _, accuracy = cli_view("accuracy", source, seed=args.seed, windows=args.windows, **options)
-        decoding_key, _, _ = cli_view("decoding", source, seed=args.seed, **options)
+        accuracy_key, accuracy = cli_view("accuracy", source, seed=args.seed, windows=args.windows, **options)
+        decoding_key, _ = cli_view("decoding", source, seed=args.seed, **options)
     if failure.exit_code is not None:
         return failure.exit_code
-    print(f"{accuracy['label']}: {len(accuracy['stimuli'])}-way decoding of {accuracy['stimuli']}")
-    print(f"  logistic regression  {accuracy['logistic']:.3f} +/- {accuracy['logistic_sd']:.3f} (5 x 5-fold CV)")
-    print(f"  3-NN leave-one-out   {accuracy['knn']:.3f}")
-    print(f"  chance               {accuracy['chance']:.3f}")
-    if accuracy["not_converged"]:
-        print(f"  ({accuracy['not_converged']} logistic fits reached max_iter without converging)")
-    if accuracy["reconstructed"]:
+    print(f"{accuracy.label}: {len(accuracy.stimuli)}-way decoding of {accuracy.stimuli}")
+    print(f"  logistic regression  {accuracy.logistic:.3f} +/- {accuracy.logistic_sd:.3f} (5 x 5-fold CV)")
+    print(f"  3-NN leave-one-out   {accuracy.knn:.3f}")
+    print(f"  chance               {accuracy.chance:.3f}")
+    if accuracy.not_converged:
+        print(f"  ({accuracy.not_converged} logistic fits reached max_iter without converging)")
+    if accuracy.reconstructed:
         print("  note: reconstructed from published factors (direction offsets seeded); see METHODS.md 3")
     print(artefact_line("decoding", decoding_key))
     print(artefact_line("accuracy", accuracy_key))

@@ -48,20 +48,20 @@ def main(argv: list[str]) -> int:
     if args.dataset is not None and args.rank is not None:
         parser.error("--rank applies to a model module; a dataset's encoding manifold uses its published factors")
     with exit_on_error(interrupted="interrupted; nothing was written") as failure:
-        key, arrays, meta = cli_view("encoding", source_of(args), seed=args.seed, rank=args.rank,
-                                     n_restarts=args.restarts, preset=args.preset, stimulus_set=args.stimuli,
-                                     ian=args.ian, k_far=args.k_far, k_near=args.k_near, random_state=args.seed)
+        key, art = cli_view("encoding", source_of(args), seed=args.seed, rank=args.rank,
+                            n_restarts=args.restarts, preset=args.preset, stimulus_set=args.stimuli, ian=args.ian,
+                            k_far=args.k_far, k_near=args.k_near, random_state=args.seed)
     if failure.exit_code is not None:
         return failure.exit_code
-    d = meta["diagnostics"]
-    print(f"{d['source']}: encoding manifold of {arrays['unit_index'].size} units ({meta['restarts_note']})")
+    d = art.diagnostics
+    print(f"{d['source']}: encoding manifold of {art.unit_index.size} units ({art.restarts_note})")
     fit = "" if d.get("fit") is None else f", fit {d['fit']:.4f}"
     print(f"  rank {d['rank']}{fit}, effective dimensionality {d['effective_dimensionality']:.2f}")
     print(f"  PCA: {d['n_pcs']} components ({100 * d['explained_variance']:.1f} % variance), "
           f"{d['n_unique']} distinct points; outliers removed before IAN: {d['k_far']} far + {d['k_near']} near")
     print(f"  IAN ({d['ian_objective']}): C {d['ian_C']:.3f}, {d['ian_edges']} edges, {d['ian_iterations']} "
           f"iterations{'' if d['ian_converged'] else ' (not converged)'}, {d['n_disconnected']} points set aside")
-    c = meta["clusteredness"]
+    c = art.clusteredness
     print(f"  clusteredness: silhouette excess {c['silhouette_excess']:.3f} (data {c['silhouette']:.3f}, "
           f"Gaussian {c['silhouette_gaussian']:.3f}); 10th diffusion eigenvalue {c['diffusion_eig10']:.3f}")
     print(f"  HDBSCAN clusters: {d['n_clusters']}")

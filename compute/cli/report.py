@@ -18,7 +18,7 @@ from compute.config import REPO_ROOT
 from compute.jobs import JobControl, interrupted
 from compute.profiles import PROFILES
 from compute.report import ReportPlan, compute_report, plan_for, write_data
-from compute.workflows import RunSettings
+from compute.sources import RunSettings
 
 
 RENDERER = "app.report"  # the module that renders report.html (run as python -m, never imported here)

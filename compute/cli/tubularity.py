@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from compute.cli._tables import (cli_view, exit_on_error, format_table, load_or_skip, view_default,
                                   write_csv)
-from compute.workflows import Source
+from compute.sources import Source
+from compute.views import TubularityView
 
 CSV_HEADER = ("source", "label", "reconstructed", "n_boot", "q", "smoothing", "eps_rule", "s_tight_mean",
               "s_tight_se", "s_cross_mean", "s_cross_se")
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     sources += [Source("model", args.model, module) for module in args.modules]
     options = dict(n_boot=args.n_boot, q=args.q, smoothing=args.smoothing, eps_rule=args.eps_rule,
                    sensitivity=args.sensitivity, drop_flagged=args.drop_flagged, random_state=args.seed)
-    rows: list[tuple[str, dict[str, Any]]] = []
+    rows: list[tuple[str, TubularityView]] = []
     skipped = 0
     with exit_on_error(errors=(ValueError, TypeError, OSError)) as failure:
         for source in sources:
@@ -65,22 +65,22 @@ def main(argv: list[str]) -> int:
             if found is None:
                 skipped += 1
                 continue
-            rows.append((name, found[2]))
+            rows.append((name, found[1]))
     if failure.exit_code is not None:
         return failure.exit_code
     if rows:
-        used = rows[0][1]["options"]
-        print(f"S_tight (lower = tighter) and S_cross: mean +- SE over {rows[0][1]['n_boot']} unit bootstraps "
+        used = rows[0][1].options
+        print(f"S_tight (lower = tighter) and S_cross: mean +- SE over {rows[0][1].n_boot} unit bootstraps "
               f"(q={used['q']}, s={used['smoothing']}, eps rule {used['eps_rule']!r})")
-        table = [(m["label"] + (" *" if m["reconstructed"] else ""), f"{m['s_tight']:.4f} +- {m['s_tight_se']:.4f}",
-                  f"{m['s_cross']:.3e} +- {m['s_cross_se']:.1e}") for _, m in rows]
+        table = [(t.label + (" *" if t.reconstructed else ""), f"{t.s_tight:.4f} +- {t.s_tight_se:.4f}",
+                  f"{t.s_cross:.3e} +- {t.s_cross_se:.1e}") for _, t in rows]
         print(format_table(("source", "S_tight (lower = tighter)", "S_cross"), table))
-        if any(m["reconstructed"] for _, m in rows):
+        if any(t.reconstructed for _, t in rows):
             print("* reconstructed from published factors: S_tight is close to the real traces' value, "
                   "S_cross is not reliable (METHODS.md section 3)")
     if args.csv and rows:
-        write_csv(args.csv, CSV_HEADER, [(name, m["label"], m["reconstructed"], m["n_boot"], m["options"]["q"],
-                                          m["options"]["smoothing"], m["options"]["eps_rule"], m["s_tight"],
-                                          m["s_tight_se"], m["s_cross"], m["s_cross_se"]) for name, m in rows])
+        write_csv(args.csv, CSV_HEADER, [(name, t.label, t.reconstructed, t.n_boot, t.options["q"],
+                                          t.options["smoothing"], t.options["eps_rule"], t.s_tight, t.s_tight_se,
+                                          t.s_cross, t.s_cross_se) for name, t in rows])
         print(f"wrote {args.csv}")
     return 1 if skipped else 0

@@ -33,15 +33,38 @@ def ctx(tmp_path, data_dir, catalog) -> AppContext:
     return AppContext(settings=settings, cache=ArtifactCache(tmp_path / "artifacts"), catalog=catalog)
 
 
+_BLANK = {"list": list, "dict": dict, "str": str, "int": int, "float": float}
+
+
+def complete_artifact(view: str, arrays: dict, meta: dict) -> tuple[dict, dict]:
+    """A planted artefact with every field of its view's type (``compute.views.VIEW_TYPES``): the fields a
+    test does not set are blank (empty arrays, 0, "", [], {}; None where allowed)."""
+    from dataclasses import MISSING, fields
+
+    from compute.artifacts import field_kind
+    from compute.views import VIEW_TYPES
+
+    arrays, meta = dict(arrays), {"view": view, "counts": {}, "headline": {}, **meta}
+    for f in fields(VIEW_TYPES[view]):
+        if f.name in arrays or f.name in meta or f.default is not MISSING or f.default_factory is not MISSING:
+            continue
+        if field_kind(f) == "array":
+            arrays[f.name] = np.zeros(0)
+        else:
+            meta[f.name] = None if "None" in str(f.type) else _BLANK[str(f.type)]()
+    return arrays, meta
+
+
 def plant_view(ctx: AppContext, view: str, token: str, arrays: dict, meta: dict, **options) -> str:
     """Store a view artefact under the key ``compute_view`` would use, so callbacks find it."""
-    from compute.workflows import Source, normalise_options, view_key
+    from compute.sources import Source
+    from compute.workflows import normalise_options, view_key
 
     source = Source.parse(token)
     key = view_key(view, source, run=ctx.run, settings=ctx.settings, **options)
-    base = {"view": view, "source": token, "label": f"planted {token}", "options": normalise_options(view, options),
-            "untrained": source.kind == "model", "reconstructed": source.kind == "bio", "counts": {}, "headline": {}}
-    ctx.cache.put(key, arrays, {**base, **meta})
+    base = {"source": token, "label": f"planted {token}", "options": normalise_options(view, options),
+            "untrained": source.kind == "model", "reconstructed": source.kind == "bio"}
+    ctx.cache.put(key, *complete_artifact(view, arrays, {**base, **meta}))
     return key
 
 

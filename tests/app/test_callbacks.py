@@ -17,6 +17,7 @@ from app.pages import compare as compare_page
 from app.pages import explore as explore_page
 from app.pages import stimuli as stimuli_page
 from app.pages import tubularity as tubularity_page
+from app.requests import explore_request
 from app.state import Reader, encode_query
 from callbacks import accuracy, alignment, compare, explore, jobs, shell, stimuli, tubularity
 from callbacks.common import find_view, named_views, picked, plain_figure
@@ -120,11 +121,11 @@ class TestPageStates:
         assert state["stimuli"] == list(catalog.classes) and state["cross"] and state["eps"] == 0.3
 
     def test_explore_request_covers_each_module(self, catalog):
-        request = explore_page.build_request("model:fnn-random", ["Enc L1", "Rec"], ["grat_W12"])
+        request = explore_request("model:fnn-random", ["Enc L1", "Rec"], ["grat_W12"])
         assert [(v["view"], v["source"]) for v in request["views"]] == [
             ("decoding", "model:fnn-random:Enc+L1"), ("encoding", "model:fnn-random:Enc+L1"),
             ("decoding", "model:fnn-random:Rec"), ("encoding", "model:fnn-random:Rec")]
-        assert explore_page.build_request("bio:V1", [], ["grat_W12"])["views"][0]["source"] == "bio:V1"
+        assert explore_request("bio:V1", [], ["grat_W12"])["views"][0]["source"] == "bio:V1"
 
     def test_compare_keeps_at_most_four_panels(self, catalog):
         tokens = catalog.all_tokens()[:6]
@@ -270,8 +271,8 @@ class TestShell:
         assert shell.job_bar_state(False, True, 1) == (True, [False])
 
     def test_badge_names_untrained_models_and_reconstructed_biology(self, ctx):
-        requests = [explore_page.build_request("model:conv3d-random", ["Conv1"], []),
-                    explore_page.build_request(RETINA, [], [])]
+        requests = [explore_request("model:conv3d-random", ["Conv1"], []),
+                    explore_request(RETINA, [], [])]
         text = shell.badges(requests, ctx=ctx)
         assert text.startswith(shell.UNTRAINED) and shell.RECONSTRUCTED in text
         assert shell.badges([], ctx=ctx).startswith(shell.UNTRAINED)
@@ -460,7 +461,7 @@ class TestRank:
         state, notices = explore_page.read_state({"source": "model:fnn-random", "modules": "Rec", "rank": "20"},
                                                  catalog)
         assert state["rank"] == 20 and notices == []
-        request = explore_page.build_request(state["source"], state["modules"], state["stimuli"], state["rank"])
+        request = explore_request(state["source"], state["modules"], state["stimuli"], state["rank"])
         assert request["views"][1]["options"] == {"rank": 20}
         layout = explore_page.layout(catalog, source="model:fnn-random", modules="Rec", rank="20")
         field = next(c for c in layout._traverse() if getattr(c, "id", None) == "explore-rank")
@@ -548,7 +549,7 @@ class TestOtherPages:
         assert len(accuracy.window_view(result, CONV1, ctx=ctx).data) >= 4
 
     def test_alignment_from_planted_views(self, ctx):
-        """Two modules x two datasets, planted in request order (dataset-major, as build_request emits)."""
+        """Two modules x two datasets, planted in request order (dataset-major, as alignment_request emits)."""
         conv2 = "model:conv3d-random:Conv2"
         views = []
         for d, dataset in enumerate(["retina", "V1"]):

@@ -11,7 +11,7 @@ from app.report import main
 from compute.cache import ArtifactCache
 from compute.profiles import PROFILES
 from compute.report import REPORT_VERSION, ReportPlan, plan_for, written_result
-from compute.workflows import RunSettings
+from compute.sources import RunSettings
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ class TestPlan:
         import compute.workflows
 
         monkeypatch.setattr(compute.workflows, "compute_view", lambda *a, **k: "key")
-        from compute.workflows import Source
+        from compute.sources import Source
 
         assert plan.compute_and_record("decoding", Source.parse(RETINA), ctx=ctx, control=None) == "key"
         assert "view|decoding|bio" in plan.read_throughput(ctx)
@@ -146,7 +146,8 @@ def test_biology_has_a_preferred_direction_per_unit(ctx):
     """v1 stored NaN for every biological unit (the published factors carry no direction): colour by
     preferred direction was all grey and its export all NaN, while the PSTH named a direction."""
     from compute.analysis.diagnostics import unit_tuning
-    from compute.workflows import Source, compute_view, load_view, source_responses
+    from compute.sources import Source, source_responses
+    from compute.workflows import compute_view, load_view
 
     source = Source.parse(RETINA)
     key = compute_view("encoding", source, run=ctx.run, cache=ctx.cache, settings=ctx.settings)
@@ -177,7 +178,8 @@ def test_accuracy_says_what_to_remove_when_class_counts_differ(ctx):
 
     for token, chance in ((CONV1, 1 / 11), (V1, 1 / 6)):
         plant_view(ctx, "accuracy", token, {"time": np.zeros(0)}, {"chance": chance})
-    from compute.workflows import Source, view_key
+    from compute.sources import Source
+    from compute.workflows import view_key
 
     named = [(name, {"key": view_key("accuracy", Source.parse(t), run=ctx.run, settings=ctx.settings)})
              for name, t in (("Conv1", CONV1), ("V1", V1))]

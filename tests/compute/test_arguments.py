@@ -68,7 +68,7 @@ def _kernel(n=20) -> np.ndarray:
 
 
 def _entries() -> dict[str, Entry]:
-    from compute import clips, config, extraction, sampling, stimuli, workflows
+    from compute import clips, config, extraction, sampling, sources, stimuli, workflows
     from compute.analysis import alignment, crossings, decoding, diagnostics, timebase, tubularity
 
     # compute.encoding re-exports functions named like its modules (permuted_cp, neural_matrix)
@@ -153,7 +153,9 @@ def _entries() -> dict[str, Entry]:
         "sampling.sample_outputs": Entry(lambda **kw: sampling.sample_outputs(
             **{"n_outputs": 2, "module": "Output", **kw})),
         "stimuli.load_suite_folder": Entry(lambda **kw: stimuli.load_suite_folder("/nonexistent", **kw)),
-        "workflows.RunSettings": Entry(lambda **kw: workflows.RunSettings(**kw)),
+        "sources.RunSettings": Entry(lambda **kw: sources.RunSettings(**kw)),
+        "workflows.unit_response_map": Entry(lambda **kw: workflows.unit_response_map(
+            sources.Source("model", "conv3d-random", "Conv1"), **kw)),
         "cache.extract": Entry(lambda **kw: extraction.extract("conv3d-random", ["Conv1"], **kw)),
         "cache.load_responses": Entry(lambda **kw: extraction.load_responses("conv3d-random", "Conv1", **kw)),
         "clips.ClipSet": Entry(lambda **kw: clips.ClipSet(folder="/nonexistent", **kw)),
@@ -179,8 +181,6 @@ NOT_ENTRIES = {
     # torch models: built by the registry with fixed sizes (compute/models tests check n_units and seed)
     **dict.fromkeys(["fnn.FNN", "fnn.build_fnn", "small.CausalConv3d", "small.SmallConv3d", "small.build_small"],
                     "model"),
-    # checks unit_index only after loading the source's responses; compute/workflows.py is being rebuilt
-    "workflows.unit_response_map": "pending rebuild",
     # extraction internals: called by extract / load_responses with their checked options
     **dict.fromkeys(["passes.activity_scores", "passes.record_units", "cache.responses_key", "workers.n_workers",
                      "workers.run_in_workers"], "extraction internals"),

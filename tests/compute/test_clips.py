@@ -16,8 +16,8 @@ from compute.clips import ClipSet, clip_files, clip_name, clips_hash, convert_cl
 from compute.config import Settings
 from compute.stimuli import (CANVAS_SHAPE, CLASS_NAMES, DIRECTIONS, FRAME_SHAPE, SuiteSpec, get_suite,
                              make_sequence, render_image, resolve)
-from compute.workflows import (_NAME, RunSettings, Source, compute_view, load_view, normalise_options, source_key,
-                               view_key)
+from compute.sources import _NAME, RunSettings, Source, source_key
+from compute.workflows import compute_view, load_view, normalise_options, view_key
 
 
 def moving_dot(n_frames: int = 40, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray:

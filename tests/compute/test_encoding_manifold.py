@@ -169,7 +169,8 @@ class TestErrors:
 @pytest.mark.slow
 class TestCLI:
     def test_dataset_from_published_factors(self, data_dir, tmp_path, monkeypatch, capsys):
-        from compute.workflows import Source, view_key
+        from compute.sources import Source
+        from compute.workflows import view_key
 
         monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(data_dir))
         monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(tmp_path))

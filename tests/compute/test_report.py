@@ -14,7 +14,7 @@ from compute.config import Settings
 from compute.jobs import Cancelled, JobControl
 from compute.report import (REPORT_VERSION, SOURCE_VIEWS, ReportPlan, _disagrees, compute_report,
                             comparison_tables, keys_from_manifest, plan_for)
-from compute.workflows import RunSettings
+from compute.sources import RunSettings
 
 TEST = PROFILES["test"]
 

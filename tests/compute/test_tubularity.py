@@ -417,7 +417,7 @@ class TestView:
         rs = _response_set(rng, spread=0.3, n_units=30)
         options = dict(stimuli=["grat_W12", "grat_W2"], n_boot=2, q=q, smoothing=smoothing, random_state=3)
         arrays, meta = BUILDERS["tubularity"](rs, None, control=ensure_control(None), drop_flagged=False,
-                                              sensitivity=True, eps_rule="exact", **options)
+                                              sensitivity=True, eps_rule="exact", **options).to_arrays()
         direct = tubularity_of_responses(rs, eps_rule="exact", **options)
         np.testing.assert_allclose(arrays["s_tight_boot"], direct.s_tight, rtol=1e-12)
         np.testing.assert_allclose(arrays["s_cross_boot"], direct.s_cross, rtol=1e-12)
@@ -426,7 +426,7 @@ class TestView:
         assert arrays["sensitivity_s_tight"].shape == (arrays["sensitivity_qs"].size,
                                                        arrays["sensitivity_smoothings"].size)
         authors, _ = BUILDERS["tubularity"](rs, None, control=ensure_control(None), drop_flagged=False,
-                                           sensitivity=False, eps_rule="authors", **options)
+                                           sensitivity=False, eps_rule="authors", **options).to_arrays()
         assert not np.allclose(authors["s_cross_boot"], direct.s_cross)
 
     def test_grid_at_needs_a_grid_point(self, rng):

@@ -1,4 +1,4 @@
-"""Cached view workflows: source tokens, keys, compute-once, summaries, collectors, end-to-end views."""
+"""Cached view workflows: source tokens, keys, compute-once, summaries, end-to-end views."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from compute.bio.datasets import BIO_STIMULI
 from compute.config import Settings
 from compute.jobs import JobControl
 from compute.responses import ResponseSet
-from compute.workflows import (VIEW_OPTIONS, RunSettings, Source, compute_view, load_view, source_key,
-                               source_responses, unit_response_map, view_key, view_summary)
+from compute.sources import RunSettings, Source, source_key, source_responses
+from compute.workflows import VIEW_OPTIONS, compute_view, load_view, unit_response_map, view_key, view_summary
 
 N_UNITS, N_TIME = 24, 12
 
@@ -329,49 +329,6 @@ class TestSourceResponses:
         assert first.provenance["reconstructed"] is True
 
 
-# ---------------------------------------------------------------------------------------------- collectors
-class TestCollectors:
-    def test_accuracy_series(self, tmp_cache, settings, rng):
-        keys = {}
-        for name in ["A", "B"]:
-            source = Source("model", "fnn-random", name)
-            tmp_cache.put_responses(f"responses-{name}", tiny_set(rng, label=name))
-            tmp_cache.put(source_key(source, settings=settings), {}, {"responses_key": f"responses-{name}"})
-            keys[name] = compute_view("accuracy", source, cache=tmp_cache, settings=settings, windows=False)
-        series = workflows.accuracy_series(keys, cache=tmp_cache)
-        assert series["x"] == ["A", "B"] and series["chance"] == pytest.approx(1 / 6)
-        # separable classes: both decoders are perfect
-        assert series["series"]["logistic regression"] == [1.0, 1.0] and series["series"]["3-NN"] == [1.0, 1.0]
-        assert series["untrained"] is False and series["reconstructed"] is True
-
-    def test_accuracy_windows_reads_rows(self, tmp_cache):
-        planted = np.arange(2 * 5, dtype=float).reshape(2, 5)
-        tmp_cache.put("view-accuracy-planted", {"time": np.arange(5.0), "window_logistic": planted,
-                                                "window_logistic_sd": planted / 10, "window_knn": -planted},
-                      {"label": "x", "time_unit": "s", "chance": 0.1})
-        windows = workflows.accuracy_windows("view-accuracy-planted", cache=tmp_cache)
-        assert windows["chance"] == 0.1 and windows["x_title"] == "window boundary t (s)"
-        np.testing.assert_array_equal(windows["series"]["logistic, decreasing [t..end]"], planted[1])
-        np.testing.assert_array_equal(windows["series"]["3-NN, increasing [0..t]"], -planted[0])
-        np.testing.assert_array_equal(windows["errors"]["logistic, increasing [0..t]"], planted[0] / 10)
-
-    def test_tubularity_comparison(self, tmp_cache):
-        boots = {"retina": np.linspace(0.05, 0.07, 10), "Rec": np.linspace(0.2, 0.3, 10),
-                 "V1": np.linspace(0.01, 0.02, 10)}
-        keys = {}
-        for name, boot in boots.items():
-            keys[name] = f"view-tubularity-{name.lower()}"
-            tmp_cache.put(keys[name], {"s_tight_boot": boot, "s_cross_boot": boot / 100},
-                          {"s_tight": boot.mean(), "s_tight_se": 0.01, "s_cross": 1e-5, "s_cross_se": 1e-6,
-                           "reconstructed": name != "Rec"})
-        out = workflows.tubularity_comparison(keys, reference="retina", cache=tmp_cache)
-        assert out["names"] == ["retina", "Rec", "V1"] and out["unreliable_cross"] == ["retina", "V1"]
-        assert out["s_tight"] == pytest.approx([0.06, 0.25, 0.015])
-        assert out["p_tight"]["Rec"] < 1e-3 < 0.99 < out["p_tight"]["V1"]  # retina tighter than Rec, not V1
-        with pytest.raises(ValueError, match="reference 'bogus' is not one of the compared sources"):
-            workflows.tubularity_comparison(keys, reference="bogus", cache=tmp_cache)
-
-
 # ---------------------------------------------------------------------------------------------- end to end
 class TestViewsEndToEnd:
     def test_decoding(self, tmp_cache, settings, bio_source):
@@ -391,28 +348,6 @@ class TestViewsEndToEnd:
         assert meta["s_tight"] == pytest.approx(arrays["s_tight_boot"].mean()) and meta["s_tight"] > 0
         assert meta["stimuli"] == ["grat_W12", "grat_W2", "pos1dotflow_D2_bg"]
 
-    @pytest.mark.slow
-    def test_alignment_and_collectors(self, tmp_cache, data_dir, rng):
-        settings = Settings(cache_dir=tmp_cache.root, data_dir=Path(data_dir))
-        source = Source("model", "fnn-random", "A")
-        tmp_cache.put_responses("responses-A", tiny_set(rng, label="A", reconstructed=False))
-        tmp_cache.put(source_key(source, settings=settings), {}, {"responses_key": "responses-A"})
-        keys = {"A": {"V1": compute_view("alignment", source, cache=tmp_cache, settings=settings,
-                                         dataset="V1", methods=("rsa", "cca"))}, "B": {}}
-        arrays, meta = load_view(keys["A"]["V1"], cache=tmp_cache)
-        assert arrays["values"].shape == (2, 10) and arrays["per_time"].shape == (2, 10, N_TIME)
-        assert meta["methods"] == ["rsa", "cca"] and meta["reconstructed"] is True and meta["dsa_z"] is None
-        rsa = meta["scores"]["rsa"]
-        assert rsa["low"] <= rsa["mean"] <= rsa["high"]
-        assert meta["mean_alignment"] == pytest.approx(arrays["values"].mean(axis=1).mean())
-        series = workflows.alignment_series(keys, cache=tmp_cache)
-        assert series["modules"] == ["A", "B"] and set(series["scores"]["V1"]) == {"rsa", "cca"}
-        means = series["scores"]["V1"]["rsa"]["mean"]
-        assert means[0] == rsa["mean"] and np.isnan(means[1])
-        table = workflows.alignment_table_data(keys, cache=tmp_cache)
-        assert table["modules"] == ["A", "B"] and table["means"]["V1"][0] == meta["mean_alignment"]
-        assert np.isnan(table["means"]["V1"][1])
-
 
 # ---------------------------------------------------------------------------------------------- unit maps
 class TestUnitResponseMap:
@@ -426,9 +361,9 @@ class TestUnitResponseMap:
         assert out["unit"] == {"cell_type": "type2"} and out["label"] == "tiny"
 
     def test_errors(self, tmp_cache, settings, bio_source):
-        with pytest.raises(ValueError, match="unit_index 99 out of range 0..23"):
+        with pytest.raises(ValueError, match=r"unit_index must be an integer in 0..23 \(the units of tiny\); got 99"):
             unit_response_map(bio_source, 99, cache=tmp_cache, settings=settings)
-        with pytest.raises(TypeError, match="unit_index must be an int"):
+        with pytest.raises(TypeError, match="unit_index must be an integer >= 0; got 1.5"):
             unit_response_map(bio_source, 1.5, cache=tmp_cache, settings=settings)
         with pytest.raises(KeyError, match="not computed yet"):
             unit_response_map(Source("model", "fnn-random", "Rec"), 0, cache=tmp_cache, settings=settings)

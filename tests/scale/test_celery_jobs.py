@@ -36,7 +36,8 @@ def _outcome(web, key: str, job: str, timeout: float = JOB_TIMEOUT_S):
 def _view_key(web, module: str, view: str = "decoding") -> str:
     from compute.profiles import run_profile
     from compute.config import Settings
-    from compute.workflows import Source, view_key
+    from compute.sources import Source
+    from compute.workflows import view_key
 
     profile = run_profile()
     return view_key(view, Source.parse(f"model:conv3d-random:{module}"), run=profile.run,

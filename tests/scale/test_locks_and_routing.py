@@ -104,7 +104,7 @@ class TestRouting:
 
     def test_needs_extraction_only_for_an_uncached_model_module(self, ctx):
         from callbacks.celery_app import needs_extraction
-        from compute.workflows import Source, source_key
+        from compute.sources import Source, source_key
 
         model = {"page": "explore", "views": [{"view": "decoding", "source": "model:conv3d-random:Conv1"}]}
         bio = {"page": "explore", "views": [{"view": "decoding", "source": "bio:V1"}]}
