@@ -172,6 +172,8 @@ NOT_ENTRIES = {
                      "tubularity.TubularityResult", "tubularity.TubularityBootstrap", "tubularity.SensitivityGrid",
                      "tubularity.GroupComparison", "ian.IANKernel", "neural_matrix.PCAReduction",
                      "permuted_cp.PermutedCPResult", "tensor.EncodingTensor", "sampling.UnitSample",
+                     "views.View", "views.DecodingView", "views.AccuracyView", "views.TubularityView",
+                     "views.AlignmentView", "views.EncodingView",
                      "data.DataFile"], "result type"),
     # plumbing whose numbers come from code, not from users
     **dict.fromkeys(["cache.writer_is_gone", "jobs.JobControl", "jobs.console_control", "locks.RedisLocks",
