@@ -19,8 +19,11 @@ torch operation on its share of the cores; every restart's random start is drawn
 generator, so the result does not depend on ``n_jobs``.
 
 Stopping rule: the authors' L-BFGS-B settings (factr 1e-5, i.e. scipy ``ftol = factr * eps``; pgtol 1e-4;
-at most 1000 iterations). twinscope's objective is the authors' divided by ||X||^2 (so float32 suffices),
-and pgtol is applied to that normalised objective's projected gradient.
+at most 1000 iterations, 5000 evaluations; 5 correction pairs). The kernel works on X / ||X||, but L-BFGS-B
+is handed the authors' un-normalised objective and variables, so both tolerances apply where theirs do
+(pgtol on a normalised objective stops ||X||^(5/3) times earlier). The kernel runs in float64, as the
+authors' MATLAB code: in float32 the rounding of f (~1e-6 relative) ends the line search ("ABNORMAL")
+before pgtol is reached, after more evaluations than float64 needs to reach it.
 """
 
 from __future__ import annotations
@@ -208,7 +211,7 @@ class _Objective:
         self.n_dir = n_directions
         self.n_time = length // n_directions
         self.device = device
-        self.dtype = torch.float32 if dtype is None else dtype
+        self.dtype = torch.float64 if dtype is None else dtype
         self.norm = float(np.sqrt(np.sum(np.square(X, dtype=np.float64))))
         Xs = X / self.norm
         self.x_sq = float(np.sum(np.square(Xs)))   # ||P(X)||^2 for every shift: 1 up to rounding
@@ -324,18 +327,30 @@ def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
     return lambdas[order], A[:, order], B[:, order], C[:, order]
 
 
-#: The authors' L-BFGS-B settings (Becker's lbfgsb wrapper: factr 1e-5, pgtol 1e-4, maxIts 1000).
-FACTR, PGTOL, MAX_ITER = 1e-5, 1e-4, 1000
+#: The authors' L-BFGS-B settings (Becker's lbfgsb wrapper: factr 1e-5, pgtol 1e-4, maxIts 1000) and the
+#: wrapper's defaults they kept: 5 correction pairs (m), 5000 evaluations (maxTotalIts).
+FACTR, PGTOL, MAX_ITER, MEMORY, MAX_EVALUATIONS = 1e-5, 1e-4, 1000, 5, 5000
 
 
 def _restart(objective: _Objective, theta0: np.ndarray, max_iter: int, factr: float, pgtol: float,
              control: JobControl):
     """One L-BFGS-B run from ``theta0`` (cancellable every iteration): factors (of X / ||X||), shifts,
-    relative squared residual, iterations, evaluations."""
-    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
-                   options={"maxiter": max_iter, "ftol": factr * np.finfo(float).eps, "gtol": pgtol,
-                            "maxcor": 10}, callback=lambda _: control.check())
-    A, B, C = objective.factors(res.x)
+    relative squared residual, iterations, evaluations.
+
+    L-BFGS-B sees the authors' problem, 1/2 ||P(X) - Xhat||^2 of the un-normalised X in their variables
+    (theta * ||X||^(1/3), so that the model scales by ||X||), and ``theta0`` is a start in those units (their
+    unit-norm columns): pgtol and factr then stop where theirs do, while the kernel keeps working on X / ||X||.
+    """
+    scale = objective.norm ** (1.0 / 3.0)
+
+    def authors(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = objective(x / scale)
+        return objective.norm ** 2 * f, g * (objective.norm ** 2 / scale)
+
+    res = minimize(authors, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
+                   options={"maxiter": max_iter, "maxfun": MAX_EVALUATIONS, "ftol": factr * np.finfo(float).eps,
+                            "gtol": pgtol, "maxcor": MEMORY}, callback=lambda _: control.check())
+    A, B, C = objective.factors(res.x / scale)
     shifts, resid = objective.evaluate(A, B, C)
     return A, B, C, shifts, resid, int(res.nit), int(res.nfev)
 
@@ -417,7 +432,7 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     factr : float, default=1e-5
         L-BFGS-B relative-decrease tolerance in units of machine epsilon (scipy ``ftol = factr * eps``).
     pgtol : float, default=1e-4
-        L-BFGS-B projected-gradient tolerance, on the objective of X / ||X||.
+        L-BFGS-B projected-gradient tolerance, on the authors' un-normalised objective (see ``_restart``).
     n_jobs : int or None, default=None
         Restarts run at once (threads); None: one per available core. The result does not depend on it.
     control : JobControl or None
