@@ -217,20 +217,22 @@ class _Objective:
         self.x_sq = float(np.sum(np.square(Xs)))   # ||P(X)||^2 for every shift: 1 up to rounding
         # Fortran flattening (index = d + D * t) is a C-order (time, direction) view.
         self.X4 = torch.as_tensor(Xs, dtype=self.dtype, device=device).reshape(n, s, self.n_time, n_directions)
-        spec = np.fft.rfft(Xs.reshape(n * s, self.n_time, n_directions), axis=2)       # (NS, T, F)
-        # (F, 2T, NS): real then imaginary parts over time, blocks last (contiguous) for every product
-        self.Xf = torch.as_tensor(np.concatenate([spec.real, spec.imag], axis=1).transpose(2, 1, 0),
+        D = n_directions
+        d = np.arange(D)
+        # Frequency slots of the real DFT along directions, two real rows each: slot 0 pairs the two real
+        # frequencies 0 and D/2 (a zero row for odd D), slot f >= 1 is frequency f as (real, imaginary).
+        angle = 2 * np.pi * np.outer(np.arange(1, (D - 1) // 2 + 1), d) / D           # (F - 1, D)
+        real_pair = np.stack([np.ones(D), np.cos(np.pi * d) if D % 2 == 0 else np.zeros(D)])
+        dft = np.concatenate([real_pair[None], np.stack([np.cos(angle), -np.sin(angle)], axis=1)])  # (F, 2, D)
+        # the forward transform, and the phase of a roll by d (1 and (-1)^d in slot 0, e^{-2 pi i f d / D})
+        self.dft = torch.as_tensor(dft, dtype=self.dtype, device=device)
+        # real inverse DFT: x[d] = sum over slots and rows of coefficient * weight * dft[slot, row, d]
+        weight = np.r_[1.0, np.full(angle.shape[0], 2.0)] / D
+        self.inverse = torch.as_tensor(dft * weight[:, None, None], dtype=self.dtype, device=device)
+        # (F, 2T, NS): X's two coefficient rows over time per slot, blocks last (contiguous) for every product
+        spec = np.tensordot(dft, Xs.reshape(n * s, self.n_time, D), axes=([2], [2]))  # (F, 2, NS, T)
+        self.Xf = torch.as_tensor(spec.transpose(0, 1, 3, 2).reshape(dft.shape[0], 2 * self.n_time, n * s),
                                   dtype=self.dtype, device=device).contiguous()
-        d = np.arange(n_directions)
-        freq = np.arange(spec.shape[2])
-        angle = 2 * np.pi * np.outer(freq, d) / n_directions                          # (F, D)
-        weight = np.where((freq == 0) | (2 * freq == n_directions), 1.0, 2.0)[:, None] / n_directions
-        # real inverse DFT: x[d] = sum_f weight_f (Re z_f cos - Im z_f sin)(2 pi f d / D), as (F, 2, D)
-        self.inverse = torch.as_tensor(np.stack([weight * np.cos(angle), -weight * np.sin(angle)], axis=1),
-                                       dtype=self.dtype, device=device)
-        # forward real DFT e^{-2 pi i f d / D} as (F, 2, D): [cos, -sin]; also the phase of a roll by d
-        self.dft = torch.as_tensor(np.stack([np.cos(angle), -np.sin(angle)], axis=1), dtype=self.dtype,
-                                   device=device)
 
     def split(self, theta: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import torch
@@ -241,15 +243,21 @@ class _Objective:
         return (t[: n * r].reshape(n, r), t[n * r: (n + s) * r].reshape(s, r), t[(n + s) * r:].reshape(length, r))
 
     def _correlations(self, C: torch.Tensor) -> torch.Tensor:
-        """M of shape (F, 2, R, NS): real and imaginary parts of sum_t C^[t, f, r] conj(X^[b, t, f])."""
+        """M of shape (F, 2, R, NS): real and imaginary parts of sum_t C^[t, f, r] conj(X^[b, t, f]) per slot
+        (slot 0: the products at frequencies 0 and D/2)."""
         import torch
 
         r = self.rank
+        t = self.n_time
         # C^ (F, 2, T, R): the forward real DFT of every map factor along directions
-        spec = torch.einsum("fjd,tdr->fjtr", self.dft, C.reshape(self.n_time, self.n_dir, r))
+        spec = torch.einsum("fjd,tdr->fjtr", self.dft, C.reshape(t, self.n_dir, r))
         re, im = spec[:, 0].transpose(1, 2), spec[:, 1].transpose(1, 2)                 # (F, R, T)
-        # Re M = a.c + b.d, Im M = a.d - b.c with X^ = a + ib, C^ = c + id: one (2R, 2T) block per frequency
+        # Re M = a.c + b.d, Im M = a.d - b.c with X^ = a + ib, C^ = c + id: one (2R, 2T) block per slot;
+        # slot 0's two real frequencies do not mix: a0.c0 and a_{D/2}.c_{D/2}
         left = torch.cat([torch.cat([re, im], dim=2), torch.cat([im, -re], dim=2)], dim=1)   # (F, 2R, 2T)
+        left[0, :r, t:] = 0.0
+        left[0, r:, :t] = 0.0
+        left[0, r:, t:] = im[0]
         return torch.bmm(left, self.Xf).reshape(-1, 2, r, self.Xf.shape[2])
 
     def best_shifts(self, krT: torch.Tensor, M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,6 +289,7 @@ class _Objective:
         t = self.n_time
         re = y[:, :t, :r] - y[:, t:, r:]
         im = y[:, :t, r:] + y[:, t:, :r]
+        re[0], im[0] = y[0, :t, :r], y[0, t:, r:]                                   # slot 0: both real
         data_c = torch.einsum("fjd,fjtr->tdr", self.inverse, torch.stack([re, im], dim=1)).reshape(length, r)
         grad = torch.cat([(A @ (gB * gC) - (W * B.T[:, None, :]).sum(2).T).reshape(-1),
                           (B @ (gA * gC) - (W * A.T[:, :, None]).sum(1).T).reshape(-1),
