@@ -263,7 +263,9 @@ class _Objective:
     def best_shifts(self, krT: torch.Tensor, M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Best shift of every block and its inner product <Xhat, roll_k X>, each (NS,), from the Khatri-Rao
         rows krT (R, NS) and ``_correlations``."""
-        q = (M * krT).sum(2)                                                    # (F, 2, NS) model spectrum
+        q = M[:, :, 0] * krT[0]                                                 # (F, 2, NS) model spectrum
+        for r in range(1, krT.shape[0]):    # a loop of fused multiply-adds: no (F, 2, R, NS) temporary
+            q.addcmul_(M[:, :, r], krT[r])
         cross = self.inverse.reshape(-1, self.n_dir).T @ q.reshape(-1, q.shape[2])   # (D, NS): the 8 products
         best, k = cross.max(dim=0)
         return k, best
@@ -281,7 +283,12 @@ class _Objective:
         xhat_sq = float((gA.double() * gB.double() * gC.double()).sum())
         f = 0.5 * self.x_sq - float(best.sum(dtype=torch.float64)) + 0.5 * xhat_sq
         # W[r, b] = <roll_k(b) X[b], C_r>: the inverse DFT of M at each block's own shift
-        W = (M * self.inverse[:, :, k][:, :, None, :]).sum((0, 1)).reshape(r, n, s)
+        at_k = self.inverse[:, :, k]                                               # (F, 2, NS)
+        W = M[0, 0] * at_k[0, 0]
+        for slot, row in np.ndindex(*at_k.shape[:2]):
+            if slot or row:
+                W.addcmul_(M[slot, row], at_k[slot, row])
+        W = W.reshape(r, n, s)
         # sum_b kr[b] roll_k(b) X[b] in the frequency domain: X^ e^{-2 pi i f k / D} weighted by kr
         ph = self.dft[:, :, k]                                                   # (F, 2, NS)
         z = (ph[:, :, None, :] * krT).reshape(ph.shape[0], 2 * r, -1)               # (F, 2R, NS)
