@@ -383,8 +383,10 @@ def _run_restarts(objective: _Objective, starts: list[np.ndarray], *, n_jobs: in
                   pgtol: float, control: JobControl, label: str) -> list[tuple]:
     """Every restart of one objective, ``n_jobs`` at a time in threads, results in the order of ``starts``.
 
-    torch releases the GIL in its kernels, so threads share the cores; each gets cores / n_jobs torch
-    threads and BLAS (used by SciPy's L-BFGS-B on vectors, scipy/scipy#22438) one thread.
+    torch releases the GIL in its kernels, so threads share the cores. On CPU every restart runs its torch
+    operations on one thread, as BLAS (used by SciPy's L-BFGS-B on vectors, scipy/scipy#22438): the kernel's
+    products are too small for intra-op threads, which made an evaluation 4-8x slower on 2 cores (one restart
+    at a time with 2 torch threads against 2 restarts at a time with one each; bench_encoding.py).
     """
     import torch
 
@@ -393,7 +395,7 @@ def _run_restarts(objective: _Objective, starts: list[np.ndarray], *, n_jobs: in
     before = torch.get_num_threads()
     results: list[tuple | None] = [None] * n
     with threadpool_limits(limits=1, user_api="blas"):
-        torch.set_num_threads(max(1, before // n_jobs) if objective.device.type == "cpu" else before)
+        torch.set_num_threads(1 if objective.device.type == "cpu" else before)
         try:
             with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 futures = {pool.submit(_restart, objective, theta0, max_iter, factr, pgtol, control): i
