@@ -13,9 +13,9 @@ optimised with L-BFGS-B (lower bound 0) from random uniform starts; the restart 
 
 The objective and gradient are one vectorised torch kernel in the frequency domain of the direction axis
 (a circular shift is a phase there): the 8 inner products of every block and the A / B gradients come from
-one batched product over the 5 real-DFT frequencies, the C gradient from one more, so neither the model
-tensor nor the shifted data is formed and the same code runs on a GPU. Restarts run in parallel threads (``n_jobs``), each
-torch operation on its share of the cores; every restart's random start is drawn up front from the one
+one batched product over the real DFT's frequencies, the C gradient from one more, so neither the model
+tensor nor the shifted data is formed and the same code runs on a GPU. Restarts run in parallel threads
+(``n_jobs``), one torch thread each on CPU; every restart's random start is drawn up front from the one
 generator, so the result does not depend on ``n_jobs``.
 
 Stopping rule: the authors' L-BFGS-B settings (factr 1e-5, i.e. scipy ``ftol = factr * eps``; pgtol 1e-4;

@@ -106,7 +106,7 @@ class TestObjective:
         import torch
 
         _, obj64, theta = self.make(rng)
-        obj32 = pcp._Objective(obj64.X4.numpy().reshape(obj64.shape), 2, 8, torch.device("cpu"))
+        obj32 = pcp._Objective(obj64.X4.numpy().reshape(obj64.shape), 2, 8, torch.device("cpu"), dtype=torch.float32)
         f64, g64 = obj64(theta)
         f32, g32 = obj32(theta)
         assert f32 == pytest.approx(f64, rel=1e-5)
