@@ -165,7 +165,8 @@ def load() -> str:
 
 
 def per_evaluation(modules: dict, X: np.ndarray, rank: int, threads: int) -> None:
-    """Time of one objective + gradient evaluation, paired and alternating (median of 7 rounds of 5)."""
+    """Time of one objective + gradient evaluation, paired and alternating (median of 7 rounds of 5); with
+    more than one torch thread too, to show why a restart runs on one (``permuted_cp._run_restarts``)."""
     import torch
 
     kernels = {name: m._Objective(X, rank, 8, torch.device("cpu")) for name, m in modules.items()}
