@@ -9,11 +9,12 @@
    decomposition.
 4. --rank-scan: ranks 2..30 x 20 restarts at V1 size (goal <= 1 h); without it the scan time is
    extrapolated from one timed restart at ranks 5, 17 and 30.
-5. speed (issue 16 item 3), on a 2000-unit model-like module (optSF tensor 2000 x 6 x 296, rank 9 = Rec):
-   time per objective evaluation, v1 kernel (commit 1862493, read with ``git show``) against the current
-   one, paired and alternating; time per restart and evaluations per restart, v1 code (sequential, its
-   ftol 1e-7) against the current code (authors' tolerances, restarts in parallel); then the whole encoding
-   manifold with the v2 defaults (50 restarts, IAN by linear program; goal <= 120 s on 2 cores).
+5. speed (issue 16 item 3), on a 2000-unit model-like module (optSF tensor 2000 x 6 x 296, rank 9 = Rec),
+   the code before this round (``BEFORE_COMMIT``, read with ``git show``) against the current one, paired and
+   alternating: time per objective evaluation; time per restart, evaluations per restart and time per
+   evaluation (restarts in parallel); time per IAN scale LP on the same LPs; then the whole encoding manifold
+   with the v2 defaults (50 restarts, IAN by linear program; goal <= 120 s on 2 cores) and its time per stage.
+   The load average is printed beside each number: on a shared machine compare the ratios.
 
 Usage: python benchmarks/bench_encoding.py [--restarts 20] [--rank-scan] [--threads 2] [--only speed]
 """
@@ -21,7 +22,9 @@ Usage: python benchmarks/bench_encoding.py [--restarts 20] [--rank-scan] [--thre
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -140,74 +143,151 @@ def rank_scan(run: bool) -> None:
           "(goal <= 60 min)")
 
 
-V1_COMMIT = "1862493"
+BEFORE_COMMIT = "4cc6290"   # the code before the issue-16 encoding round (float32 Gram kernel, dual-simplex LP)
 
 
-def v1_permuted_cp():
-    """The permuted-CP module as of ``V1_COMMIT`` (before issue 16), loaded from git for the comparison."""
+def module_at(commit: str, path: str, name: str):
+    """A module of the package as of ``commit`` (read with ``git show``), for a paired comparison."""
     root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "show", f"{V1_COMMIT}:compute/encoding/permuted_cp.py"], cwd=root,
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "permuted_cp_v1.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("permuted_cp_v1", path)
+    source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True,
+                            check=True).stdout
+    file = Path(tempfile.mkdtemp()) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def speed(threads: int) -> None:
+def load() -> str:
+    return "load %.1f" % os.getloadavg()[0]
+
+
+def per_evaluation(modules: dict, X: np.ndarray, rank: int, threads: int) -> None:
+    """Time of one objective + gradient evaluation, paired and alternating (median of 7 rounds of 5); with
+    more than one torch thread too, to show why a restart runs on one (``permuted_cp._run_restarts``)."""
     import torch
-    from _module_like import module_like
 
-    from compute.encoding.manifold import encoding_manifold
-    from compute.encoding.tensor import encoding_tensor
-
-    current = importlib.import_module("compute.encoding.permuted_cp")  # the package re-exports a function
-    old = v1_permuted_cp()
-    rs = module_like(2000, seed=3)
-    X = encoding_tensor(rs).tensor
-    rank = 9
-    objectives = {"v1": old._Objective(X, rank, 8, torch.device("cpu")),
-                  "v2": current._Objective(X, rank, 8, torch.device("cpu"))}
-    theta = current._random_start(objectives["v2"].shape, rank, np.random.default_rng(0))
-    f = {name: obj(theta)[0] for name, obj in objectives.items()}
-    print(f"[speed] tensor {X.shape}, rank {rank}; f v1 {f['v1']:.7f} vs v2 {f['v2']:.7f}")
+    kernels = {name: m._Objective(X, rank, 8, torch.device("cpu")) for name, m in modules.items()}
+    # the same precision: the kernel before, run in float64 as the kernel after is
+    kernels["before64"] = modules["before"]._Objective(X, rank, 8, torch.device("cpu"), dtype=torch.float64)
+    theta = modules["after"]._random_start(kernels["after"].shape, rank, np.random.default_rng(0))
+    f = {name: k(theta)[0] for name, k in kernels.items()}
+    print(f"[speed] tensor {X.shape}, rank {rank}: f before {f['before']:.9f} (float32), before in float64 "
+          f"{f['before64']:.9f}, after {f['after']:.9f} (float64)")
     for n_threads in sorted({1, threads}):
         torch.set_num_threads(n_threads)
-        times = {name: [] for name in objectives}
-        for _ in range(7):                                  # paired, alternating
-            for name, obj in objectives.items():
+        times = {name: [] for name in kernels}
+        for _ in range(7):
+            for name, kernel in kernels.items():
                 start = time.perf_counter()
                 for _ in range(5):
-                    obj(theta)
+                    kernel(theta)
                 times[name].append((time.perf_counter() - start) / 5 * 1000)
         med = {name: float(np.median(v)) for name, v in times.items()}
-        print(f"  per evaluation, {n_threads} torch thread(s): v1 {med['v1']:.1f} ms, v2 {med['v2']:.1f} ms "
-              f"(median of 7 alternating rounds; v1 / v2 = {med['v1'] / med['v2']:.2f})")
+        print(f"  per evaluation, {n_threads} torch thread(s): before {med['before']:.1f} ms (float32), "
+              f"{med['before64']:.1f} ms (float64), after {med['after']:.1f} ms (before / after = "
+              f"{med['before'] / med['after']:.2f}, in float64 {med['before64'] / med['after']:.2f}; {load()})")
     torch.set_num_threads(threads)
-    n = 2 * threads
-    runs = {}
-    for name in ("v1", "v2", "v1 again", "v2 again"):      # alternating
-        if name.startswith("v1"):
-            result, wall, _ = timed(old.permuted_cp, X, rank, n_restarts=n, random_state=0)
-            evals = None
-        else:
-            result, wall, _ = timed(current.permuted_cp, X, rank, n_restarts=n, random_state=0, n_jobs=threads)
-            evals = result.n_evaluations
-        runs[name] = (wall, result, evals)
-        extra = "" if evals is None else f", {evals.mean():.0f} evaluations per restart"
-        print(f"  {name}: {n} restarts in {wall:.1f} s wall = {wall / n:.2f} s per restart{extra}; "
-              f"best error {result.error:.4f} (errors {np.round(result.restart_errors, 4).tolist()})")
-    ratio = (runs["v1"][0] + runs["v1 again"][0]) / (runs["v2"][0] + runs["v2 again"][0])
-    print(f"  per restart v1 / v2 = {ratio:.2f} (v1: sequential, ftol 1e-7; v2: {threads} restarts at once, "
-          "factr 1e-5, pgtol 1e-4)")
-    manifold, wall, cpu = timed(encoding_manifold, rs, rank=rank)
-    d = manifold.diagnostics
+
+
+def per_restart(modules: dict, X: np.ndarray, rank: int, threads: int, n: int) -> None:
+    """n restarts of each version, twice, alternating: s per restart, evaluations, s per evaluation."""
+    walls = {"before": 0.0, "after": 0.0}
+    for name in ("before", "after", "before", "after"):
+        result, wall, cpu = timed(modules[name].permuted_cp, X, rank, n_restarts=n, random_state=0, n_jobs=threads)
+        walls[name] += wall
+        evals = result.n_evaluations
+        print(f"  {name}: {n} restarts ({threads} at once) in {wall:.1f} s wall, {cpu:.1f} s CPU = {wall / n:.2f} s "
+              f"per restart, {evals.mean():.0f} evaluations per restart, {1000 * wall / evals.sum() * threads:.1f} ms "
+              f"wall per evaluation per worker; best error {result.error:.5f} ({load()})")
+    print(f"  per restart before / after = {walls['before'] / walls['after']:.2f} (before: normalised objective, "
+          "float32, m = 10; after: the authors' objective and criteria, float64, m = 5)")
+
+
+def per_lp(modules: dict, points: np.ndarray) -> None:
+    """The IAN scale LPs of the first iteration, solved by both versions' lp_scales, alternating."""
+    ian = modules["after"]
+    captured = []
+    real = ian.lp_scales
+    ian.lp_scales = lambda *args, **kwargs: captured.append((args, kwargs)) or real(*args, **kwargs)
+    try:
+        ian.ian_kernel(points, objective="lp", max_iter=1)
+    finally:
+        ian.lp_scales = real
+    times = {"before": [], "after": []}
+    same = True
+    for args, kwargs in captured:
+        out = {}
+        for name in ("before", "after"):
+            start = time.process_time()
+            out[name] = modules[name].lp_scales(*args, **kwargs)
+            times[name].append(time.process_time() - start)
+        same &= bool(np.allclose(out["before"], out["after"], rtol=0, atol=1e-9))
+    b, a = np.median(times["before"]), np.median(times["after"])
+    print(f"  IAN LP ({points.shape[0]} points, {len(captured)} LPs): before {b:.2f} s CPU, after {a:.2f} s CPU per LP "
+          f"(before / after = {b / a:.2f}; same scales: {same}; {load()})")
+
+
+class StageTimer:
+    """Wall and CPU time of each pipeline stage, by wrapping the functions ``compute.encoding.manifold`` calls."""
+
+    STAGES = ("encoding_tensor", "permuted_cp", "neural_matrix", "reduce_pca", "nearest_neighbour_outliers",
+              "ian_kernel", "diffusion_map", "hdbscan_clusters", "clusteredness")
+
+    def __init__(self, module) -> None:
+        self.module, self.times, self.saved = module, {}, {}
+
+    def __enter__(self):
+        for name in self.STAGES:
+            self.saved[name] = fn = getattr(self.module, name)
+            setattr(self.module, name, self._wrap(name, fn))
+        return self
+
+    def _wrap(self, name, fn):
+        def wrapper(*args, **kwargs):
+            out, wall, cpu = timed(fn, *args, **kwargs)
+            self.times[name] = (wall, cpu)
+            return out
+        return wrapper
+
+    def __exit__(self, *exc) -> None:
+        for name, fn in self.saved.items():
+            setattr(self.module, name, fn)
+
+    def table(self) -> str:
+        total = sum(w for w, _ in self.times.values())
+        return "\n".join(f"    {name:28s} {w:7.1f} s wall {c:7.1f} s CPU {100 * w / total:5.1f} %"
+                         for name, (w, c) in self.times.items())
+
+
+def speed(threads: int, restarts: int) -> None:
+    from _module_like import module_like
+
+    from compute.encoding import manifold
+    from compute.encoding.neural_matrix import neural_matrix, reduce_pca
+    from compute.encoding.tensor import encoding_tensor
+
+    modules = {"before": module_at(BEFORE_COMMIT, "compute/encoding/permuted_cp.py", "permuted_cp_before"),
+               "after": importlib.import_module("compute.encoding.permuted_cp")}
+    rs = module_like(2000, seed=3)
+    tensor = encoding_tensor(rs)
+    rank = 9
+    per_evaluation(modules, tensor.tensor, rank, threads)
+    per_restart(modules, tensor.tensor, rank, threads, restarts)
+    cp = modules["after"].permuted_cp(tensor.tensor, rank, n_restarts=1, random_state=0)
+    red = reduce_pca(neural_matrix(tensor.full, cp, significant=tensor.significant).coords)
+    _, removed = manifold.nearest_neighbour_outliers(red.points, k_far=3, k_near=10)
+    per_lp({"before": module_at(BEFORE_COMMIT, "compute/encoding/ian.py", "ian_before"),
+            "after": importlib.import_module("compute.encoding.ian")}, red.points[~removed])
+    with StageTimer(manifold) as stages:
+        result, wall, cpu = timed(manifold.encoding_manifold, rs, rank=rank)
+    d = result.diagnostics
     print(f"[speed] encoding manifold of 2000 units with the v2 defaults ({d['n_restarts']} restarts, IAN "
           f"{d['ian_objective']}, outliers {d['k_far']} + {d['k_near']}): {wall:.1f} s wall, {cpu:.1f} s CPU "
-          f"(goal <= 120 s on 2 cores); fit {d['fit']:.4f}")
+          f"(goal <= 120 s on 2 cores; {load()}); fit {d['fit']:.4f}, {d['ian_iterations']} IAN iterations")
+    print(stages.table())
 
 
 def main(argv: list[str]) -> int:
@@ -216,13 +296,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rank-scan", action="store_true", help="run the full rank scan (long)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     parser.add_argument("--only", choices=("recovery", "restart", "embedding", "scan", "speed"), default=None)
+    parser.add_argument("--speed-restarts", type=int, default=4, help="restarts per version in the speed section (4)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
     steps = {"recovery": lambda: recovery(args.restarts), "restart": restart_timing, "embedding": embedding_2000,
-             "scan": lambda: rank_scan(args.rank_scan), "speed": lambda: speed(args.threads)}
+             "scan": lambda: rank_scan(args.rank_scan), "speed": lambda: speed(args.threads, args.speed_restarts)}
     for name, step in steps.items():
         if args.only in (None, name):
             step()

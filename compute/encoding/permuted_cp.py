@@ -11,16 +11,19 @@ over non-negative A (N, R), B (S, R), C (L, R), where roll_k circularly shifts t
 gradient evaluation as the argmax of the 8 inner products <Xhat[n,s], roll_k X[n,s]>, and the factors are
 optimised with L-BFGS-B (lower bound 0) from random uniform starts; the restart with the lowest error is kept.
 
-The objective and gradient are one vectorised torch kernel: the 8 inner products of every block come from
-one batched product (each block's 8 x 8 direction Gram matrix, summed along its circulant diagonals), the
-shifted tensor from one row gather out of the 8 pre-rolled copies of X, and the gradient from two matrix
-products (MTTKRP), so the same code runs on a GPU. Restarts run in parallel threads (``n_jobs``), each
-torch operation on its share of the cores; every restart's random start is drawn up front from the one
+The objective and gradient are one vectorised torch kernel in the frequency domain of the direction axis
+(a circular shift is a phase there): the 8 inner products of every block and the A / B gradients come from
+one batched product over the real DFT's frequencies, the C gradient from one more, so neither the model
+tensor nor the shifted data is formed and the same code runs on a GPU. Restarts run in parallel threads
+(``n_jobs``), one torch thread each on CPU; every restart's random start is drawn up front from the one
 generator, so the result does not depend on ``n_jobs``.
 
 Stopping rule: the authors' L-BFGS-B settings (factr 1e-5, i.e. scipy ``ftol = factr * eps``; pgtol 1e-4;
-at most 1000 iterations). twinscope's objective is the authors' divided by ||X||^2 (so float32 suffices),
-and pgtol is applied to that normalised objective's projected gradient.
+at most 1000 iterations, 5000 evaluations; 5 correction pairs). The kernel works on X / ||X||, but L-BFGS-B
+is handed the authors' un-normalised objective and variables, so both tolerances apply where theirs do
+(pgtol on a normalised objective stops ||X||^(5/3) times earlier). The kernel runs in float64, as the
+authors' MATLAB code: in float32 the rounding of f (~1e-6 relative) ends the line search ("ABNORMAL")
+before pgtol is reached, after more evaluations than float64 needs to reach it.
 """
 
 from __future__ import annotations
@@ -183,11 +186,17 @@ def _check_rank(rank, X: np.ndarray) -> int:
 class _Objective:
     """f(theta) and its gradient for the permuted CP model of X / ||X||, on torch tensors.
 
-    theta = [vec(A); vec(B); vec(C)] (row-major) as one float64 numpy vector, the layout L-BFGS-B sees.
-    X is scaled to unit norm, so f = 1/2 ||P(X) - Xhat||^2 / ||X||^2 = (1 - fit) / 2 whatever the data's
-    scale. f is assembled in float64 as 1/2 ||X||^2 - sum of the blocks' best inner products + 1/2 ||Xhat||^2
-    (the last from the R x R factor Gram matrices), so no residual tensor is formed; the per-block inner
-    products are float32 sums of 8T terms, which keeps f accurate to ~1e-7 relative.
+    theta = [vec(A); vec(B); vec(C)] (row-major) as one float64 numpy vector. X is scaled to unit norm, so
+    f = 1/2 ||P(X) - Xhat||^2 / ||X||^2 = (1 - fit) / 2 whatever the data's scale. f is assembled in float64
+    as 1/2 ||X||^2 - sum of the blocks' best inner products + 1/2 ||Xhat||^2 (the last from the R x R factor
+    Gram matrices), so neither Xhat nor the shifted tensor is formed.
+
+    The 8 shifts of a block are a circular correlation along directions, so the kernel works on the real
+    DFT of X along directions (computed once): P[b, k, r] = <roll_k X[b], C_r> is the inverse DFT over
+    frequencies of M[b, f, r] = sum_t C^[t, f, r] conj(X^[b, t, f]), one batched product over the 5
+    frequencies (each over T, not 8T, terms); the inner products with the model and the rows of the A and B
+    gradients are contractions of M with the Khatri-Rao rows, and the C gradient's data term
+    sum_b kr[b] roll_k(b) X[b] is one more batched product in the frequency domain (the roll a phase).
     """
 
     def __init__(self, X: np.ndarray, rank: int, n_directions: int, device: torch.device,
@@ -200,21 +209,28 @@ class _Objective:
         self.n_dir = n_directions
         self.n_time = length // n_directions
         self.device = device
-        self.dtype = torch.float32 if dtype is None else dtype
+        self.dtype = torch.float64 if dtype is None else dtype
         self.norm = float(np.sqrt(np.sum(np.square(X, dtype=np.float64))))
+        Xs = X / self.norm
+        self.x_sq = float(np.sum(np.square(Xs)))   # ||P(X)||^2 for every shift: 1 up to rounding
         # Fortran flattening (index = d + D * t) is a C-order (time, direction) view.
-        self.X4 = torch.as_tensor(X / self.norm, dtype=self.dtype, device=device).reshape(
-            n, s, self.n_time, n_directions)
-        self.x_sq = float((self.X4.double() ** 2).sum())  # ||P(X)||^2 for every shift: 1 up to rounding
-        d = torch.arange(n_directions, device=device)
-        # rolled[d] = X[(d - k) mod D]
-        roll_index = (d[None, :] - d[:, None]) % n_directions                    # (D_shift, D)
-        # <Xhat, roll_k X> = sum_d M[d, (d - k) mod D] with M = Xhat^T X per block: flat indices (D_shift, D)
-        self.cross_index = (d[None, :] * n_directions + roll_index).reshape(-1)
-        # The 8 rolled copies of X as rows (k * N * S + block, L): P(X) is then one contiguous row gather.
-        self.X_rolled = torch.stack([self.X4[..., roll_index[k]] for k in range(n_directions)]).reshape(
-            n_directions * n * s, length)
-        self.block = torch.arange(n * s, device=device)
+        self.X4 = torch.as_tensor(Xs, dtype=self.dtype, device=device).reshape(n, s, self.n_time, n_directions)
+        D = n_directions
+        d = np.arange(D)
+        # Frequency slots of the real DFT along directions, two real rows each: slot 0 pairs the two real
+        # frequencies 0 and D/2 (a zero row for odd D), slot f >= 1 is frequency f as (real, imaginary).
+        angle = 2 * np.pi * np.outer(np.arange(1, (D - 1) // 2 + 1), d) / D           # (F - 1, D)
+        real_pair = np.stack([np.ones(D), np.cos(np.pi * d) if D % 2 == 0 else np.zeros(D)])
+        dft = np.concatenate([real_pair[None], np.stack([np.cos(angle), -np.sin(angle)], axis=1)])  # (F, 2, D)
+        # the forward transform, and the phase of a roll by d (1 and (-1)^d in slot 0, e^{-2 pi i f d / D})
+        self.dft = torch.as_tensor(dft, dtype=self.dtype, device=device)
+        # real inverse DFT: x[d] = sum over slots and rows of coefficient * weight * dft[slot, row, d]
+        weight = np.r_[1.0, np.full(angle.shape[0], 2.0)] / D
+        self.inverse = torch.as_tensor(dft * weight[:, None, None], dtype=self.dtype, device=device)
+        # (F, 2T, NS): X's two coefficient rows over time per slot, blocks last (contiguous) for every product
+        spec = np.tensordot(dft, Xs.reshape(n * s, self.n_time, D), axes=([2], [2]))  # (F, 2, NS, T)
+        self.Xf = torch.as_tensor(spec.transpose(0, 1, 3, 2).reshape(dft.shape[0], 2 * self.n_time, n * s),
+                                  dtype=self.dtype, device=device).contiguous()
 
     def split(self, theta: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import torch
@@ -224,50 +240,82 @@ class _Objective:
         t = torch.as_tensor(theta, dtype=self.dtype, device=self.device)
         return (t[: n * r].reshape(n, r), t[n * r: (n + s) * r].reshape(s, r), t[(n + s) * r:].reshape(length, r))
 
-    def best_shifts(self, xhat4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best shift of every block and its inner product <Xhat, roll_k X>, each (N, S)."""
+    def _correlations(self, C: torch.Tensor) -> torch.Tensor:
+        """M of shape (F, 2, R, NS): real and imaginary parts of sum_t C^[t, f, r] conj(X^[b, t, f]) per slot
+        (slot 0: the products at frequencies 0 and D/2)."""
         import torch
 
-        n, s = self.shape[:2]
-        gram = torch.einsum("nstd,nste->nsde", xhat4, self.X4).reshape(n, s, -1)
-        cross = gram[:, :, self.cross_index].reshape(n, s, self.n_dir, self.n_dir).sum(-1)
-        best, k = cross.max(dim=-1)
-        return k, best
+        r = self.rank
+        t = self.n_time
+        # C^ (F, 2, T, R): the forward real DFT of every map factor along directions
+        spec = torch.einsum("fjd,tdr->fjtr", self.dft, C.reshape(t, self.n_dir, r))
+        re, im = spec[:, 0].transpose(1, 2), spec[:, 1].transpose(1, 2)                 # (F, R, T)
+        # Re M = a.c + b.d, Im M = a.d - b.c with X^ = a + ib, C^ = c + id: one (2R, 2T) block per slot;
+        # slot 0's two real frequencies do not mix: a0.c0 and a_{D/2}.c_{D/2}
+        left = torch.cat([torch.cat([re, im], dim=2), torch.cat([im, -re], dim=2)], dim=1)   # (F, 2R, 2T)
+        left[0, :r, t:] = 0.0
+        left[0, r:, :t] = 0.0
+        left[0, r:, t:] = im[0]
+        return torch.bmm(left, self.Xf).reshape(-1, 2, r, self.Xf.shape[2])
 
-    def shifted(self, k: torch.Tensor) -> torch.Tensor:
-        """P(X): every block rolled by its shift, shape (N * S, L) (row = n * S + s)."""
-        return self.X_rolled.index_select(0, k.reshape(-1) * self.block.numel() + self.block)
+    def best_shifts(self, krT: torch.Tensor, M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best shift of every block and its inner product <Xhat, roll_k X>, each (NS,), from the Khatri-Rao
+        rows krT (R, NS) and ``_correlations``."""
+        q = M[:, :, 0] * krT[0]                                                 # (F, 2, NS) model spectrum
+        for r in range(1, krT.shape[0]):    # a loop of fused multiply-adds: no (F, 2, R, NS) temporary
+            q.addcmul_(M[:, :, r], krT[r])
+        cross = self.inverse.reshape(-1, self.n_dir).T @ q.reshape(-1, q.shape[2])   # (D, NS): the 8 products
+        best, k = cross.max(dim=0)
+        return k, best
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         import torch
 
         n, s, length = self.shape
+        r = self.rank
         A, B, C = self.split(theta)
-        kr = (A[:, None, :] * B[None, :, :]).reshape(n * s, self.rank)  # Khatri-Rao, row = n * S + s
-        xhat = kr @ C.T
-        k, best = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
-        shifted = self.shifted(k)
+        krT = (A.T[:, :, None] * B.T[:, None, :]).reshape(r, n * s)  # Khatri-Rao, column = n * S + s
+        M = self._correlations(C)
+        k, best = self.best_shifts(krT, M)
         gA, gB, gC = A.T @ A, B.T @ B, C.T @ C
         xhat_sq = float((gA.double() * gB.double() * gC.double()).sum())
         f = 0.5 * self.x_sq - float(best.sum(dtype=torch.float64)) + 0.5 * xhat_sq
-        # gradient of 1/2 ||P(X) - Xhat||^2: the model's part from the Gram matrices, minus P(X)'s MTTKRPs
-        W = (shifted @ C).reshape(n, s, self.rank)
-        grad = torch.cat([(A @ (gB * gC) - (W * B[None]).sum(1)).reshape(-1),
-                          (B @ (gA * gC) - (W * A[:, None]).sum(0)).reshape(-1),
-                          (C @ (gA * gB) - shifted.T @ kr).reshape(-1)])
+        # W[r, b] = <roll_k(b) X[b], C_r>: the inverse DFT of M at each block's own shift
+        at_k = self.inverse[:, :, k]                                               # (F, 2, NS)
+        W = M[0, 0] * at_k[0, 0]
+        for slot, row in np.ndindex(*at_k.shape[:2]):
+            if slot or row:
+                W.addcmul_(M[slot, row], at_k[slot, row])
+        W = W.reshape(r, n, s)
+        # sum_b kr[b] roll_k(b) X[b] in the frequency domain: X^ e^{-2 pi i f k / D} weighted by kr
+        ph = self.dft[:, :, k]                                                   # (F, 2, NS)
+        z = (ph[:, :, None, :] * krT).reshape(ph.shape[0], 2 * r, -1)               # (F, 2R, NS)
+        y = torch.bmm(self.Xf, z.transpose(1, 2))                                  # (F, 2T, 2R)
+        t = self.n_time
+        re = y[:, :t, :r] - y[:, t:, r:]
+        im = y[:, :t, r:] + y[:, t:, :r]
+        re[0], im[0] = y[0, :t, :r], y[0, t:, r:]                                   # slot 0: both real
+        data_c = torch.einsum("fjd,fjtr->tdr", self.inverse, torch.stack([re, im], dim=1)).reshape(length, r)
+        grad = torch.cat([(A @ (gB * gC) - (W * B.T[:, None, :]).sum(2).T).reshape(-1),
+                          (B @ (gA * gC) - (W * A.T[:, :, None]).sum(1).T).reshape(-1),
+                          (C @ (gA * gB) - data_c).reshape(-1)])
         return f, grad.cpu().numpy().astype(np.float64)
 
     def evaluate(self, A: np.ndarray, B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, float]:
         """Shifts (N, S) and the relative squared residual ||P(X) - Xhat||^2 / ||X||^2 of factor
-        matrices of the scaled problem."""
+        matrices of the scaled problem (the residual formed explicitly, for an exact fit)."""
         import torch
 
         n, s, length = self.shape
         kr = torch.as_tensor(np.einsum("nr,sr->nsr", A, B).reshape(n * s, -1), dtype=self.dtype, device=self.device)
-        xhat = kr @ torch.as_tensor(C, dtype=self.dtype, device=self.device).T
-        k, _ = self.best_shifts(xhat.reshape(n, s, self.n_time, self.n_dir))
-        resid = xhat.sub_(self.shifted(k))
-        return k.cpu().numpy().astype(np.int64), float((resid * resid).sum())
+        Ct = torch.as_tensor(C, dtype=self.dtype, device=self.device)
+        k, _ = self.best_shifts(kr.T, self._correlations(Ct))
+        d = torch.arange(self.n_dir, device=self.device)
+        # rolled[d] = X[(d - k) mod D]
+        index = ((d[None, :] - k[:, None]) % self.n_dir).reshape(n, s, 1, self.n_dir)
+        shifted = torch.gather(self.X4, 3, index.expand(n, s, self.n_time, self.n_dir)).reshape(n * s, length)
+        resid = (kr @ Ct.T).sub_(shifted)
+        return k.reshape(n, s).cpu().numpy().astype(np.int64), float((resid * resid).sum())
 
     def factors(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Factor matrices of the scaled problem as float64 numpy arrays."""
@@ -293,18 +341,30 @@ def _normalise(A: np.ndarray, B: np.ndarray, C: np.ndarray):
     return lambdas[order], A[:, order], B[:, order], C[:, order]
 
 
-#: The authors' L-BFGS-B settings (Becker's lbfgsb wrapper: factr 1e-5, pgtol 1e-4, maxIts 1000).
-FACTR, PGTOL, MAX_ITER = 1e-5, 1e-4, 1000
+#: The authors' L-BFGS-B settings (Becker's lbfgsb wrapper: factr 1e-5, pgtol 1e-4, maxIts 1000) and the
+#: wrapper's defaults they kept: 5 correction pairs (m), 5000 evaluations (maxTotalIts).
+FACTR, PGTOL, MAX_ITER, MEMORY, MAX_EVALUATIONS = 1e-5, 1e-4, 1000, 5, 5000
 
 
 def _restart(objective: _Objective, theta0: np.ndarray, max_iter: int, factr: float, pgtol: float,
              control: JobControl):
     """One L-BFGS-B run from ``theta0`` (cancellable every iteration): factors (of X / ||X||), shifts,
-    relative squared residual, iterations, evaluations."""
-    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
-                   options={"maxiter": max_iter, "ftol": factr * np.finfo(float).eps, "gtol": pgtol,
-                            "maxcor": 10}, callback=lambda _: control.check())
-    A, B, C = objective.factors(res.x)
+    relative squared residual, iterations, evaluations.
+
+    L-BFGS-B sees the authors' problem, 1/2 ||P(X) - Xhat||^2 of the un-normalised X in their variables
+    (theta * ||X||^(1/3), so that the model scales by ||X||), and ``theta0`` is a start in those units (their
+    unit-norm columns): pgtol and factr then stop where theirs do, while the kernel keeps working on X / ||X||.
+    """
+    scale = objective.norm ** (1.0 / 3.0)
+
+    def authors(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = objective(x / scale)
+        return objective.norm ** 2 * f, g * (objective.norm ** 2 / scale)
+
+    res = minimize(authors, theta0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * theta0.size,
+                   options={"maxiter": max_iter, "maxfun": MAX_EVALUATIONS, "ftol": factr * np.finfo(float).eps,
+                            "gtol": pgtol, "maxcor": MEMORY}, callback=lambda _: control.check())
+    A, B, C = objective.factors(res.x / scale)
     shifts, resid = objective.evaluate(A, B, C)
     return A, B, C, shifts, resid, int(res.nit), int(res.nfev)
 
@@ -319,8 +379,10 @@ def _run_restarts(objective: _Objective, starts: list[np.ndarray], *, n_jobs: in
                   pgtol: float, control: JobControl, label: str) -> list[tuple]:
     """Every restart of one objective, ``n_jobs`` at a time in threads, results in the order of ``starts``.
 
-    torch releases the GIL in its kernels, so threads share the cores; each gets cores / n_jobs torch
-    threads and BLAS (used by SciPy's L-BFGS-B on vectors, scipy/scipy#22438) one thread.
+    torch releases the GIL in its kernels, so threads share the cores. On CPU every restart runs its torch
+    operations on one thread, as BLAS (used by SciPy's L-BFGS-B on vectors, scipy/scipy#22438): the kernel's
+    products are too small for intra-op threads, which made an evaluation 4-8x slower on 2 cores (one restart
+    at a time with 2 torch threads against 2 restarts at a time with one each; bench_encoding.py).
     """
     import torch
 
@@ -329,7 +391,7 @@ def _run_restarts(objective: _Objective, starts: list[np.ndarray], *, n_jobs: in
     before = torch.get_num_threads()
     results: list[tuple | None] = [None] * n
     with threadpool_limits(limits=1, user_api="blas"):
-        torch.set_num_threads(max(1, before // n_jobs) if objective.device.type == "cpu" else before)
+        torch.set_num_threads(1 if objective.device.type == "cpu" else before)
         try:
             with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 futures = {pool.submit(_restart, objective, theta0, max_iter, factr, pgtol, control): i
@@ -382,7 +444,7 @@ def permuted_cp(X: np.ndarray, rank: int, *, n_directions: int = 8, n_restarts: 
     factr : float, default=1e-5
         L-BFGS-B relative-decrease tolerance in units of machine epsilon (scipy ``ftol = factr * eps``).
     pgtol : float, default=1e-4
-        L-BFGS-B projected-gradient tolerance, on the objective of X / ||X||.
+        L-BFGS-B projected-gradient tolerance, on the authors' un-normalised objective (see ``_restart``).
     n_jobs : int or None, default=None
         Restarts run at once (threads); None: one per available core. The result does not depend on it.
     control : JobControl or None

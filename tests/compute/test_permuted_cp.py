@@ -38,6 +38,22 @@ def planted(rng, n=40, s=4, n_time=10, rank=3, density=0.6):
     return X, (A, B, C), shifts
 
 
+def authors_objective(X, theta, rank):
+    """Brute force of the authors' perm_tt_cp_fg: 1/2 ||P(X) - Xhat||^2 of the raw X and its gradient, the
+    shift of every block the best of its 8 rolls; theta = [vec(A); vec(B); vec(C)] row-major."""
+    n, s, length = X.shape
+    A = theta[:n * rank].reshape(n, rank)
+    B = theta[n * rank:(n + s) * rank].reshape(s, rank)
+    C = theta[(n + s) * rank:].reshape(length, rank)
+    xhat = np.einsum("nr,sr,lr->nsl", A, B, C)
+    rolls = np.stack([roll_blocks(X, np.full((n, s), k)) for k in range(8)])        # (8, N, S, L)
+    best = np.einsum("knsl,nsl->kns", rolls, xhat).argmax(axis=0)
+    resid = np.take_along_axis(rolls, best[None, :, :, None], axis=0)[0] - xhat
+    grad = [-np.einsum("nsl,sr,lr->nr", resid, B, C), -np.einsum("nsl,nr,lr->sr", resid, A, C),
+            -np.einsum("nsl,nr,sr->lr", resid, A, B)]
+    return 0.5 * float((resid ** 2).sum()), np.concatenate([g.ravel() for g in grad])
+
+
 def informative(X_aligned):
     """Blocks whose map changes by > 10 % under every non-trivial roll (so their shift is defined)."""
     maps = unflatten_maps(X_aligned)
@@ -90,7 +106,7 @@ class TestObjective:
         import torch
 
         _, obj64, theta = self.make(rng)
-        obj32 = pcp._Objective(obj64.X4.numpy().reshape(obj64.shape), 2, 8, torch.device("cpu"))
+        obj32 = pcp._Objective(obj64.X4.numpy().reshape(obj64.shape), 2, 8, torch.device("cpu"), dtype=torch.float32)
         f64, g64 = obj64(theta)
         f32, g32 = obj32(theta)
         assert f32 == pytest.approx(f64, rel=1e-5)
@@ -109,6 +125,47 @@ class TestRecovery:
         ok = informative(roll_blocks(X, shifts))
         diff = (result.shifts - shifts)[ok] % 8          # one global roll is not identifiable
         assert ok.mean() > 0.8 and np.mean(diff == np.bincount(diff).argmax()) >= 0.95
+
+    @pytest.mark.slow
+    def test_stops_where_the_authors_criterion_does(self, monkeypatch):
+        """v1 handed L-BFGS-B the objective divided by ||X||^2 in normalised variables (float32), so pgtol
+        1e-4 stopped ||X||^(5/3) times earlier than the authors' (their objective is 1/2 ||P(X) - Xhat||^2
+        of the raw tensor, their start unit-norm columns in raw units, MATLAB doubles). Now L-BFGS-B sees
+        exactly the authors' function (value, gradient, start), so their pgtol / factr tests apply to it;
+        a planted tensor at a large scale is still recovered (known factors and shifts)."""
+        rng = np.random.default_rng(1)
+        X, true, shifts = planted(rng)
+        clean = X * 40.0                                # ||X|| ~ 300: the two criteria differ ~1e4-fold
+        # a little noise, so the optimum has f > 0 (at an exact fit f stalls at rounding and factr stops)
+        X = np.maximum(clean + 0.01 * clean.std() * rng.standard_normal(X.shape), 0.0)
+        runs = []
+        real = pcp.minimize
+
+        def spy(fun, x0, **kwargs):
+            res = real(fun, x0, **kwargs)
+            runs.append((fun, x0, res))
+            return res
+
+        monkeypatch.setattr(pcp, "minimize", spy)
+        result = permuted_cp(X, 3, n_restarts=4, random_state=1)
+        assert result.fit > 0.99 and factor_match_score(result, true) >= 0.95
+        ok = informative(roll_blocks(clean, shifts))
+        diff = (result.shifts - shifts)[ok] % 8
+        assert np.mean(diff == np.bincount(diff).argmax()) >= 0.95
+        scale = (X ** 2).sum()
+        for fun, x0, res in runs:
+            for x in (x0, res.x):    # the start, and the optimum (f ~ 0 there: compare on the data's scale)
+                f, g = authors_objective(X, x, 3)
+                f_seen, g_seen = fun(x)
+                assert f_seen == pytest.approx(f, rel=1e-9, abs=1e-12 * scale)
+                np.testing.assert_allclose(g_seen, g, rtol=1e-6, atol=1e-12 * scale)
+            # the start is the authors' (unit-norm columns of the raw problem's factors)
+            np.testing.assert_allclose(np.linalg.norm(x0[:X.shape[0] * 3].reshape(-1, 3), axis=0), 1.0)
+            # their tests ran on this function: a pgtol stop means the raw projected gradient <= 1e-4, and
+            # every run went far past the point where the normalised criterion (v1) stops
+            projected = np.abs(np.maximum(res.x - g, 0.0) - res.x).max()    # lower bound 0, as L-BFGS-B
+            assert projected <= 1e-4 or "PROJECTED GRADIENT" not in res.message
+            assert projected / np.sqrt(scale) ** (5 / 3) < 1e-5
 
     def test_result_layout(self, rng):
         X, _, _ = planted(rng, n=12, s=3, rank=2)
@@ -154,7 +211,9 @@ class TestRecovery:
 
     def test_authors_lbfgsb_settings_and_50_restarts(self, rng, monkeypatch):
         """v1 ran 20 restarts with ftol 1e-7 and no gradient test (gtol 0); v2 uses the authors' 50
-        restarts and L-BFGS-B settings: factr 1e-5 (scipy ftol = factr * eps), pgtol 1e-4, 1000 iterations."""
+        restarts and L-BFGS-B settings: factr 1e-5 (scipy ftol = factr * eps), pgtol 1e-4, 1000 iterations,
+        and the defaults of their lbfgsb wrapper: m = 5 correction pairs (v2 before: scipy's 10), 5000
+        evaluations."""
         import inspect
 
         seen = []
@@ -169,7 +228,7 @@ class TestRecovery:
         result = permuted_cp(X, 2, random_state=0)
         assert len(seen) == 50 and result.restart_errors.shape == (50,)
         assert seen[0]["ftol"] == 1e-5 * np.finfo(float).eps and seen[0]["gtol"] == 1e-4
-        assert seen[0]["maxiter"] == 1000
+        assert seen[0]["maxiter"] == 1000 and seen[0]["maxcor"] == 5 and seen[0]["maxfun"] == 5000
         assert inspect.signature(rank_diagnostics).parameters["n_restarts"].default == 50
 
     def test_cancel_stops_inside_a_restart(self, rng):
