@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from app.catalog import source_tokens, split_token
 from app.ids import MAX_PANELS
+from compute.clips import clip_names_in
 
 
 def accuracy_request(tokens: list[str]) -> dict:
@@ -40,8 +41,12 @@ def compare_request(tokens: list[str], view: str, catalog) -> dict:
 
 def explore_request(source: str, modules: list[str], stimuli: list[str], rank: int | None = None) -> dict:
     """The decoding and encoding views of each module (or of the dataset); ``rank`` (None: the view's
-    default) is the CP rank of every encoding view."""
-    options = {"decoding": {"stimuli": list(stimuli)}, "encoding": {} if rank is None else {"rank": int(rank)}}
+    default) is the CP rank of every encoding view. A model's encoding manifold takes in the clip classes
+    when any is among ``stimuli`` (``with_clips``)."""
+    encoding = {} if rank is None else {"rank": int(rank)}
+    if source.startswith("model:") and clip_names_in(stimuli):
+        encoding["with_clips"] = True
+    options = {"decoding": {"stimuli": list(stimuli)}, "encoding": encoding}
     return {"page": "explore",
             "views": [{"view": view, "source": token, "options": dict(options[view])}
                       for token in source_tokens(source, modules) for view in ("decoding", "encoding")]}

@@ -96,6 +96,21 @@ class ClipSet:
         return {"sha256": clips_hash(self.folder), "directions": self.directions, "match_mean": self.match_mean,
                 "length": self.length}
 
+    def record(self) -> dict:
+        """JSON-able record for a manifest: the folder, the options and the content hash (``from_record``)."""
+        return {"folder": self.folder, **self.key_parts()}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "ClipSet":
+        """The set a ``record`` names; ValueError when the folder's clips are no longer the recorded ones."""
+        clips = cls(folder=record["folder"], directions=record["directions"], match_mean=record["match_mean"],
+                    length=record["length"])
+        found = clips_hash(clips.folder)
+        if found != record["sha256"]:
+            raise ValueError(f"the clips in {clips.folder!r} changed since they were recorded (sha256 "
+                             f"{record['sha256'][:12]}..., now {found[:12]}...); restore them to get the same keys")
+        return clips
+
     def frames_needed(self, n_frames: int) -> int:
         """Frames per sequence: ``n_frames``, or the shortest clip's length at 30 Hz with ``length="clip"``."""
         if self.length == "suite":

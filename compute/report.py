@@ -78,15 +78,13 @@ class ReportPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "modules": list(self.modules), "profile": self.profile,
-                "run": self.run.key_parts(), "view_options": {v: dict(o) for v, o in self.view_options.items()},
+                "run": self.run.to_json(), "view_options": {v: dict(o) for v, o in self.view_options.items()},
                 "datasets": list(self.datasets)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ReportPlan":
-        run = dict(data["run"])
-        run["classes"] = tuple(run["classes"])
         return cls(model=data["model"], modules=tuple(data["modules"]), profile=data["profile"],
-                   run=RunSettings(**run), view_options=data["view_options"], datasets=tuple(data["datasets"]))
+                   run=RunSettings.from_json(data["run"]), view_options=data["view_options"], datasets=tuple(data["datasets"]))
 
 
 def plan_for(model: str, *, profile: str = "default", run: RunSettings = RunSettings(),

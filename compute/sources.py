@@ -138,6 +138,17 @@ class RunSettings:
             parts["clips"] = self.clips.key_parts()
         return parts
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able settings that ``from_json`` turns back into these (clips by folder, options and hash)."""
+        return {**asdict(self), "clips": None if self.clips is None else self.clips.record()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunSettings":
+        """Inverse of ``to_json``; ValueError when recorded clips have changed since."""
+        clips = data.get("clips")
+        return cls(**{**data, "classes": tuple(data["classes"]),
+                      "clips": None if clips is None else ClipSet.from_record(clips)})
+
     @property
     def names(self) -> tuple[str, ...]:
         """The stimulus names of a model's responses: the chosen classes, then the clips."""

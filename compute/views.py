@@ -46,6 +46,7 @@ import numpy as np
 
 from compute.artifacts import Packed, prefix
 from compute.bio.datasets import BioFactors
+from compute.clips import clip_names_in
 from compute.jobs import JobControl
 from compute.responses import ResponseSet
 from compute.seed_ranks import N_RESTARTS, default_rank
@@ -298,7 +299,7 @@ def _preferred_direction(manifold_values: np.ndarray, tuning, unit_index: np.nda
 
 
 def _encoding(rs: ResponseSet, inputs: Inputs, *, control: JobControl, rank, n_restarts, preset, stimulus_set, ian,
-              k_far, k_near, random_state) -> View:
+              k_far, k_near, with_clips, random_state) -> View:
     from compute.analysis.diagnostics import intensity_arm, unit_tuning
     from compute.encoding.manifold import encoding_manifold, encoding_manifold_from_factors
 
@@ -312,8 +313,13 @@ def _encoding(rs: ResponseSet, inputs: Inputs, *, control: JobControl, rank, n_r
         rank = _encoding_rank(inputs.module, rank)
         if n_restarts is None:
             n_restarts = ENCODING_PRESET_RESTARTS[preset]
-        manifold = encoding_manifold(rs, rank=rank, n_restarts=n_restarts, stimuli=stimulus_set, ian_objective=ian,
-                                     random_state=random_state, control=control.sub(0.0, 0.9), **outliers)
+        clips = clip_names_in(rs.stimuli) if with_clips else ()
+        if with_clips and not clips:
+            raise ValueError(f"{rs.label} has no clip classes; choose a clip set on the Stimuli page first, or "
+                             "turn with_clips off")
+        manifold = encoding_manifold(rs, rank=rank, n_restarts=n_restarts, stimuli=stimulus_set, extra_stimuli=clips,
+                                     ian_objective=ian, random_state=random_state, control=control.sub(0.0, 0.9),
+                                     **outliers)
         restarts_note = (f"{n_restarts} restarts" + ("" if n_restarts >= N_RESTARTS else
                                                      f" ({preset} preset; the authors ran {N_RESTARTS})"))
     control.report(0.9, "unit tuning")

@@ -46,7 +46,7 @@ VIEW_OPTIONS: dict[str, dict[str, Any]] = {
                   "methods": ("rsa", "cca", "lp", "dsa"), "n_boot": None, "n_nulls": None, "dsa_method": "angular",
                   "random_state": 0},
     "encoding": {"rank": None, "n_restarts": None, "preset": "publication", "stimulus_set": None, "ian": "lp",
-                 "k_far": None, "k_near": None, "random_state": 0},
+                 "k_far": None, "k_near": None, "with_clips": False, "random_state": 0},
 }
 """Options of each view and their defaults ("dataset" of "alignment" is required). ``stimuli``: None (the
 analysis default: bio-matched six for decoding and tubularity, all classes for accuracy), a preset name of
@@ -75,6 +75,7 @@ OPTION_BOUNDS: dict[str, Bound] = {
     "stimulus_set": Bound(str, choices=STIMULUS_CHOICES, optional=True),
     "ian": Bound(str, choices=("lp", "greedy")),
     "k_far": Bound(int, 0, 100, optional=True), "k_near": Bound(int, 0, 100, optional=True),
+    "with_clips": Bound(bool),
 }
 """Allowed values of every option of ``VIEW_OPTIONS`` but ``stimuli`` (``compute.stimuli.resolve``): one
 declaration for the pages' fields, the URL readers and every request (a browser's stores are not trusted).

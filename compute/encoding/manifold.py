@@ -271,8 +271,8 @@ def _preferred_direction(result, shifts: np.ndarray, rel_fr: np.ndarray, directi
 
 
 def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = N_RESTARTS, random_state: int = 0,
-                      stimuli: str | Sequence[str] | None = None, smoothing_sigma: float | None = None,
-                      max_iter: int = 1000, device: str | None = None, ian_objective: str = "lp",
+                      stimuli: str | Sequence[str] | None = None, extra_stimuli: Sequence[str] = (),
+                      smoothing_sigma: float | None = None, max_iter: int = 1000, device: str | None = None, ian_objective: str = "lp",
                       k_far: int | None = None, k_near: int | None = None, min_cluster_size: int = 10,
                       n_jobs: int | None = None, control: JobControl | None = None) -> EncodingManifold:
     """Encoding manifold of a response set (METHODS.md 5.1-5.9).
@@ -285,7 +285,7 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = N_RESTART
         Permuted-CP rank (seed-study ranks in ``compute.seed_ranks.MODULE_RANKS``; retina 16, V1 17).
     n_restarts : int, default=50
     random_state : int, default=0
-    stimuli, smoothing_sigma :
+    stimuli, extra_stimuli, smoothing_sigma :
         See ``compute.encoding.tensor.encoding_tensor`` (None: "optSF" for model units).
     max_iter : int, default=1000
         L-BFGS-B iterations per restart.
@@ -315,7 +315,7 @@ def encoding_manifold(rs: ResponseSet, *, rank: int, n_restarts: int = N_RESTART
     k_far = default_far if k_far is None else k_far
     k_near = default_near if k_near is None else k_near
     control.report(0.0, "encoding tensor")
-    tensor = encoding_tensor(rs, stimuli=stimuli, smoothing_sigma=smoothing_sigma)
+    tensor = encoding_tensor(rs, stimuli=stimuli, extra_stimuli=extra_stimuli, smoothing_sigma=smoothing_sigma)
     cp = permuted_cp(tensor.tensor, rank, n_directions=tensor.n_directions, n_restarts=n_restarts,
                      random_state=rng, device=device, max_iter=max_iter, n_jobs=n_jobs,
                      control=control.sub(0.02, 0.85))

@@ -39,20 +39,21 @@ OPTSF_SETS = {"low-SF": (0, 2, 5, 6, 9, 10), "high-SF": (0, 1, 3, 4, 7, 8)}
 
 @dataclass(frozen=True, eq=False)
 class EncodingTensor:
-    """The decomposition input and what the neural matrix needs.
+    """The decomposition input and what the neural matrix needs; n_slots = the six stimuli of the chosen set
+    (or the custom set's size) plus any ``extra_stimuli``.
 
     Attributes
     ----------
-    tensor : ndarray of shape (n_units, 6, n_directions * n_time), float64
+    tensor : ndarray of shape (n_units, n_slots, n_directions * n_time), float64
         The decomposed maps: unit-norm, times relFR when ``rel_fr_in_tensor``, non-significant maps
         zeroed; Fortran order (direction + D * time).
-    full : ndarray of shape (n_units, 6, n_directions * n_time), float64
+    full : ndarray of shape (n_units, n_slots, n_directions * n_time), float64
         Unit-norm maps times relFR with the non-significant ones kept (the neural matrix's data, METHODS 5.6).
-    rel_fr : ndarray of shape (n_units, 6)
+    rel_fr : ndarray of shape (n_units, n_slots)
         Relative rate of each (unit, stimulus), max 1 per unit (0 for a silent unit).
-    significant : ndarray of shape (n_units, 6), bool
+    significant : ndarray of shape (n_units, n_slots), bool
         All True when the set has no significance flags (model units).
-    stimulus_index : ndarray of shape (n_units, 6), int
+    stimulus_index : ndarray of shape (n_units, n_slots), int
         Index into ``stimuli`` of the stimulus in each slot (rows differ only for "optSF").
     stimuli : tuple of str
         Stimulus names of the response set.
@@ -137,8 +138,8 @@ def is_model_set(rs: ResponseSet) -> bool:
 
 
 def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None,
-                    smoothing_sigma: float | None = None, rel_fr_in_tensor: bool | None = None,
-                    zero_nonsignificant: bool = True) -> EncodingTensor:
+                    extra_stimuli: Sequence[str] = (), smoothing_sigma: float | None = None,
+                    rel_fr_in_tensor: bool | None = None, zero_nonsignificant: bool = True) -> EncodingTensor:
     """The permuted-CP input of a response set (METHODS.md 5.1-5.3).
 
     Parameters
@@ -148,6 +149,9 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | Non
     stimuli : str, sequence or None, default=None
         A name of ``STIMULUS_CHOICES`` or stimulus names / indices of ``rs``; None: "optSF" for model sets
         (time_unit "s"), "bio-matched" for biology.
+    extra_stimuli : sequence of str, default=()
+        Stimulus names appended to every unit's set (the user's clip classes): the tensor gets
+        n_chosen + len(extra_stimuli) stimulus slots, and relFR is taken over all of them.
     smoothing_sigma : float or None, default=None
         Gaussian sigma in time bins (boundary mode "reflect"); None: 3 frames for model sets, none for
         biology (already smoothed).
@@ -159,7 +163,7 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | Non
     Returns
     -------
     EncodingTensor
-        tensor and full of shape (n_units, 6, n_directions * n_time).
+        tensor and full of shape (n_units, n_slots, n_directions * n_time).
     """
     check_instance(rs, ResponseSet, name="rs")
     check_float(smoothing_sigma, name="smoothing_sigma", low=0, optional=True)
@@ -182,6 +186,14 @@ def encoding_tensor(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | Non
         responses = gaussian_filter1d(responses, smoothing_sigma, axis=3, mode="reflect")
 
     stimulus_index, choice = _choose_stimuli(rs, responses, stimuli)
+    if len(extra_stimuli):
+        extra = _slots(rs, resolve(list(extra_stimuli), rs.stimuli))
+        doubled = sorted(rs.stimuli[i] for i in np.intersect1d(extra, stimulus_index))
+        if doubled:
+            raise ValueError(f"extra_stimuli {doubled} are already in the {choice!r} set; leave them out")
+        stimulus_index = np.concatenate([stimulus_index, np.broadcast_to(extra, (len(stimulus_index), extra.size))],
+                                        axis=1)
+        choice = f"{choice} + {', '.join(rs.stimuli[i] for i in extra)}"
     units = np.arange(rs.n_units)[:, None]
     chosen = responses[units, stimulus_index]                      # (n_units, 6, D, T)
     norms = np.sqrt((chosen ** 2).sum(axis=(2, 3), keepdims=True))

@@ -127,6 +127,14 @@ class TestPageStates:
             ("decoding", "model:fnn-random:Rec"), ("encoding", "model:fnn-random:Rec")]
         assert explore_request("bio:V1", [], ["grat_W12"])["views"][0]["source"] == "bio:V1"
 
+    def test_selected_clip_classes_enter_a_models_encoding_manifold(self, catalog):
+        def encoding_options(source, stimuli):
+            return [v["options"] for v in explore_request(source, ["Rec"], stimuli)["views"] if v["view"] == "encoding"]
+
+        assert encoding_options("model:fnn-random", ["grat_W12"]) == [{}]
+        assert encoding_options("model:fnn-random", ["grat_W12", "clip_walk"]) == [{"with_clips": True}]
+        assert encoding_options("bio:V1", ["grat_W12", "clip_walk"]) == [{}]
+
     def test_compare_keeps_at_most_four_panels(self, catalog):
         tokens = catalog.all_tokens()[:6]
         state, notices = compare_page.read_state({"sources": ",".join(tokens)}, catalog)

@@ -278,6 +278,20 @@ class TestSuiteAndKeys:
         assert clips_hash(folder) != changed[0]
 
 
+    def test_run_settings_round_trip_through_json_and_notice_changed_clips(self, folder):
+        """A report's manifest records the run; v1 recorded the clips' hash only and could not rebuild them."""
+        import json
+
+        np.save(folder / "dot.npy", moving_dot())
+        run = RunSettings(instances=1, clips=ClipSet(str(folder), directions="1", match_mean=True))
+        record = json.loads(json.dumps(run.to_json()))
+        assert RunSettings.from_json(record) == run
+        assert RunSettings.from_json(json.loads(json.dumps(RunSettings().to_json()))) == RunSettings()
+        np.save(folder / "dot.npy", moving_dot(n_frames=41))
+        with pytest.raises(ValueError, match="changed since they were recorded"):
+            RunSettings.from_json(record)
+
+
 # ---------------------------------------------------------------------------------------------- views
 TEST_RUN = {"instances": 1, "n_frames": 12, "n_maps": 10, "n_positions": 20, "n_output": 200, "classes": (0, 1)}
 

@@ -137,6 +137,21 @@ class TestModelUnits:
         custom = encoding_tensor(rs, stimuli=["grat_W1", "grat_W2"])
         assert custom.choice == "custom" and custom.tensor.shape == (2, 2, 40)
 
+    def test_extra_stimuli_are_appended_to_every_units_set(self):
+        """The user's clip classes join each unit's optSF set; relFR is over all slots: a clip that drives
+        unit 0 twice as hard as its best suite stimulus gets relFR 1 and that stimulus 0.5."""
+        resp = np.full((2, 12, 8, 5), 0.5, dtype=np.float32)
+        resp[:, 11] = [[[1.0]], [[0.25]]]
+        rs = ResponseSet(responses=resp, stimuli=(*CLASS_NAMES, "clip_walk"), time=np.arange(5) / 30.0)
+        et = encoding_tensor(rs, extra_stimuli=["clip_walk"], smoothing_sigma=0)
+        assert et.choice == "optSF + clip_walk" and et.tensor.shape == (2, 7, 40)
+        np.testing.assert_array_equal(et.stimulus_index[:, 6], [11, 11])
+        np.testing.assert_array_equal(et.stimulus_index[:, :6], np.tile(OPTSF_SETS["high-SF"], (2, 1)))
+        np.testing.assert_allclose(et.rel_fr[0], [0.5] * 6 + [1.0])
+        np.testing.assert_allclose(et.rel_fr[1], [1.0] * 6 + [0.5])
+        with pytest.raises(ValueError, match=r"extra_stimuli \['grat_W12'\] are already in the 'optSF' set"):
+            encoding_tensor(rs, extra_stimuli=["grat_W12"])
+
 
 class TestErrors:
     def test_unknown_choice(self, rng):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 
 from compute.config import Settings
+from compute.responses import ResponseSet
 from compute.sources import Source, source_key
 from compute.workflows import VIEW_OPTIONS, compute_view
 from tests.compute.test_workflows import tiny_set
@@ -66,6 +68,7 @@ CASES: dict[tuple[str, str], tuple[Any, str, Callable[[tuple, dict], bool]]] = {
     ("encoding", "ian"): ("greedy", MAIN["encoding"], _kw("ian_objective", "greedy")),
     ("encoding", "k_far"): (2, MAIN["encoding"], _kw("k_far", 2)),
     ("encoding", "k_near"): (4, MAIN["encoding"], _kw("k_near", 4)),
+    ("encoding", "with_clips"): (True, MAIN["encoding"], _kw("extra_stimuli", ("clip_walk",))),
     ("encoding", "random_state"): (7, MAIN["encoding"], _kw("random_state", 7)),
 }
 
@@ -76,9 +79,13 @@ class _Stop(Exception):
 
 @pytest.fixture
 def env(tmp_cache, tmp_path, rng):
-    """A model module and both datasets, their responses planted in the cache."""
+    """A model module (the six biological stimuli and a clip class) and both datasets, planted in the cache."""
     settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
-    tmp_cache.put_responses("responses-Rec", tiny_set(rng, label="planted Rec", reconstructed=False))
+    rec = tiny_set(rng, label="planted Rec", reconstructed=False)
+    rec = ResponseSet(responses=np.concatenate([rec.responses, rec.responses[:, :1]], axis=1),
+                      stimuli=(*rec.stimuli, "clip_walk"), time_unit=rec.time_unit, units=rec.units,
+                      provenance=rec.provenance)
+    tmp_cache.put_responses("responses-Rec", rec)
     tmp_cache.put(source_key(MODEL, settings=settings), {}, {"responses_key": "responses-Rec"})
     for dataset in ("retina", "V1"):
         tmp_cache.put_responses(source_key(Source("bio", dataset), settings=settings),
