@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from app.catalog import Catalog
 from compute.cache import ArtifactCache
 from compute.config import Settings
+from compute.sources import with_active_clips
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,5 @@ class AppContext:
     @property
     def run(self):
         """RunSettings of the active profile (how much stimulus work a model job does), with the clip set
-        chosen on the Stimuli page (``compute.clips.active_clips``; a setting of this server)."""
-        from compute.clips import active_clips
-
-        clips = active_clips(self.settings)
-        run = self.catalog.profile.run
-        return run if clips is None else dataclasses.replace(run, clips=clips)
+        chosen on the Stimuli page (a setting of this server, ``compute.sources.with_active_clips``)."""
+        return with_active_clips(self.catalog.profile.run, self.settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
@@ -18,7 +18,7 @@ from urllib.parse import quote_plus, unquote_plus
 from compute._validation import check_instance, check_int
 from compute.bio import datasets as bio_datasets
 from compute.cache import ArtifactCache, content_key, default_cache
-from compute.clips import ClipSet
+from compute.clips import ClipSet, active_clips
 from compute.config import Settings
 from compute.jobs import JobControl, ensure_control
 from compute.models.registry import get_model
@@ -161,6 +161,13 @@ class RunSettings:
     def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings(n_maps=self.n_maps, n_positions=self.n_positions, crop=self.crop,
                                 recurrent_channels=self.recurrent_channels, n_output=self.n_output)
+
+
+def with_active_clips(run: RunSettings, settings: Settings) -> RunSettings:
+    """``run`` with the clip set this server uses (chosen on the Stimuli page or by ``python -m compute clips
+    use``; ``compute.clips.active_clips``), so the app and the command line compute under the same keys."""
+    clips = active_clips(settings)
+    return run if clips is None else replace(run, clips=clips)
 
 
 def resolve_defaults(cache: ArtifactCache | None, settings: Settings | None) -> tuple[ArtifactCache, Settings]:

@@ -8,6 +8,7 @@ import importlib
 COMMANDS = {
     "stimuli": "render the stimulus suite, write previews",
     "weights": "download / verify the official FNN weights",
+    "clips": "choose the user's clip set that the app and the commands add as stimulus classes",
     "extract": "run a model on the suite and cache per-module response sets",
     "bio": "fetch / describe the biological reference data (retina, V1)",
     "data": "fetch / check every external file (biology, reference stimuli) of the data manifest",

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from compute.cache import default_cache
+from compute.config import Settings
 from compute.jobs import Cancelled, console_control, end_progress_line, stop_on_interrupt
 from compute.profiles import run_profile
-from compute.sources import Source
+from compute.sources import Source, with_active_clips
 from compute.views import View
 from compute.workflows import VIEW_OPTIONS, compute_view, load_typed
 
@@ -60,12 +61,13 @@ def cli_view(view: str, source: Source, *, seed: int = 0, **options: Any) -> tup
     """Compute (or read from the cache) one view as the app does: (key, typed artefact of ``compute.views``).
 
     ``seed`` is the run's seed (unit sampling of a model, direction offsets of reconstructed biology);
-    options left None take the profile's, else the view's default. Model modules are extracted when
-    they are not cached yet (progress on stderr)."""
+    options left None take the profile's, else the view's default; the server's clip set applies as in the
+    app (``python -m compute clips``). Model modules are extracted when they are not cached yet (progress on
+    stderr)."""
     profile = run_profile()
     given = {name: value for name, value in options.items() if value is not None}
-    key = compute_view(view, source, run=dataclasses.replace(profile.run, seed=seed), control=console_control(),
-                       **{**profile.options_for(view), **given})
+    run = with_active_clips(dataclasses.replace(profile.run, seed=seed), Settings.from_env())
+    key = compute_view(view, source, run=run, control=console_control(), **{**profile.options_for(view), **given})
     return key, load_typed(key)
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from compute.cli._tables import exit_on_error
-from compute.config import REPO_ROOT
+from compute.config import REPO_ROOT, Settings
 from compute.jobs import JobControl, interrupted
 from compute.profiles import PROFILES
 from compute.report import ReportPlan, compute_report, plan_for, write_data
-from compute.sources import RunSettings
+from compute.sources import RunSettings, with_active_clips
 
 
 RENDERER = "app.report"  # the module that renders report.html (run as python -m, never imported here)
@@ -59,7 +59,8 @@ def plan_from_args(args: argparse.Namespace):
     if args.manifest is not None:
         return ReportPlan.from_json(json.loads(args.manifest.read_text())["plan"])
     profile = PROFILES[args.profile]
-    return plan_for(args.model, profile=args.profile, run=RunSettings(**profile["run"]),
+    run = with_active_clips(RunSettings(**profile["run"]), Settings.from_env())
+    return plan_for(args.model, profile=args.profile, run=run,
                     view_options=profile.get("views", {}),
                     modules=None if args.modules is None else tuple(args.modules))
 

@@ -356,3 +356,24 @@ class TestChosenSet:
         assert clips_module.active_clips(settings) == chosen          # a bad set is not chosen
         clips_module.choose_clips(settings, None)
         assert clips_module.active_clips(settings) is None
+
+    def test_command_line_chooses_the_set_the_app_and_the_commands_use(self, tmp_path, monkeypatch, capsys):
+        """``python -m compute clips use`` sets what ``with_active_clips`` adds to the app's and cli_view's run."""
+        from compute.cli import main
+        from compute.sources import with_active_clips
+
+        settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path / "data")
+        monkeypatch.setenv("TWINSCOPE_CACHE_DIR", str(settings.cache_dir))
+        monkeypatch.setenv("TWINSCOPE_DATA_DIR", str(settings.data_dir))
+        monkeypatch.delenv("TWINSCOPE_PROFILE", raising=False)
+        (clips_module.clips_root(settings) / "walks").mkdir(parents=True)
+        np.save(clips_module.clips_root(settings) / "walks" / "dot.npy", moving_dot())
+        assert main(["clips", "use", "walks", "--directions", "1"]) == 0
+        assert "in use: " in capsys.readouterr().out
+        run = with_active_clips(RunSettings(), settings)
+        assert run.clips == ClipSet(str(clips_module.clips_root(settings) / "walks"), directions="1")
+        assert run.names[-1] == "clip_dot"
+        assert main(["clips", "use", "nope"]) == 2
+        assert "error: no clip set 'nope'" in capsys.readouterr().err
+        assert main(["clips", "none"]) == 0 and with_active_clips(RunSettings(), settings) == RunSettings()
+        assert main(["clips", "list"]) == 0 and "walks" in capsys.readouterr().out
