@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 
+import flask
 import numpy as np
 from dash import Input, Output, State
 from dash import callback_context as dash_ctx
 from dash.exceptions import PreventUpdate
 
+from app.figures import empty_figure, sequence_preview, thumbnail_strip
+from app.figures.stimuli import png_data_uri
 from app.ids import JobIds, StimuliIds
 from app.state import encode_query
 from callbacks.context import AppContext
+from compute.clips import active_clips, choose_clips, clip_sets, clips_root
+from compute.stimuli import FRAME_RATE, SuiteSpec, get_suite
 
 
 def _check(class_name: str, direction, *, ctx: AppContext) -> tuple[int, int]:
@@ -28,7 +33,6 @@ def _check(class_name: str, direction, *, ctx: AppContext) -> tuple[int, int]:
 
 def _clip_suite(n_frames: int, *, ctx: AppContext):
     """Instance 0 of every chosen clip: ndarray (n_clips, 8, n_frames, 144, 256) uint8 (cached)."""
-    from compute.stimuli import SuiteSpec, get_suite
 
     return get_suite(SuiteSpec(n_instances=1, n_frames=n_frames, classes=(), clips=ctx.run.clips),
                      cache=ctx.cache)[:, :, 0]
@@ -37,7 +41,6 @@ def _clip_suite(n_frames: int, *, ctx: AppContext):
 def sequence_frames(class_name: str, direction: int, *, ctx: AppContext):
     """Instance 0 of one (class, direction): ndarray (n_frames, 144, 256) uint8, rendered once (cached).
     A clip class has the run's frames (what a model is shown)."""
-    from compute.stimuli import SuiteSpec, get_suite
 
     index, direction_index = _check(class_name, direction, ctx=ctx)
     n_classes = len(ctx.catalog.classes)
@@ -50,7 +53,6 @@ def sequence_frames(class_name: str, direction: int, *, ctx: AppContext):
 def first_frames(direction: int, *, ctx: AppContext):
     """Frame 0 of instance 0 of every class (``catalog.stimuli``) at ``direction``: ndarray
     (n_stimuli, 144, 256) uint8 (cached)."""
-    from compute.stimuli import SuiteSpec, get_suite
 
     _, direction_index = _check(ctx.catalog.classes[0], direction, ctx=ctx)
     frames = get_suite(SuiteSpec(n_instances=1, n_frames=1), cache=ctx.cache)[:, direction_index, 0, 0]
@@ -61,8 +63,6 @@ def first_frames(direction: int, *, ctx: AppContext):
 
 def preview(class_name: str, direction: int, *, ctx: AppContext):
     """(animated preview figure, caption, URL query)."""
-    from app.figures import empty_figure, sequence_preview
-    from compute.stimuli import FRAME_RATE
 
     try:
         frames = sequence_frames(class_name, direction, ctx=ctx)
@@ -75,7 +75,6 @@ def preview(class_name: str, direction: int, *, ctx: AppContext):
 
 
 def thumbnails(direction: int, *, ctx: AppContext):
-    from app.figures import empty_figure, thumbnail_strip
 
     try:
         return thumbnail_strip(first_frames(direction, ctx=ctx), ctx.catalog.stimuli)
@@ -93,7 +92,6 @@ def clicked_class(click_data, *, ctx: AppContext) -> str:
 
 def thumbnail_png(class_name: str, *, ctx: AppContext) -> bytes:
     """PNG of a class's first frame (direction 0), for the Explore page's stimulus checklist."""
-    from app.figures.stimuli import png_data_uri
 
     class_index, _ = _check(class_name, ctx.catalog.directions[0], ctx=ctx)
     uri = png_data_uri(first_frames(ctx.catalog.directions[0], ctx=ctx)[class_index])
@@ -103,7 +101,6 @@ def thumbnail_png(class_name: str, *, ctx: AppContext) -> bytes:
 # ---------------------------------------------------------------------------------------------- the clip set
 def clip_state(*, ctx: AppContext, message: str = "") -> tuple[list[dict], str | None, str, list[str], list[dict]]:
     """(clip-set options, the set in use, status text, clip class names, class-dropdown options)."""
-    from compute.clips import active_clips, clip_sets, clips_root
 
     sets, clips = clip_sets(ctx.settings), active_clips(ctx.settings)
     names = list(ctx.catalog.stimuli[len(ctx.catalog.classes):])
@@ -125,7 +122,6 @@ def choose(trigger: str | None, name: str | None, directions: str, match_mean: l
            ctx: AppContext):
     """Apply a press of "Use this clip set" / "No clips" (``compute.clips.choose_clips``), then
     ``clip_state``. A bad clip is reported with its file and the fix, and the set in use stays."""
-    from compute.clips import choose_clips
 
     message = ""
     if trigger in (StimuliIds.CLIP_USE, StimuliIds.CLIP_NONE):
@@ -167,8 +163,6 @@ def register(app, ctx: AppContext) -> None:
 
     @app.server.route("/thumbnails/<class_name>.png")
     def thumbnail(class_name: str):
-        import flask
-
         try:
             png = thumbnail_png(class_name, ctx=ctx)
         except ValueError as error:
