@@ -122,7 +122,7 @@ _OTHER_VALUES = {"stimuli": "all", "drop_flagged": True, "windows": False, "n_bo
                  "smoothing": 1.0, "sensitivity": False, "random_state": 1, "dataset": "retina",
                  "preset": "publication", "methods": ("rsa",), "rank": 5, "n_restarts": 2,
                  "stimulus_set": "bio-matched", "ian": "greedy", "k_far": 0, "k_near": 0, "eps_rule": "exact",
-                 "n_nulls": 3, "dsa_method": "wasserstein"}
+                 "n_nulls": 3, "dsa_method": "wasserstein", "with_clips": True}
 _OTHER_IN_VIEW = {("encoding", "preset"): "interactive"}
 _BASE = {"alignment": {"dataset": "V1"}}
 
