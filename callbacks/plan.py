@@ -23,10 +23,10 @@ from compute.workflows import view_key, view_summary
 
 THROUGHPUT_FILE = "throughput.json"
 # Reference 2-core CPU machine (README "Performance"): seconds per frame-sample of a module's extraction.
-REFERENCE_FRAME_SECONDS = {"fnn-random": 0.113, "fnn-official": 0.113, "conv3d-random": 0.002}
+REFERENCE_FRAME_SECONDS = {"fnn-random": 0.054, "fnn-official": 0.054, "conv3d-random": 0.002}
 # Seconds of a view of a 2000-unit model module / of a dataset, once the responses exist.
-REFERENCE_VIEW_SECONDS = {"model": {"decoding": 2.0, "accuracy": 119.0, "tubularity": 29.0, "alignment": 12.0,
-                                    "encoding": 163.0},
+REFERENCE_VIEW_SECONDS = {"model": {"decoding": 2.0, "accuracy": 20.0, "tubularity": 15.0, "alignment": 60.0,
+                                    "encoding": 450.0},
                           "bio": {"decoding": 2.0, "accuracy": 60.0, "tubularity": 9.0, "encoding": 10.0}}
 REFERENCE_UNITS = 2000
 LONG_SECONDS = 60.0  # a plan above this is "long": the page says so before Run
