@@ -17,7 +17,7 @@ from compute.config import Settings
 from compute.stimuli import (CANVAS_SHAPE, CLASS_NAMES, DIRECTIONS, FRAME_SHAPE, SuiteSpec, get_suite,
                              make_sequence, render_image, resolve)
 from compute.sources import _NAME, RunSettings, Source, source_key
-from compute.workflows import compute_view, load_view, normalise_options, view_key
+from compute.workflows import compute_view, load_typed, load_view, normalise_options, view_key
 
 
 def moving_dot(n_frames: int = 40, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray:
@@ -320,6 +320,22 @@ def test_decoding_and_accuracy_of_the_small_model_on_clip_classes(clip_run, tmp_
     _, meta = load_view(compute_view("tubularity", source, run=clip_run, cache=tmp_cache, settings=settings,
                                      stimuli=stimuli, n_boot=2, sensitivity=False), cache=tmp_cache)
     assert meta["stimuli"] == stimuli
+
+
+@pytest.mark.slow
+def test_encoding_manifold_takes_in_the_clip_classes(folder, tmp_cache, tmp_path):
+    """with_clips appends the run's clip classes to every unit's optSF set (all 11 suite classes + 2 clips)."""
+    np.save(folder / "dot.npy", moving_dot())
+    np.save(folder / "noise.npy", np.random.default_rng(1).integers(0, 256, size=(12, 72, 128)).astype(np.uint8))
+    run = RunSettings(**{k: v for k, v in TEST_RUN.items() if k != "classes"}, clips=ClipSet(str(folder)))
+    settings = Settings(cache_dir=tmp_path / "cache", data_dir=tmp_path / "data", device="cpu")
+    source = Source("model", "conv3d-random", "Conv2")
+    view = load_typed(compute_view("encoding", source, run=run, cache=tmp_cache, settings=settings, rank=3,
+                                   n_restarts=2, with_clips=True), cache=tmp_cache)
+    assert view.diagnostics["stimuli"] == "optSF + clip_dot, clip_noise"
+    without = load_typed(compute_view("encoding", source, run=run, cache=tmp_cache, settings=settings, rank=3,
+                                      n_restarts=2), cache=tmp_cache)
+    assert without.diagnostics["stimuli"] == "optSF"
 
 
 def test_biology_has_no_clip_responses(tmp_cache, tmp_path, rng):
