@@ -304,6 +304,10 @@ def _encoding(rs: ResponseSet, inputs: Inputs, *, control: JobControl, rank, n_r
     from compute.encoding.manifold import encoding_manifold, encoding_manifold_from_factors
 
     outliers = {k: v for k, v in (("k_far", k_far), ("k_near", k_near)) if v is not None}
+    clips = clip_names_in(rs.stimuli) if with_clips else ()
+    if with_clips and not clips:
+        raise ValueError(f"{rs.label} has no clip classes; choose a clip set on the Stimuli page first (model "
+                         "sources only: biology has no responses to clips), or turn with_clips off")
     if inputs.factors is not None:
         # Published factors give the biological manifold directly (METHODS 5.6, factor-only formula).
         manifold = encoding_manifold_from_factors(inputs.factors, random_state=random_state, ian_objective=ian,
@@ -313,10 +317,6 @@ def _encoding(rs: ResponseSet, inputs: Inputs, *, control: JobControl, rank, n_r
         rank = _encoding_rank(inputs.module, rank)
         if n_restarts is None:
             n_restarts = ENCODING_PRESET_RESTARTS[preset]
-        clips = clip_names_in(rs.stimuli) if with_clips else ()
-        if with_clips and not clips:
-            raise ValueError(f"{rs.label} has no clip classes; choose a clip set on the Stimuli page first, or "
-                             "turn with_clips off")
         manifold = encoding_manifold(rs, rank=rank, n_restarts=n_restarts, stimuli=stimulus_set, extra_stimuli=clips,
                                      ian_objective=ian, random_state=random_state, control=control.sub(0.0, 0.9),
                                      **outliers)

@@ -393,3 +393,14 @@ class TestChosenSet:
         assert "error: no clip set 'nope'" in capsys.readouterr().err
         assert main(["clips", "none"]) == 0 and with_active_clips(RunSettings(), settings) == RunSettings()
         assert main(["clips", "list"]) == 0 and "walks" in capsys.readouterr().out
+
+
+def test_with_clips_on_a_source_without_clips_says_so(tmp_cache, tmp_path, rng, data_dir):
+    """Biology (published factors or not) and clip-free runs refuse with_clips instead of ignoring it."""
+    from tests.compute.test_workflows import tiny_set
+
+    settings = Settings(cache_dir=tmp_path / "cache", data_dir=data_dir)
+    source = Source("bio", "V1")
+    tmp_cache.put_responses(source_key(source, settings=settings), tiny_set(rng))
+    with pytest.raises(ValueError, match="has no clip classes"):
+        compute_view("encoding", source, cache=tmp_cache, settings=settings, with_clips=True)
