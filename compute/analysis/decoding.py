@@ -13,16 +13,21 @@ Conditions are stimulus-major: condition c = stimulus k * n_directions + directi
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import traceback
 from dataclasses import dataclass
-from typing import Sequence
+from multiprocessing.connection import Connection
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.sparse.linalg import svds
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from compute._validation import check_bool, check_instance
-from compute.jobs import JobControl, ensure_control
+from compute._validation import check_bool, check_instance, check_int
+from compute.jobs import Cancelled, JobControl, ensure_control
 from compute.responses import ResponseSet
 from compute.stimuli import resolve
 
@@ -32,6 +37,7 @@ LOGISTIC_MAX_ITER = 500
 KNN_NEIGHBOURS = 3
 WINDOWS = ("increasing", "decreasing")
 _FULL_SVD_MAX = 200         # PCA: full SVD up to this many rows or units, ARPACK above
+_POLL_S = 0.25              # how often the sweep's parent checks its control while the forked family runs
 # _ONE_THREAD: every BLAS call here is small (a 48 x 1146 SVD, a 38-sample logistic fit, ARPACK
 # matrix-vector products); on a busy machine OpenBLAS threads make them several times slower, not faster
 # (``python benchmarks/bench_decoding.py --blas 4`` measures it), so the kernels run single-threaded.
@@ -403,11 +409,37 @@ def _fold_weights(splits: list[list[tuple[np.ndarray, np.ndarray]]], n_samples: 
     return weights
 
 
-def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, n_repeats: int
-                 ) -> tuple[np.ndarray, int]:
+@dataclass(frozen=True, eq=False)
+class _Solution:
+    """The fits of one window, the warm start of the next (:func:`_logistic_cv`).
+
+    basis (n_units, r) and mean (n_units,) of the window's :func:`_span_basis`; theta (n_fits, n_params)
+    in its coordinates, per logit the weights (r,) then the intercept.
+    """
+
+    basis: np.ndarray
+    mean: np.ndarray
+    theta: np.ndarray
+    n_logits: int
+
+    def start(self, basis: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """The same classifiers in the coordinates of another window (``basis`` (n_units, r'), ``mean``),
+        (n_fits, n_logits * (r' + 1)): weights in unit space projected onto the new span (the part outside
+        it only adds to the penalty), intercepts moved so that the scores stay W (x - m) + b."""
+        theta = self.theta.reshape(len(self.theta), self.n_logits, -1)
+        weights, intercept = theta[..., :-1], theta[..., -1]
+        change = self.basis.T @ basis                                 # (r, r'), instead of (r, n_units)
+        intercept = intercept + weights @ (self.basis.T @ (mean - self.mean))
+        return np.concatenate([weights @ change, intercept[..., None]], axis=2).reshape(len(theta), -1)
+
+
+def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, n_repeats: int,
+                 warm: _Solution | None = None) -> tuple[np.ndarray, int, _Solution]:
     """L2 logistic regression (scikit-learn's lbfgs objective, C = 1) on every fold of every repeat.
 
-    All fits share the centred rows' span coordinates (:func:`_span_basis`) and run as one batch from zero.
+    All fits share the centred rows' span coordinates (:func:`_span_basis`) and run as one batch, from zero
+    or from the solution of a neighbouring window (``warm``): the objective is strictly convex, so the start
+    changes the iterations, not the optimum (up to the stopping tolerance).
 
     Parameters
     ----------
@@ -415,6 +447,8 @@ def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarr
     y : ndarray of shape (n_samples,), int in [0, n_classes)
     weights : ndarray of shape (n_fits, n_samples)
         :func:`_fold_weights`; fits are repeat-major.
+    warm : _Solution, default=None
+        The same fits on another window of the same conditions.
 
     Returns
     -------
@@ -422,15 +456,18 @@ def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarr
         Mean fold accuracy of each repeat, as ``cross_val_score(...).mean()``.
     not_converged : int
         Fits that stopped at max_iter.
+    solution : _Solution
+        These fits, to warm-start the next window.
     """
-    _, z, _ = _span_basis(x)
+    basis, z, mean = _span_basis(x)
     problems = _Problems(z, y, n_classes, weights)
-    solved, n_iter = _lbfgs(problems, np.zeros((len(weights), problems.n_params)))
+    start = np.zeros((len(weights), problems.n_params)) if warm is None else warm.start(basis, mean)
+    solved, n_iter = _lbfgs(problems, start)
     correct = (problems.scores(solved).argmax(axis=2) == y[:, None]).T    # (n_fits, n_samples)
     test = weights == 0
     fold_accuracy = (correct & test).sum(axis=1) / test.sum(axis=1)
     repeats = fold_accuracy.reshape(n_repeats, -1).mean(axis=1)
-    return repeats, int(np.sum(n_iter >= LOGISTIC_MAX_ITER))
+    return repeats, int(np.sum(n_iter >= LOGISTIC_MAX_ITER)), _Solution(basis, mean, solved, problems.n_logits)
 
 
 def _knn_loo(x: np.ndarray, y: np.ndarray, n_classes: int, k: int = KNN_NEIGHBOURS) -> float:
@@ -455,8 +492,113 @@ def _window_means(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return increasing, decreasing
 
 
+_Window = tuple[np.ndarray, int, float]
+"""One window's evaluation: repeat means (n_repeats,), fits at max_iter, 3-NN accuracy."""
+
+
+def _family(windows: Sequence[np.ndarray], y: np.ndarray, n_classes: int, weights: np.ndarray,
+            n_repeats: int) -> Iterator[_Window]:
+    """Evaluate ``windows`` (each (n_samples, n_units)) in order, each window's fits warm-started from the
+    previous window's, which is near: neighbouring windows share all but one time bin."""
+    warm = None
+    for x in windows:
+        repeats, failed, warm = _logistic_cv(x, y, n_classes, weights, n_repeats, warm)
+        yield repeats, failed, _knn_loo(x, y, n_classes)
+
+
+def _n_jobs(n_jobs: int | None) -> int:
+    """Processes for the window sweep: ``n_jobs`` (None: the available cores), 1 inside a daemonic process
+    (which may not start children)."""
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    else:
+        check_int(n_jobs, name="n_jobs", low=1, why=" or None (all available cores)")
+    return 1 if multiprocessing.current_process().daemon else n_jobs
+
+
+def _run_families(families: Sequence[Sequence[np.ndarray]], run: Callable[[Sequence[np.ndarray]], Iterator[_Window]],
+                  n_jobs: int, control: JobControl) -> list[list[_Window]]:
+    """``run`` every family of windows; the last family in a forked worker process when ``n_jobs`` > 1.
+
+    The fits are bound by Python overhead on one core, and threads gain nothing (the GIL); a family is a
+    fixed warm-start chain, so the results do not depend on where it runs. Forked, not spawned (a spawned
+    worker re-imports the caller's modules). Progress after every window of either process; cancellable
+    between windows.
+    """
+    total = sum(len(family) for family in families)
+    results: list[list[_Window]] = [[] for _ in families]
+    worker = None
+
+    def done(family: int, window: _Window) -> None:
+        results[family].append(window)
+        finished = sum(map(len, results))
+        control.report(finished / total, f"decoding windows: {finished}/{total} done")
+
+    def receive(timeout: float) -> None:
+        process, connection = worker
+        while len(results[-1]) < len(families[-1]) and connection.poll(timeout):     # then only EOF is left
+            try:
+                kind, value = connection.recv()
+            except EOFError:
+                process.join(timeout=5)
+                raise RuntimeError(f"decoding worker (pid {process.pid}) stopped without a result (exit code "
+                                   f"{process.exitcode}; negative = killed by that signal); run again, or pass "
+                                   "n_jobs=1 to decode in one process") from None
+            if kind == "error":
+                raise value
+            done(len(families) - 1, value)
+            timeout = 0.0
+
+    if n_jobs > 1 and len(families) > 1 and len(families[-1]):
+        here, there = multiprocessing.get_context("fork").Pipe()
+        process = multiprocessing.get_context("fork").Process(
+            target=_family_worker, args=(there, run, families[-1], os.getpid()), daemon=True,
+            name="twinscope-decoding")
+        process.start()
+        there.close()
+        worker = (process, here)
+    try:
+        for f, family in enumerate(families[:-1] if worker else families):
+            control.check()
+            for window in run(family):
+                done(f, window)
+                if worker:
+                    receive(0.0)
+                control.check()
+        while worker and len(results[-1]) < len(families[-1]):
+            control.check()
+            receive(_POLL_S)
+    finally:
+        if worker:
+            if worker[0].is_alive():
+                worker[0].kill()
+            worker[0].join()
+            worker[1].close()
+    return results
+
+
+def _family_worker(connection: Connection, run: Callable[[Sequence[np.ndarray]], Iterator[_Window]],
+                   family: Sequence[np.ndarray], parent: int) -> None:
+    """The forked process of :func:`_run_families`: one BLAS thread, Ctrl-C left to the parent, stop when the
+    parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            for window in run(family):
+                if os.getppid() != parent:
+                    raise Cancelled("the decoding's parent process is gone")
+                connection.send(("window", window))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+        err.add_note(f"in decoding worker:\n{traceback.format_exc()}")
+        try:
+            connection.send(("error", err))
+        except Exception:  # noqa: BLE001 - unpicklable error or parent gone
+            connection.send(("error", RuntimeError(traceback.format_exc())))
+        os._exit(1)
+
+
 def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None, windows: bool = True,
-                      control: JobControl | None = None) -> DecodingAccuracy:
+                      n_jobs: int | None = None, control: JobControl | None = None) -> DecodingAccuracy:
     """Decode the stimulus class of every condition from its time-averaged population vector.
 
     Parameters
@@ -468,7 +610,12 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
         None: every stimulus of the set (11-way for the full suite, 6-way for biology).
     windows : bool, default=True
         Also decode from every "increasing" [0..t] and "decreasing" [t..end] window
-        (2 x n_time more evaluations).
+        (2 x n_time - 2 more evaluations: the whole trial is the last increasing and the first decreasing
+        window). Each family runs as a chain of warm starts: increasing from [0..0] up, decreasing from the
+        whole trial down.
+    n_jobs : int, default=None
+        Processes for the window sweep: 2 or more runs the increasing family in a forked process (None:
+        the available cores; 1 inside a daemonic process). The results do not depend on it.
     control : JobControl, default=None
         Progress and cancellation (the window sweep takes seconds to minutes).
 
@@ -478,6 +625,7 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
     """
     control = ensure_control(control)
     windows = check_bool(windows, name="windows")
+    n_jobs = _n_jobs(n_jobs)
     names = resolve_stimuli(rs, stimuli, default="all")
     if len(names) < 2:
         raise ValueError(f"decoding needs at least 2 stimulus classes; got {list(names)}")
@@ -491,26 +639,26 @@ def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | N
     splits = [list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(y, y)) for seed in CV_SEEDS]
     weights = _fold_weights(splits, len(y))
 
-    def evaluate(x: np.ndarray) -> tuple[np.ndarray, int, float]:
-        repeats, failed = _logistic_cv(x, y, len(names), weights, len(CV_SEEDS))
-        return repeats, failed, _knn_loo(x, y, len(names))
+    def run(family: Sequence[np.ndarray]) -> Iterator[_Window]:
+        return _family(family, y, len(names), weights, len(CV_SEEDS))
 
-    n_time = states.shape[1] if windows else 0
-    window_logistic = np.zeros((len(WINDOWS), n_time))
-    window_sd = np.zeros((len(WINDOWS), n_time))
-    window_knn = np.zeros((len(WINDOWS), n_time))
+    whole = states.mean(axis=1)
+    if windows:
+        increasing, decreasing = _window_means(states)
+        families = [[whole, *decreasing[1:]], list(increasing[:-1])]
+    else:
+        families = [[whole]]
     with threadpool_limits(limits=1, user_api="blas"):     # see _ONE_THREAD
-        repeats, not_converged, knn = evaluate(states.mean(axis=1))
-        for w, means in enumerate(_window_means(states) if windows else ()):
-            for t in range(n_time):
-                control.check()
-                control.report((w * n_time + t) / (len(WINDOWS) * n_time), f"{WINDOWS[w]} window, bin {t}")
-                reps, failed, window_knn[w, t] = evaluate(means[t])
-                window_logistic[w, t], window_sd[w, t] = reps.mean(), reps.std()
-                not_converged += failed
+        results = _run_families(families, run, n_jobs, control)
     control.report(1.0, "decoding done")
+    repeats, _, knn = results[0][0]
+    n_time = states.shape[1] if windows else 0
+    by_time = [results[1] + results[0][:1], results[0]] if windows else [[], []]     # WINDOWS order
+    window_logistic = np.array([[reps.mean() for reps, _, _ in row] for row in by_time]).reshape(len(WINDOWS), n_time)
+    window_sd = np.array([[reps.std() for reps, _, _ in row] for row in by_time]).reshape(len(WINDOWS), n_time)
+    window_knn = np.array([[score for _, _, score in row] for row in by_time]).reshape(len(WINDOWS), n_time)
+    not_converged = sum(failed for family in results for _, failed, _ in family)
     return DecodingAccuracy(stimuli=names, chance=1.0 / len(names), logistic=float(repeats.mean()),
                             logistic_sd=float(repeats.std()), logistic_repeats=repeats, knn=knn,
                             time=rs.time.copy() if windows else np.zeros(0), window_logistic=window_logistic,
                             window_logistic_sd=window_sd, window_knn=window_knn, not_converged=not_converged)
-
