@@ -13,16 +13,26 @@ L-BFGS with a scalar initial Hessian), after = principal-axis coordinates and L-
 diagonal at zero (``_Problems.curvature``); prints time, iterations, fits at max_iter, and the largest
 difference in the window accuracies.
 
+``--real PATH [PATH ...]`` (with ``--pairs N``, ``--before REV``): the whole ``decoding_accuracy(rs)`` (all
+windows) of saved response sets (``ResponseSet.load``, e.g. a report's ``responses-*.npz``), paired and
+alternating (the order reverses each round): before = ``compute/analysis/decoding.py`` at git revision REV
+(default: the last one before warm starts and the forked family), after = this checkout with ``n_jobs=1``
+(warm starts alone) and with ``n_jobs=2`` (plus the increasing family in a forked process); prints wall
+seconds, the ratios, and how many window accuracies differ from before.
+
 ``--blas N``: why the decoding kernels run with one BLAS thread (``_ONE_THREAD``): the median time of a
 48 x 1146 SVD (a decoding manifold of the retina's size) with 1 and with 2 BLAS threads, paired and
 alternating over N pairs. The gap grows with the machine's load: run it on a busy machine too.
 
-Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2] [--blas 4]``.
+Run: ``python benchmarks/bench_decoding.py [--quick] [--compare 6] [--sweep 2] [--blas 4]
+[--real responses-*.npz --pairs 2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -153,6 +163,50 @@ def sweep(n_pairs: int) -> None:
           f"most {np.abs(out['before'][0].mean(axis=1) - out['after'][0].mean(axis=1)).max():.4f}")
 
 
+BEFORE = "362448f"     # main before issue 16 target 2: every window from zero, in one process
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def module_at(rev: str):
+    """``compute/analysis/decoding.py`` as it was at git revision ``rev``, imported as a module of its own."""
+    source = subprocess.run(["git", "show", f"{rev}:compute/analysis/decoding.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    spec = importlib.util.spec_from_loader(f"decoding_at_{rev}", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module                    # dataclasses look their module up
+    exec(compile(source, f"{rev}:compute/analysis/decoding.py", "exec"), module.__dict__)
+    return module
+
+
+def real(paths: list[str], n_rounds: int, rev: str) -> None:
+    before = module_at(rev)
+    sides = {"before": lambda rs: before.decoding_accuracy(rs),
+             "after, 1 process": lambda rs: decoding_accuracy(rs, n_jobs=1),
+             "after, 2 processes": lambda rs: decoding_accuracy(rs, n_jobs=2)}
+    names = list(sides)
+    print(f"decoding_accuracy with all windows; before = {rev}; {n_rounds} rounds, order reversing, wall seconds")
+    for path in paths:
+        rs = ResponseSet.load(path)
+        print(f"{rs.label} {rs.shape} ({Path(path).name})")
+        times: dict[str, list[float]] = {name: [] for name in names}
+        results = {}
+        for round_ in range(n_rounds):
+            for name in names if round_ % 2 == 0 else names[::-1]:
+                results[name], wall, _ = timed(lambda: sides[name](rs))
+                times[name].append(wall)
+                print(f"  round {round_ + 1} {name:<19} {wall:6.2f} s", flush=True)
+        reference = results["before"]
+        first = np.mean(times["before"])
+        for name in names[1:]:
+            acc = results[name]
+            differ = acc.window_logistic != reference.window_logistic
+            print(f"  {name}: mean {np.mean(times[name]):.2f} s vs before {first:.2f} s, ratio "
+                  f"{first / np.mean(times[name]):.2f}x; window accuracies differing from before "
+                  f"{differ.sum()}/{differ.size} (largest {np.abs(acc.window_logistic - reference.window_logistic).max():.4f}),"
+                  f" whole trial {acc.logistic:.4f} / {reference.logistic:.4f}, 3-NN equal "
+                  f"{np.array_equal(acc.window_knn, reference.window_knn)}, not converged {acc.not_converged}")
+
+
 def blas_threads(n_pairs: int) -> None:
     from threadpoolctl import threadpool_limits
 
@@ -174,9 +228,16 @@ def main(argv: list[str]) -> None:
                         help="only the paired before/after comparison over N windows")
     parser.add_argument("--sweep", type=int, default=0, metavar="N",
                         help="only the paired before/after of the whole window sweep's fits, N pairs")
+    parser.add_argument("--real", nargs="+", default=[], metavar="PATH",
+                        help="only before/after of the whole accuracy sweep on saved response sets")
+    parser.add_argument("--pairs", type=int, default=2, metavar="N", help="rounds for --real")
+    parser.add_argument("--before", default=BEFORE, metavar="REV", help="git revision of 'before' for --real")
     parser.add_argument("--blas", type=int, default=0, metavar="N",
                         help="only 1 vs 2 BLAS threads on a decoding-sized SVD, N pairs")
     args = parser.parse_args(argv)
+    if args.real:
+        real(args.real, args.pairs, args.before)
+        return
     if args.blas:
         blas_threads(args.blas)
         return
