@@ -18,7 +18,9 @@ windows) of saved response sets (``ResponseSet.load``, e.g. a report's ``respons
 alternating (the order reverses each round): before = ``compute/analysis/decoding.py`` at git revision REV
 (default: the last one before warm starts and the forked family), after = this checkout with ``n_jobs=1``
 (warm starts alone) and with ``n_jobs=2`` (plus the increasing family in a forked process); prints wall
-seconds, the ratios, and how many window accuracies differ from before.
+seconds and the CPU seconds of this process and of the worker (on a busy machine the worker only competes
+for a core; on 2 free cores the wall is about the larger of the two), the ratios, and how many window
+accuracies differ from before.
 
 ``--blas N``: why the decoding kernels run with one BLAS thread (``_ONE_THREAD``): the median time of a
 48 x 1146 SVD (a decoding manifold of the retina's size) with 1 and with 2 BLAS threads, paired and
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -192,9 +195,12 @@ def real(paths: list[str], n_rounds: int, rev: str) -> None:
         results = {}
         for round_ in range(n_rounds):
             for name in names if round_ % 2 == 0 else names[::-1]:
-                results[name], wall, _ = timed(lambda: sides[name](rs))
+                children = os.times()
+                results[name], wall, cpu = timed(lambda: sides[name](rs))
+                worker = sum(os.times()[2:4]) - sum(children[2:4])
                 times[name].append(wall)
-                print(f"  round {round_ + 1} {name:<19} {wall:6.2f} s", flush=True)
+                print(f"  round {round_ + 1} {name:<19} {wall:6.2f} s wall; CPU {cpu:6.2f} s here, {worker:6.2f} s in "
+                      f"the worker (on 2 free cores the wall is about the larger)", flush=True)
         reference = results["before"]
         first = np.mean(times["before"])
         for name in names[1:]:

@@ -4,7 +4,8 @@
 - decoding accuracy: stimulus class from time-averaged population vectors; logistic regression
   (scikit-learn's L2 objective, C = 1, max_iter 500; L-BFGS to max |gradient| 1e-6, solved exactly in the
   span of the centred rows, see :func:`_span_basis`) with 5 x stratified 5-fold CV (seeds 42..46) and
-  3-nearest-neighbours leave-one-out; also per time for "increasing" [0..t] and "decreasing" [t..end] windows;
+  3-nearest-neighbours leave-one-out; also per time for "increasing" [0..t] and "decreasing" [t..end] windows
+  (each family a chain of warm starts, the increasing one in a forked process);
 - decoding trajectories: one joint PCA(3) over all (condition, time) population vectors.
 
 Conditions are stimulus-major: condition c = stimulus k * n_directions + direction d, and
