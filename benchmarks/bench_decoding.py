@@ -206,9 +206,10 @@ def real(paths: list[str], n_rounds: int, rev: str) -> None:
         for name in names[1:]:
             acc = results[name]
             differ = acc.window_logistic != reference.window_logistic
+            largest = np.abs(acc.window_logistic - reference.window_logistic).max()
             print(f"  {name}: mean {np.mean(times[name]):.2f} s vs before {first:.2f} s, ratio "
                   f"{first / np.mean(times[name]):.2f}x; window accuracies differing from before "
-                  f"{differ.sum()}/{differ.size} (largest {np.abs(acc.window_logistic - reference.window_logistic).max():.4f}),"
+                  f"{differ.sum()}/{differ.size} (largest {largest:.4f}),"
                   f" whole trial {acc.logistic:.4f} / {reference.logistic:.4f}, 3-NN equal "
                   f"{np.array_equal(acc.window_knn, reference.window_knn)}, not converged {acc.not_converged}")
 
