@@ -522,9 +522,9 @@ def _run_families(families: Sequence[Sequence[np.ndarray]], run: Callable[[Seque
     """``run`` every family of windows; the last family in a forked worker process when ``n_jobs`` > 1.
 
     The fits are many small numpy operations (on (25, ~1000) arrays) that hold the GIL in between, so two
-    threads were slower than one (0.9x); a family is a fixed warm-start chain, so the results do not depend on where it runs. Forked, not spawned (a spawned
-    worker re-imports the caller's modules). Progress after every window of either process; cancellable
-    between windows.
+    threads were slower than one (0.9x). A family is a fixed warm-start chain, so the results do not depend
+    on where it runs. Forked, not spawned (a spawned worker re-imports the caller's modules). Progress after
+    every window of either process; cancellable between windows.
     """
     total = sum(len(family) for family in families)
     results: list[list[_Window]] = [[] for _ in families]
