@@ -58,9 +58,12 @@ None = "optSF" for model units (``compute.seed_ranks.STIMULUS_CHOICES``); ``ian`
 None = the preset's (``compute.analysis.alignment.PRESETS``); ``dsa_method`` the DSA score method."""
 VIEW_VERSIONS: dict[str, int] = {"accuracy": 4, "tubularity": 2, "alignment": 2, "encoding": 4}
 """Version of each view's artefact, part of its key (views not listed: 1); bump it when a view's numbers change.
-accuracy 3: fits solved to convergence (max |gradient| 1e-6) in principal-axis coordinates; tubularity 2: the authors' eps rule (METHODS 6.4 v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2); encoding 2: METHODS 5 v2 defaults, preferred
-direction from the units' tuning where the manifold has none (v1 stored NaN for biology); encoding 3: meta holds
-the clusteredness numbers (same manifold); encoding 4: permuted CP stops by the authors' L-BFGS-B criteria."""
+accuracy 3: fits solved to convergence (max |gradient| 1e-6) in principal-axis coordinates; accuracy 4:
+warm-started window families, the whole trial computed once; tubularity 2: the authors' eps rule (METHODS 6.4
+v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2); encoding 2: METHODS 5 v2 defaults,
+preferred direction from the units' tuning where the manifold has none (v1 stored NaN for biology); encoding 3:
+meta holds the clusteredness numbers (same manifold); encoding 4: permuted CP stops by the authors' L-BFGS-B
+criteria."""
 OPTION_BOUNDS: dict[str, Bound] = {
     "drop_flagged": Bound(bool), "windows": Bound(bool), "sensitivity": Bound(bool),
     "n_boot": Bound(int, 2, 200), "q": Bound(float, 0.5, 1.0), "smoothing": Bound(float, 0.01, 10.0),
