@@ -101,7 +101,7 @@ def _alignment_html(result: ReportResult) -> str:
     figs = [figures.alignment_figure(**alignment_series(keys, cache=result.cache)),
             figures.alignment_table_figure(**alignment_table_data(keys, cache=result.cache))]
     return ("<section id='alignment'><h2>Alignment with retina and V1 (RSA, CCA, LP, DSA, mean)</h2>"
-            f"<div class='figs'>{''.join(map(_figure_html, figs))}</div></section>")
+            f"{''.join(map(_figure_html, figs))}</section>")     # stacked: the four panels need the full width
 
 
 def _sources_html(result: ReportResult) -> str:
@@ -140,7 +140,8 @@ def render_html(result: ReportResult, out: Path) -> Path:
             f"finished {manifest['finished']}; twinscope {manifest['twinscope_commit']}.</p>"
             f"<section id='manifest'><h2>Manifest</h2><p>Regenerate: <code>python -m compute report --manifest "
             f"manifest.json</code> recomputes the same keys (served from the cache).</p>"
-            f"<pre>{html.escape(json.dumps(manifest, indent=1, default=str))}</pre></section>"
+            f"<details><summary>The whole manifest: versions, settings and seeds, machine, weights, cache keys"
+            f"</summary><pre>{html.escape(json.dumps(manifest, indent=1, default=str))}</pre></details></section>"
             + _tables_html(result) + _alignment_html(result) + _sources_html(result))
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script></head>"
