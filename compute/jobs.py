@@ -9,9 +9,11 @@ that draws a progress bar and is cancelled by Ctrl-C (``stop_on_interrupt``).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -114,3 +116,14 @@ def end_progress_line(stream=sys.stderr) -> None:
 
 def ensure_control(control: JobControl | None) -> JobControl:
     return control if control is not None else JobControl()
+
+
+def fail_to_parent(connection, err: BaseException, where: str) -> None:
+    """In a forked worker: send ``("error", err)`` down ``connection`` (a RuntimeError with the traceback when
+    ``err`` cannot be pickled), noting ``where`` it happened, then end the process with status 1."""
+    err.add_note(f"in {where}:\n{traceback.format_exc()}")
+    try:
+        connection.send(("error", err))
+    except Exception:  # noqa: BLE001 - unpicklable error or parent gone
+        connection.send(("error", RuntimeError(traceback.format_exc())))
+    os._exit(1)

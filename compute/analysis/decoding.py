@@ -17,7 +17,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Callable, Iterator, Sequence
@@ -28,7 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from compute._validation import check_bool, check_instance, check_int
-from compute.jobs import Cancelled, JobControl, ensure_control
+from compute.jobs import Cancelled, JobControl, ensure_control, fail_to_parent
 from compute.responses import ResponseSet
 from compute.stimuli import resolve
 
@@ -590,12 +589,7 @@ def _family_worker(connection: Connection, run: Callable[[Sequence[np.ndarray]],
                     raise Cancelled("the decoding's parent process is gone")
                 connection.send(("window", window))
     except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
-        err.add_note(f"in decoding worker:\n{traceback.format_exc()}")
-        try:
-            connection.send(("error", err))
-        except Exception:  # noqa: BLE001 - unpicklable error or parent gone
-            connection.send(("error", RuntimeError(traceback.format_exc())))
-        os._exit(1)
+        fail_to_parent(connection, err, "decoding worker")
 
 
 def decoding_accuracy(rs: ResponseSet, *, stimuli: str | Sequence[str | int] | None = None, windows: bool = True,

@@ -14,13 +14,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import traceback
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Protocol, Sequence
 
 import torch
 
-from compute.jobs import Cancelled, JobControl
+from compute.jobs import Cancelled, JobControl, fail_to_parent
 
 POLL_S = 0.25  # how often the parent checks its control's cancel while the workers run
 
@@ -132,9 +131,4 @@ def _work(connection: Connection, run_batch: Callable[[int, Callable[[int], None
             run_batch(index, report)
         connection.send(("done", step.state()))
     except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
-        err.add_note(f"in extraction worker {multiprocessing.current_process().name}:\n{traceback.format_exc()}")
-        try:
-            connection.send(("error", err))
-        except Exception:  # noqa: BLE001 - unpicklable error or parent gone
-            connection.send(("error", RuntimeError(traceback.format_exc())))
-        os._exit(1)
+        fail_to_parent(connection, err, f"extraction worker {multiprocessing.current_process().name}")
