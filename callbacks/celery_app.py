@@ -42,7 +42,9 @@ def make_celery(broker_url: str) -> Celery:
     celery = Celery("twinscope", broker=broker_url, backend=broker_url)
     celery.conf.update(
         task_default_queue="cpu", task_track_started=True, task_acks_late=False,
-        worker_prefetch_multiplier=1,  # a busy worker must not hold a second job another worker could run
+        # A busy worker must not hold a second job that another worker could run. With early acks the
+        # prefetch limit alone does not ensure this (the running job's message is already acked).
+        worker_prefetch_multiplier=1, worker_disable_prefetch=True,
         broker_connection_retry_on_startup=True, result_expires=86400, result_extended=True,
     )
     return celery

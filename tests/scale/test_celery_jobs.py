@@ -2,12 +2,13 @@
 
 The web side is a real twinscope app: its manager submits the Explore page's job exactly as Dash does
 (``call_job_fn`` / ``get_result`` / ``job_running`` / ``terminate_job``, the last being what Cancel calls).
-Each test asks for a different module so no test is served by another's cache entry.
+Each test starts from an empty shared cache, so every job extracts its module and runs for seconds.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import pytest
@@ -18,6 +19,15 @@ from tests.scale.conftest import LEASE_S, explore_job, explore_request, job_key,
 
 pytestmark = pytest.mark.slow
 JOB_TIMEOUT_S = 150
+
+
+@pytest.fixture(autouse=True)
+def nothing_cached(web, workers):
+    """Empty the shared cache (the workers are idle between tests): no job is served by another test's
+    entries, e.g. the browser test's module, which would end a job before its worker could be observed."""
+    root = default_cache().root
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
 
 
 def _submit(web, request: dict) -> tuple[str, str]:
@@ -51,6 +61,13 @@ def _started_on(web, job: str) -> str:
     return info["hostname"]
 
 
+def _ran_on(web, job: str) -> str:
+    """Hostname of the worker that took ``job``: recorded from STARTED on (``result_extended``), so a job
+    that has already finished still answers."""
+    task = web._background_manager.get_task(job)
+    return wait_for(lambda: task.worker, JOB_TIMEOUT_S, f"job {job} to start")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -60,13 +77,14 @@ def _alive(pid: int) -> bool:
 
 
 def _published(workers, key: str) -> int:
+    """How often the workers' logs say they computed ``key`` (so far, over all tests)."""
     return workers.log_text().count(f"computed and published {key}")
 
 
 # ------------------------------------------------------------------------------------------ (a) parallel
 def test_two_different_jobs_run_in_parallel_on_the_two_workers(web, workers):
     (k1, j1), (k2, j2) = _submit(web, explore_request("Conv1")), _submit(web, explore_request("Conv2"))
-    hosts = {_started_on(web, j1), _started_on(web, j2)}
+    hosts = {_ran_on(web, j1), _ran_on(web, j2)}
     assert hosts == {workers.hostname("w1"), workers.hostname("w2")}
     busy = wait_for(lambda: [w for w in connected_workers(web.server.config["TWINSCOPE_CELERY"]) if w["active"]],
                     10, "workers to report their running jobs")
@@ -79,14 +97,27 @@ def test_two_different_jobs_run_in_parallel_on_the_two_workers(web, workers):
         assert result["views"][0]["key"] == _view_key(web, module)
 
 
+def test_a_third_job_waits_in_the_queue_not_on_a_busy_worker(web, workers):
+    """A busy worker reserves nothing more (``worker_disable_prefetch``), so the first worker to free up
+    takes the next job instead of it waiting behind a job on a worker that took it early."""
+    jobs = [_submit(web, explore_request(module)) for module in ("Conv1", "Conv2", "Conv3")]
+    first_two = {_ran_on(web, j) for _, j in jobs[:2]}
+    assert first_two == {workers.hostname("w1"), workers.hostname("w2")}
+    inspect = web.server.config["TWINSCOPE_CELERY"].control.inspect(timeout=1.0)
+    assert sum(len(tasks) for tasks in (inspect.reserved() or {}).values()) == 0
+    for key, job in jobs:
+        assert _outcome(web, key, job)[1] == ""
+
+
 # ------------------------------------------------------------------------------------------ (b) compute once
 def test_two_identical_jobs_compute_once(web, workers):
     view = _view_key(web, "Conv3")
+    before = _published(workers, view)
     (k1, j1), (k2, j2) = _submit(web, explore_request("Conv3")), _submit(web, explore_request("Conv3"))
-    assert _started_on(web, j1) != _started_on(web, j2)  # both ran at once, one waited on the Redis lock
+    assert _ran_on(web, j1) != _ran_on(web, j2)  # both ran at once, one waited on the Redis lock
     outcomes = [_outcome(web, k1, j1), _outcome(web, k2, j2)]
     assert [o[0]["views"][0]["key"] for o in outcomes] == [view, view]
-    assert _published(workers, view) == 1
+    assert _published(workers, view) == before + 1
 
 
 # ------------------------------------------------------------------------------------------ (c) cancel
@@ -112,6 +143,7 @@ def test_killed_worker_fails_readably_and_a_rerun_computes(web, workers):
     from dash.exceptions import BackgroundCallbackError
 
     view = _view_key(web, "Output")
+    before = _published(workers, view)
     key, job = _submit(web, explore_request("Output"))
     host = _started_on(web, job)
     workers.kill(host)
