@@ -56,10 +56,11 @@ stimuli a source lacks are left out. ``drop_flagged``: remove intensity-arm unit
 None = "optSF" for model units (``compute.seed_ranks.STIMULUS_CHOICES``); ``ian`` "lp" or "greedy" (quick);
 ``k_far`` / ``k_near`` None = 3 / 10 for model modules, 0 / 0 for biology. Alignment: ``n_boot`` / ``n_nulls``
 None = the preset's (``compute.analysis.alignment.PRESETS``); ``dsa_method`` the DSA score method."""
-VIEW_VERSIONS: dict[str, int] = {"accuracy": 4, "tubularity": 2, "alignment": 2, "encoding": 4}
+VIEW_VERSIONS: dict[str, int] = {"accuracy": 5, "tubularity": 2, "alignment": 2, "encoding": 4}
 """Version of each view's artefact, part of its key (views not listed: 1); bump it when a view's numbers change.
 accuracy 3: fits solved to convergence (max |gradient| 1e-6) in principal-axis coordinates; accuracy 4:
-warm-started window families, the whole trial computed once; tubularity 2: the authors' eps rule (METHODS 6.4
+warm-started window families, the whole trial computed once; accuracy 5: warm starts extrapolated from a
+chain's last three windows; tubularity 2: the authors' eps rule (METHODS 6.4
 v2); alignment 2: LP clips per brain PC, DSA angular (METHODS 7 v2); encoding 2: METHODS 5 v2 defaults,
 preferred direction from the units' tuning where the manifold has none (v1 stored NaN for biology); encoding 3:
 meta holds the clusteredness numbers (same manifold); encoding 4: permuted CP stops by the authors' L-BFGS-B

@@ -5,7 +5,8 @@
   (scikit-learn's L2 objective, C = 1, max_iter 500; L-BFGS to max |gradient| 1e-6, solved exactly in the
   span of the centred rows, see :func:`_span_basis`) with 5 x stratified 5-fold CV (seeds 42..46) and
   3-nearest-neighbours leave-one-out; also per time for "increasing" [0..t] and "decreasing" [t..end] windows
-  (each family a chain of warm starts, the increasing one in a forked process);
+  (each family a chain of warm starts extrapolated from its last three windows, the increasing one in a
+  forked process);
 - decoding trajectories: one joint PCA(3) over all (condition, time) population vectors.
 
 Conditions are stimulus-major: condition c = stimulus k * n_directions + direction d, and
@@ -14,6 +15,7 @@ Conditions are stimulus-major: condition c = stimulus k * n_directions + directi
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
@@ -433,13 +435,31 @@ class _Solution:
         return np.concatenate([weights @ change, intercept[..., None]], axis=2).reshape(len(theta), -1)
 
 
+_EXTRAPOLATION_POINTS = 3   # quadratic: 27-31 % fewer iterations than the last window's solution on
+                            # fnn-random Enc L8, cubic no better (bench_decoding.py --real)
+
+
+def _extrapolated_start(chain: Sequence[_Solution], basis: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Start of the next window of a chain: the polynomial through the chain's solutions (oldest first; up
+    to quadratic), extrapolated one window on, in the next window's coordinates ``basis``, ``mean``.
+
+    Every solution is first mapped into those coordinates (:meth:`_Solution.start`, linear in theta), so the
+    extrapolation sum_j (-1)^(j+1) C(k, j) theta_{t-j} (k points, unit spacing: theta_{t-1} for one point,
+    2 theta_{t-1} - theta_{t-2} for two, 3 theta_{t-1} - 3 theta_{t-2} + theta_{t-3} for three) is exact for
+    solutions on a polynomial path of degree k - 1.
+    """
+    k = len(chain)
+    return sum((-1) ** (j + 1) * math.comb(k, j) * chain[-j].start(basis, mean) for j in range(1, k + 1))
+
+
 def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, n_repeats: int,
-                 warm: _Solution | None = None) -> tuple[np.ndarray, int, _Solution]:
+                 warm: Sequence[_Solution] = ()) -> tuple[np.ndarray, int, _Solution]:
     """L2 logistic regression (scikit-learn's lbfgs objective, C = 1) on every fold of every repeat.
 
     All fits share the centred rows' span coordinates (:func:`_span_basis`) and run as one batch, from zero
-    or from the solution of a neighbouring window (``warm``): the objective is strictly convex, so the start
-    changes the iterations, not the optimum (up to the stopping tolerance).
+    or from the solutions of the preceding windows of a chain (``warm``, :func:`_extrapolated_start`): the
+    objective is strictly convex, so the start changes the iterations, not the optimum (up to the stopping
+    tolerance).
 
     Parameters
     ----------
@@ -447,8 +467,8 @@ def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarr
     y : ndarray of shape (n_samples,), int in [0, n_classes)
     weights : ndarray of shape (n_fits, n_samples)
         :func:`_fold_weights`; fits are repeat-major.
-    warm : _Solution, default=None
-        The same fits on another window of the same conditions.
+    warm : sequence of _Solution, default=()
+        The same fits on the preceding windows of a chain of the same conditions, oldest first.
 
     Returns
     -------
@@ -461,7 +481,7 @@ def _logistic_cv(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarr
     """
     basis, z, mean = _span_basis(x)
     problems = _Problems(z, y, n_classes, weights)
-    start = np.zeros((len(weights), problems.n_params)) if warm is None else warm.start(basis, mean)
+    start = _extrapolated_start(warm, basis, mean) if warm else np.zeros((len(weights), problems.n_params))
     solved, n_iter = _lbfgs(problems, start)
     correct = (problems.scores(solved).argmax(axis=2) == y[:, None]).T    # (n_fits, n_samples)
     test = weights == 0
@@ -499,10 +519,11 @@ _Window = tuple[np.ndarray, int, float]
 def _family(windows: Sequence[np.ndarray], y: np.ndarray, n_classes: int, weights: np.ndarray,
             n_repeats: int) -> Iterator[_Window]:
     """Evaluate ``windows`` (each (n_samples, n_units)) in order, each window's fits warm-started from the
-    previous window's, which is near: neighbouring windows share all but one time bin."""
-    warm = None
+    preceding windows', which are near: neighbouring windows share all but one time bin."""
+    chain: list[_Solution] = []
     for x in windows:
-        repeats, failed, warm = _logistic_cv(x, y, n_classes, weights, n_repeats, warm)
+        repeats, failed, solution = _logistic_cv(x, y, n_classes, weights, n_repeats, chain)
+        chain = [*chain, solution][-_EXTRAPOLATION_POINTS:]
         yield repeats, failed, _knn_loo(x, y, n_classes)
 
 

@@ -12,8 +12,8 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 
 import compute.analysis.decoding as decoding
-from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, LOGISTIC_TOL, _fold_weights, _lbfgs, _logistic_cv, _Problems,
-                                       _span_basis, _window_means, decoding_accuracy)
+from compute.analysis.decoding import (CV_FOLDS, CV_SEEDS, LOGISTIC_TOL, _extrapolated_start, _fold_weights, _lbfgs,
+                                       _logistic_cv, _Problems, _span_basis, _window_means, decoding_accuracy)
 from compute.jobs import Cancelled, JobControl
 from tests.compute.test_decoding import from_conditions, make_set
 
@@ -56,40 +56,68 @@ class TestWarmStart:
         assert np.abs(expected - scores(fitted, x)).max() > 1.0               # the shift matters
         np.testing.assert_allclose(scores(moved, shifted), expected, atol=1e-9 * np.abs(expected).max())
 
+    @pytest.mark.parametrize("n_points", [1, 2, 3])
+    def test_extrapolation_is_exact_on_a_polynomial_path(self, rng, n_points):
+        """Solutions theta(t) on a polynomial of degree n_points - 1 in t, the windows sharing one span (the
+        same rows shifted): the start for window t + 1 is theta(t + 1) itself, mapped into its coordinates.
+        One degree more is not reproduced (the extrapolation is the lowest-degree one)."""
+        x = overlapping(rng)[:, 0]
+        basis, _, mean = _span_basis(x)
+        coefficients = rng.normal(size=(n_points + 1, 7, 2 * (basis.shape[1] + 1)))
+
+        def theta(t, degree):
+            return sum(c * t ** p for p, c in enumerate(coefficients[: degree + 1]))
+
+        shift = rng.normal(0, 5.0, x.shape[1])
+        target_basis, _, target_mean = _span_basis(x + shift)
+        for degree, exact in ((n_points - 1, True), (n_points, False)):
+            chain = [decoding._Solution(basis, mean, theta(t, degree), 2) for t in range(n_points)]
+            start = _extrapolated_start(chain, target_basis, target_mean)
+            expected = decoding._Solution(basis, mean, theta(n_points, degree), 2).start(target_basis, target_mean)
+            assert np.allclose(start, expected, atol=1e-8 * np.abs(expected).max()) == exact
+
     def test_warm_started_family_reaches_each_windows_cold_optimum(self, rng):
-        """Each window of both families warm-started from its neighbour: the same CV accuracies as fits from
-        zero, both solutions with max |gradient| ~ LOGISTIC_TOL (the same strictly convex problem, so the same
-        optimum up to the stopping rule), decision scores equal to that tolerance, and fewer iterations."""
+        """Each window of both families warm-started from its chain's last three windows: the same optimum as
+        fits from zero (the same strictly convex problem) up to the stopping rule: both solutions with
+        max |gradient| ~ LOGISTIC_TOL, decision scores equal to that tolerance, so the same CV accuracies but
+        where a held-out row is a near-tie; and fewer iterations."""
         values = overlapping(rng)
         y = np.repeat(np.arange(N_STIM), N_DIR)
         weights = cv_weights(y)
-        cold_iterations = warm_iterations = 0
+        cold_iterations = warm_iterations = n_flips = n_predictions = 0
         accuracies = []
         for family in _window_means(values):
-            warm = None
+            chain = []
             for x in family:
                 cold_repeats, _, cold = _logistic_cv(x, y, N_STIM, weights, len(CV_SEEDS))
-                repeats, _, solution = _logistic_cv(x, y, N_STIM, weights, len(CV_SEEDS), warm)
-                np.testing.assert_array_equal(repeats, cold_repeats)
+                repeats, _, solution = _logistic_cv(x, y, N_STIM, weights, len(CV_SEEDS), chain)
                 reference = scores(cold, x)
                 ours = scores(solution, x)
                 ours, reference = (a - a.mean(axis=2, keepdims=True) for a in (ours, reference))   # softmax-invariant
                 # the scores differ by what max |gradient| <= 1e-6 leaves open on a weak penalty (a few 1e-4)
-                np.testing.assert_allclose(ours, reference, atol=1e-3 * np.abs(reference).max())
+                tolerance = 1e-3 * np.abs(reference).max()
+                np.testing.assert_allclose(ours, reference, atol=tolerance)
+                # so a prediction may differ only on a near-tie of the cold fit, and then the accuracy with it
+                flips = ours.argmax(axis=2) != reference.argmax(axis=2)          # (n_fits, n_samples)
+                top = np.sort(reference, axis=2)
+                assert np.all(top[..., -1][flips] - top[..., -2][flips] <= 2 * tolerance)
+                if not flips.any():
+                    np.testing.assert_array_equal(repeats, cold_repeats)
+                n_flips += flips.sum()
+                n_predictions += flips.size
                 basis, z, mean = _span_basis(x)
                 problems = _Problems(z, y, N_STIM, weights)
                 for fits in (solution, cold):       # both stopped at the optimum: max |gradient| <= 1e-6, or the
                     gradient = problems.value_grad(fits.theta, np.arange(len(weights)))[1]    # relative-change rule
                     assert np.abs(gradient).max() <= 10 * LOGISTIC_TOL                        # (64 eps) just short
                 cold_iterations += _lbfgs(problems, np.zeros((len(weights), problems.n_params)))[1].sum()
-                if warm is not None:
-                    warm_iterations += _lbfgs(problems, warm.start(basis, mean))[1].sum()
-                else:
-                    warm_iterations += _lbfgs(problems, np.zeros((len(weights), problems.n_params)))[1].sum()
-                warm = solution
+                start = _extrapolated_start(chain, basis, mean) if chain else np.zeros_like(cold.theta)
+                warm_iterations += _lbfgs(problems, start)[1].sum()
+                chain = [*chain, solution][-3:]
                 accuracies.append(repeats.mean())
         assert 0.6 < max(accuracies) < 1.0              # informative fits, not perfectly separable ones
-        assert warm_iterations < 0.95 * cold_iterations               # 0.90 here, 0.72 on a real module
+        assert n_flips <= 1e-3 * n_predictions
+        assert warm_iterations < 0.97 * cold_iterations   # 0.94 here (noise-driven drift); ~0.5 on fnn-random modules
 
 
 class TestWorkers:
