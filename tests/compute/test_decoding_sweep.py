@@ -113,7 +113,7 @@ class TestWarmStart:
                 cold_iterations += _lbfgs(problems, np.zeros((len(weights), problems.n_params)))[1].sum()
                 start = _extrapolated_start(chain, basis, mean) if chain else np.zeros_like(cold.theta)
                 warm_iterations += _lbfgs(problems, start)[1].sum()
-                chain = [*chain, solution][-3:]
+                chain = [*chain, solution][-decoding._EXTRAPOLATION_POINTS:]
                 accuracies.append(repeats.mean())
         assert 0.6 < max(accuracies) < 1.0              # informative fits, not perfectly separable ones
         assert n_flips <= 1e-3 * n_predictions
